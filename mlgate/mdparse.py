@@ -1,0 +1,382 @@
+"""Line-level markdown primitives shared by the state file and every stage artifact.
+
+Standard library only (the hook path uses it). The model is deliberately small:
+
+* a document is a list of lines (line endings kept, so a render is byte-identical);
+* ``##`` headings split it into sections;
+* inside a section: bullet fields (``- Label: value``) and pipe tables.
+
+Values are normalised with :func:`normalize_value`: surrounding backticks are removed, and a
+value that still shows its alternatives (`` `Locked` / `Unlocked` ``) or is empty counts as
+*unset* (``None``). Line numbers are 1-based everywhere.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+_BULLET_RE = re.compile(r"^(?P<indent>[ \t]*)[-*+][ \t]+(?P<body>.*)$")
+_ALTERNATIVES_RE = re.compile(r"^`[^`]*`(?:\s*/\s*`[^`]*`)+$")
+_PAREN_ENUM_RE = re.compile(r"\s*\((?:`[^`]*`\s*/?\s*)+\)")
+_FENCE_RE = re.compile(r"^[ \t]*(```|~~~)")
+_SEPARATOR_CELL_RE = re.compile(r"^:?-{3,}:?$")
+PLACEHOLDER_MARKERS = ("YYYY-MM-DD", "...", "…")
+_ID_RE = re.compile(r"^(?P<prefix>[A-Z]+)-?(?P<num>\d+)$")
+
+
+def strip_ticks(text: str) -> str:
+    """Remove one layer of surrounding backticks (and whitespace)."""
+    text = text.strip()
+    if len(text) >= 2 and text.startswith("`") and text.endswith("`") and text.count("`") == 2:
+        return text[1:-1].strip()
+    return text
+
+
+def normalize_value(raw: str | None) -> str | None:
+    """The value of a field or cell, or ``None`` when it is unset.
+
+    Unset: empty, or still showing the template's alternatives (`` `A` / `B` ``).
+    """
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text:
+        return None
+    if _ALTERNATIVES_RE.match(text):
+        return None
+    return strip_ticks(text)
+
+
+def label_key(label: str) -> str:
+    """A field label or column header without its enum in parentheses and backticks.
+
+    ``Re-Entry Classification (`Local Fix` / ...)`` -> ``Re-Entry Classification``;
+    ``Status (`Planned` / `Done`)`` -> ``Status``.
+    """
+    key = _PAREN_ENUM_RE.sub("", label).strip()
+    return key
+
+
+def split_label(body: str) -> tuple[str, str] | None:
+    """Split a bullet body into (label, raw value) at the first ``:`` outside backticks
+    that is followed by whitespace or the end of the line. ``None`` if there is none."""
+    in_tick = False
+    for i, ch in enumerate(body):
+        if ch == "`":
+            in_tick = not in_tick
+        elif ch == ":" and not in_tick:
+            if i + 1 == len(body) or body[i + 1] in " \t":
+                label = body[:i].strip()
+                if not label:
+                    return None
+                return label, body[i + 1:].strip()
+    return None
+
+
+def parse_id(text: str | None, prefix: str) -> int | None:
+    """The number of an id such as ``R-001``/``R1`` for ``prefix='R'``, else ``None``."""
+    if not text:
+        return None
+    m = _ID_RE.match(strip_ticks(text).strip("*").strip())
+    if not m or m.group("prefix") != prefix:
+        return None
+    return int(m.group("num"))
+
+
+def canonical_id(text: str, prefix: str) -> str | None:
+    """``R1`` / ``R-001`` -> ``R-001`` (three digits at least)."""
+    num = parse_id(text, prefix)
+    return None if num is None else f"{prefix}-{num:03d}"
+
+
+@dataclass
+class Field:
+    label: str  # the label as written, e.g. "Re-Entry Classification (`Local Fix` / ...)"
+    key: str  # label_key(label)
+    raw: str  # raw value text after the colon
+    line: int  # 1-based
+    indent: str = ""
+
+    @property
+    def value(self) -> str | None:
+        return normalize_value(self.raw)
+
+
+@dataclass
+class Row:
+    cells: list[str]  # raw cell text, stripped
+    line: int
+
+    @property
+    def values(self) -> list[str | None]:
+        return [normalize_value(c) for c in self.cells]
+
+    @property
+    def is_placeholder(self) -> bool:
+        """An example row of a template: holds ``YYYY-MM-DD``/``...`` or has nothing but
+        its first cell (and enum defaults) filled in."""
+        if any(marker in cell for cell in self.cells for marker in PLACEHOLDER_MARKERS):
+            return True
+        return False
+
+    @property
+    def is_empty(self) -> bool:
+        return all(not c.strip() for c in self.cells)
+
+
+@dataclass
+class Table:
+    header: list[str]  # raw header cells
+    line: int  # header line
+    rows: list[Row] = field(default_factory=list)
+    end_line: int = 0  # last line of the table (1-based)
+
+    @property
+    def keys(self) -> list[str]:
+        return [label_key(strip_ticks(h)) for h in self.header]
+
+    def column(self, name: str) -> int | None:
+        """Index of a column by its key (case-insensitive), or ``None``."""
+        want = name.lower()
+        for i, key in enumerate(self.keys):
+            if key.lower() == want:
+                return i
+        return None
+
+    @property
+    def data_rows(self) -> list[Row]:
+        return [r for r in self.rows if not r.is_placeholder and not r.is_empty]
+
+    def cell(self, row: Row, name: str) -> str | None:
+        idx = self.column(name)
+        if idx is None or idx >= len(row.cells):
+            return None
+        return normalize_value(row.cells[idx])
+
+    def as_dicts(self, include_placeholders: bool = False) -> list[dict[str, str | None]]:
+        rows = self.rows if include_placeholders else self.data_rows
+        return [{k: (r.values[i] if i < len(r.cells) else None) for i, k in enumerate(self.keys)}
+                for r in rows]
+
+
+@dataclass
+class Section:
+    title: str
+    level: int
+    line: int  # heading line (1-based)
+    end: int  # last line of the section body (1-based, inclusive)
+    fields: list[Field] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)  # body lines without line endings
+
+    def field(self, key: str) -> Field | None:
+        """A bullet field by label key (case-insensitive), the first match."""
+        want = key.lower()
+        for f in self.fields:
+            if f.key.lower() == want:
+                return f
+        return None
+
+    def value(self, key: str) -> str | None:
+        f = self.field(key)
+        return None if f is None else f.value
+
+    @property
+    def table(self) -> Table | None:
+        return self.tables[0] if self.tables else None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.body).strip()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the section holds no content beyond unset fields, empty/placeholder
+        table rows, headers and blank lines."""
+        if any(f.value for f in self.fields):
+            return False
+        if any(t.data_rows for t in self.tables):
+            return False
+        table_lines = {ln for t in self.tables for ln in range(t.line, t.end_line + 1)}
+        field_lines = {f.line for f in self.fields}
+        for offset, text in enumerate(self.body):
+            lineno = self.line + 1 + offset
+            if lineno in table_lines or lineno in field_lines:
+                continue
+            stripped = text.strip()
+            if stripped and stripped not in ("-", "*") and not stripped.startswith("<!--"):
+                return False
+        return True
+
+
+def split_row(line: str) -> list[str] | None:
+    """Cells of a pipe-table line, or ``None`` if the line is not a table row.
+    Backslash-escaped pipes and pipes inside backticks do not split."""
+    s = line.strip()
+    if not s.startswith("|"):
+        return None
+    cells: list[str] = []
+    buf: list[str] = []
+    in_tick = False
+    i = 1
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and i + 1 < len(s) and s[i + 1] == "|":
+            buf.append("|")
+            i += 2
+            continue
+        if ch == "`":
+            in_tick = not in_tick
+        if ch == "|" and not in_tick:
+            cells.append("".join(buf).strip())
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    tail = "".join(buf).strip()
+    if tail:
+        cells.append(tail)
+    return cells
+
+
+def is_separator(cells: list[str]) -> bool:
+    return bool(cells) and all(_SEPARATOR_CELL_RE.match(c.replace(" ", "")) for c in cells)
+
+
+class Document:
+    """A parsed markdown file. ``lines`` keep their line endings; ``render()`` joins them."""
+
+    def __init__(self, text: str, path: str | Path = "<string>") -> None:
+        self.path = str(path)
+        self.text = text
+        self.lines: list[str] = text.splitlines(keepends=True)
+        self.title: str | None = None
+        self.title_line: int | None = None
+        self.sections: list[Section] = []
+        self.preamble_end = 0
+        self._parse()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Document":
+        p = Path(path)
+        return cls(p.read_text(encoding="utf-8"), p)
+
+    def render(self) -> str:
+        return "".join(self.lines)
+
+    # -- parsing ---------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        in_fence = False
+        current: Section | None = None
+        table: Table | None = None
+        pending_header: tuple[list[str], int] | None = None
+        for idx, raw in enumerate(self.lines):
+            lineno = idx + 1
+            line = raw.rstrip("\r\n")
+            if _FENCE_RE.match(line):
+                in_fence = not in_fence
+                if current is not None:
+                    current.body.append(line)
+                table = None
+                pending_header = None
+                continue
+            if in_fence:
+                if current is not None:
+                    current.body.append(line)
+                continue
+            m = _HEADING_RE.match(line)
+            if m and len(m.group(1)) <= 2:
+                level = len(m.group(1))
+                title = m.group(2).strip()
+                if current is not None:
+                    current.end = lineno - 1
+                table = None
+                pending_header = None
+                if level == 1:
+                    if self.title is None:
+                        self.title = title
+                        self.title_line = lineno
+                    current = None
+                    continue
+                current = Section(title=title, level=level, line=lineno, end=lineno)
+                self.sections.append(current)
+                continue
+            if current is None:
+                continue
+            current.body.append(line)
+            cells = split_row(line)
+            if cells is not None:
+                if table is not None:
+                    if not is_separator(cells):
+                        table.rows.append(Row(cells=cells, line=lineno))
+                    table.end_line = lineno
+                elif pending_header is not None and is_separator(cells):
+                    header, hline = pending_header
+                    table = Table(header=header, line=hline, end_line=lineno)
+                    current.tables.append(table)
+                    pending_header = None
+                else:
+                    pending_header = (cells, lineno)
+                continue
+            table = None
+            pending_header = None
+            bm = _BULLET_RE.match(line)
+            if bm:
+                parts = split_label(bm.group("body"))
+                if parts is not None:
+                    label, value = parts
+                    current.fields.append(Field(label=label, key=label_key(strip_ticks(label)),
+                                                raw=value, line=lineno,
+                                                indent=bm.group("indent")))
+        if current is not None:
+            current.end = len(self.lines)
+
+    # -- queries ---------------------------------------------------------------------
+
+    def section(self, title: str) -> Section | None:
+        """A ``##`` section by title (case-insensitive, whitespace-normalised)."""
+        want = " ".join(title.lower().split())
+        for s in self.sections:
+            if " ".join(s.title.lower().split()) == want:
+                return s
+        return None
+
+    def section_titles(self) -> list[str]:
+        return [s.title for s in self.sections]
+
+    def status(self) -> Field | None:
+        """The ``Current Status`` field of ``## Document Status``."""
+        s = self.section("Document Status")
+        return None if s is None else s.field("Current Status")
+
+    def line_text(self, lineno: int) -> str:
+        return self.lines[lineno - 1].rstrip("\r\n")
+
+    def newline(self) -> str:
+        for ln in self.lines:
+            if ln.endswith("\r\n"):
+                return "\r\n"
+            if ln.endswith("\n"):
+                return "\n"
+        return "\n"
+
+
+# -- editing helpers (pure: they return new line text) ------------------------------
+
+
+def render_field_line(f: Field, value: str | None, original: str) -> str:
+    """The line of field ``f`` with its value replaced; the label and any line ending are
+    kept exactly as written."""
+    ending = original[len(original.rstrip("\r\n")):]
+    body = f"{f.indent}- {f.label}:"
+    if value:
+        body += f" {value}"
+    return body + ending
+
+
+def render_row(cells: list[str], ending: str = "\n") -> str:
+    escaped = [c.replace("|", "\\|") if "`" not in c else c for c in cells]
+    return "| " + " | ".join(escaped) + " |" + ending
