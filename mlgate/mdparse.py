@@ -24,6 +24,9 @@ _FENCE_RE = re.compile(r"^[ \t]*(```|~~~)")
 _SEPARATOR_CELL_RE = re.compile(r"^:?-{3,}:?$")
 PLACEHOLDER_MARKERS = ("YYYY-MM-DD", "...", "…")
 _ID_RE = re.compile(r"^(?P<prefix>[A-Z]+)-?(?P<num>\d+)$")
+_ROW_ID_RE = re.compile(r"^[A-Z]{1,4}-?\d+$")
+# Values the templates pre-fill in their example rows (`| C-001 |  |  |  | Planned |`).
+TEMPLATE_DEFAULTS = frozenset({"Planned", "Queued", "High", "Medium", "Low", "Not Started"})
 
 
 def strip_ticks(text: str) -> str:
@@ -115,11 +118,15 @@ class Row:
 
     @property
     def is_placeholder(self) -> bool:
-        """An example row of a template: holds ``YYYY-MM-DD``/``...`` or has nothing but
-        its first cell (and enum defaults) filled in."""
+        """An example row of a template: holds ``YYYY-MM-DD``/``...``, or its first cell is an
+        id and every other filled cell is an id or a template default (``Planned``,
+        ``Queued``, ``High``…), e.g. ``| EXP-001 |  |  |  |  | High |``."""
         if any(marker in cell for cell in self.cells for marker in PLACEHOLDER_MARKERS):
             return True
-        return False
+        if not self.cells or not _ROW_ID_RE.match(strip_ticks(self.cells[0])):
+            return False
+        rest = [strip_ticks(c) for c in self.cells[1:] if c.strip()]
+        return all(_ROW_ID_RE.match(c) or c in TEMPLATE_DEFAULTS for c in rest)
 
     @property
     def is_empty(self) -> bool:

@@ -1,0 +1,117 @@
+"""Small shared helpers: atomic writes, the per-ticket file lock, subprocesses, dates.
+
+Standard library (+ ``filelock``, imported lazily) only: the hook path imports this module.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from mlgate.errors import LockTimeout, WriteFailed
+
+LOCK_NAME = ".mlgate.lock"
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def today() -> str:
+    """Today's date as ``YYYY-MM-DD`` (``MLGATE_TODAY`` overrides, for reproducible demos)."""
+    return os.environ.get("MLGATE_TODAY") or _dt.date.today().isoformat()
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: str | Path, text: str | bytes, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
+
+    Readers see either the old or the new content, never a mix. On any failure (disk full,
+    read-only folder, permission denied) the old file is left as it was and
+    :class:`WriteFailed` names the path and the cause.
+    """
+    path = Path(path)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if mode is not None:
+                os.chmod(tmp_name, mode)
+            elif path.exists():
+                os.chmod(tmp_name, path.stat().st_mode & 0o7777)
+            else:
+                os.chmod(tmp_name, 0o666 & ~_umask())
+            os.replace(tmp_name, path)
+            tmp_name = None
+        finally:
+            if tmp_name is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        if exc.errno == errno.ENOSPC:
+            reason = "no space left on device"
+        raise WriteFailed(f"could not write {path}: {reason}; the previous file is unchanged",
+                          path=str(path), errno=exc.errno) from exc
+
+
+def _umask() -> int:
+    cur = os.umask(0)
+    os.umask(cur)
+    return cur
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(folder: str | Path, timeout: float | None = None) -> Iterator[None]:
+    """Exclusive lock for a read-modify-write of the files in ``folder`` (a ticket folder).
+
+    Uses an OS-level lock (``filelock``), so a lock left by a killed process is released by
+    the kernel and never wedges the next command.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    timeout = DEFAULT_LOCK_TIMEOUT if timeout is None else timeout
+    if os.environ.get("MLGATE_LOCK_TIMEOUT"):
+        timeout = float(os.environ["MLGATE_LOCK_TIMEOUT"])
+    lock = FileLock(str(folder / LOCK_NAME), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise LockTimeout(
+            f"another mlgate command holds the lock on {folder} (waited {timeout:.0f}s)",
+            path=str(folder)) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run(cmd: Sequence[str], cwd: str | Path | None = None, check: bool = False,
+        env: dict[str, str] | None = None, input: str | None = None,
+        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing text output. With ``check`` a non-zero exit raises
+    ``subprocess.CalledProcessError`` (callers turn it into their own error)."""
+    return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=check,
+                          env=env, input=input, timeout=timeout,
+                          stdin=None if input is not None else subprocess.DEVNULL)
