@@ -1,1 +1,46 @@
-"""mlgate."""
+"""mlgate: a stage-gated ML experiment workflow, made mechanical.
+
+The public API (SPEC §12)::
+
+    from mlgate import Workspace
+    ws = Workspace.discover(".")
+    t = ws.new_ticket("digits-baseline")
+    report = t.check()          # GateReport(ok, checks)
+    t.advance()                 # raises GateFailed with every failing check
+
+Names are imported lazily so that ``import mlgate`` (and the hooks) stay fast.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Workspace": "mlgate.workspace",
+    "Ticket": "mlgate.workspace",
+    "WorkflowState": "mlgate.model",
+    "GateReport": "mlgate.gates",
+    "Check": "mlgate.gates",
+    "Decision": "mlgate.policy",
+    "decide": "mlgate.policy",
+    "HandlerResult": "mlgate.evidence",
+    "HandlerContext": "mlgate.evidence",
+    "CheckResult": "mlgate.evidence",
+    "StageHandler": "mlgate.evidence",
+    "SmokeTarget": "mlgate.handlers.torch_smoke",
+    "register_handler": "mlgate.handlers.registry",
+    "MlgateError": "mlgate.errors",
+    "GateFailed": "mlgate.errors",
+    "StateFileError": "mlgate.errors",
+    "TransitionNotAllowed": "mlgate.errors",
+}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlgate' has no attribute {name!r}")

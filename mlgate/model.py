@@ -1,0 +1,119 @@
+"""The public, typed model of a ticket's state (pydantic), built from the parser's result.
+
+The parser (:mod:`mlgate.statefile`) is standard-library only so the hooks stay fast; this
+model is what the Python API hands to agent tooling: ``ticket.state``.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mlgate import constants as C
+from mlgate.statefile import StateDoc
+
+GateStatus = Literal["Not Started", "In Progress", "Pass", "Fail", "Blocked"]
+Permission = Literal["Locked", "Unlocked"]
+SealStatus = Literal["valid", "missing", "broken"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Gate(_Frozen):
+    stage: int
+    name: str
+    status: GateStatus | None
+    evidence: str
+
+
+class Transition(_Frozen):
+    id: str
+    date: str
+    from_stage: int | None
+    to_stage: int | None
+    reason: str
+    classification: str | None
+    permission_after: str | None
+    evidence_updated: str
+
+
+class Violation(_Frozen):
+    id: str
+    date: str
+    violation: str
+    stage: int | None
+    action: str
+    cleared: bool | None
+
+
+class ReEntryDeclaration(_Frozen):
+    trigger_stage: int | None
+    classification: str | None
+    return_path: list[int] | None
+    upstream_artifacts: str | None
+    resume_condition: str | None
+
+
+class WorkflowState(_Frozen):
+    ticket: str | None
+    stage: int | None
+    stage_name: str | None
+    next_stage: int | None
+    permission: Permission | None
+    active_reentry: bool
+    classification: str | None
+    last_transition_id: str | None
+    last_updated: str | None
+    bootstrap: dict[str, str | None]
+    gates: list[Gate]
+    pre_edit: dict[str, str | None]
+    reentry: ReEntryDeclaration
+    transitions: list[Transition]
+    violations: list[Violation]
+    seal: SealStatus = "missing"
+
+    @property
+    def effective_permission(self) -> Permission:
+        """What the lock honours: ``Unlocked`` only at stage 4 with a valid seal."""
+        if self.permission == "Unlocked" and self.stage == C.UNLOCK_STAGE and self.seal == "valid":
+            return "Unlocked"
+        return "Locked"
+
+    def gate(self, stage: int) -> Gate:
+        return self.gates[stage]
+
+    @classmethod
+    def from_doc(cls, doc: StateDoc, seal: SealStatus = "missing") -> "WorkflowState":
+        snap = doc.snapshot
+        return cls(
+            ticket=snap.ticket,
+            stage=snap.current_stage,
+            stage_name=None if snap.current_stage is None else C.STAGES[snap.current_stage].name,
+            next_stage=snap.next_stage,
+            permission=snap.permission,  # type: ignore[arg-type]
+            active_reentry=snap.active_reentry,
+            classification=snap.classification,
+            last_transition_id=snap.last_transition_id,
+            last_updated=snap.last_updated,
+            bootstrap=dict(doc.bootstrap),
+            gates=[Gate(stage=g.stage, name=C.STAGES[g.stage].name, status=g.status,  # type: ignore[arg-type]
+                        evidence=g.evidence) for _, g in sorted(doc.gates.items())],
+            pre_edit=dict(doc.pre_edit),
+            reentry=ReEntryDeclaration(
+                trigger_stage=doc.reentry.trigger_stage,
+                classification=doc.reentry.classification,
+                return_path=list(doc.reentry.return_path) if doc.reentry.return_path else None,
+                upstream_artifacts=doc.reentry.upstream_artifacts,
+                resume_condition=doc.reentry.resume_condition),
+            transitions=[Transition(id=t.id, date=t.date, from_stage=t.from_stage,
+                                    to_stage=t.to_stage, reason=t.reason,
+                                    classification=t.classification,
+                                    permission_after=t.permission_after,
+                                    evidence_updated=t.evidence_updated)
+                         for t in doc.transitions],
+            violations=[Violation(id=v.id, date=v.date, violation=v.violation, stage=v.stage,
+                                  action=v.action, cleared=v.cleared) for v in doc.violations],
+            seal=seal,
+        )

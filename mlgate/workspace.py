@@ -1,0 +1,713 @@
+"""The Python API of SPEC §12: ``Workspace`` and ``Ticket``. No printing; errors are
+:class:`~mlgate.errors.MlgateError` subclasses with structured data.
+
+>>> ws = Workspace.discover(".")                        # doctest: +SKIP
+>>> t = ws.new_ticket("digits-baseline")                # doctest: +SKIP
+>>> t.check().ok, t.state.stage                         # doctest: +SKIP
+
+Every command that changes a ticket takes the ticket's file lock, re-reads the state file,
+runs the move on the engine, seals, and writes atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlgate import constants as C
+from mlgate import evidence as ev
+from mlgate import git as G
+from mlgate import resources, tickets
+from mlgate.config import Config, load_config
+from mlgate.engine import Engine, Outcome, mermaid
+from mlgate.errors import (
+    GateFailed,
+    GitError,
+    SealBroken,
+    StateFileError,
+    TicketExists,
+    TicketNotFound,
+    TransitionNotAllowed,
+)
+from mlgate.gates import GateContext, GateReport
+from mlgate.mdparse import Document, render_field_line
+from mlgate.model import WorkflowState
+from mlgate.policy import Decision, decide
+from mlgate.statefile import StateDoc, ViolationRow, load_key, seal_state
+from mlgate.util import atomic_write, file_lock, today
+
+STAGE_ENTRY_FILE = "stage-entry.json"
+
+
+class _GitFacts:
+    """Git facts for the gates, read in the ticket's checkout."""
+
+    def __init__(self, checkout: Path) -> None:
+        self.repo_root = checkout
+
+    def head(self) -> str | None:
+        return G.head(self.repo_root)
+
+    def branch_exists(self, name: str) -> bool:
+        return G.branch_exists(self.repo_root, name)
+
+    def worktree_for_branch(self, name: str) -> Path | None:
+        for wt in G.worktrees(self.repo_root):
+            if wt.branch == name:
+                return wt.path
+        return None
+
+    def changed_files(self, since: str) -> list[str]:
+        return G.changed_files(self.repo_root, since)
+
+    def dirty_files(self) -> list[str]:
+        return G.dirty_files(self.repo_root)
+
+    def commit_exists(self, sha: str) -> bool:
+        return G.commit_exists(self.repo_root, sha)
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return G.is_ancestor(self.repo_root, a, b)
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return G.merge_base(self.repo_root, a, b)
+
+
+@dataclass
+class DoctorReport:
+    ticket: str
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not [p for p in self.problems if not p.get("repaired")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ticket": self.ticket, "ok": self.ok, "problems": self.problems,
+                "repaired": self.repaired}
+
+
+class Workspace:
+    """A directory (normally a git repository) with ``tickets/`` and an optional
+    ``mlgate.yaml``."""
+
+    def __init__(self, root: Path, config: Config | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.config = config if config is not None else load_config(self.root)
+        self.git = tickets.is_git(self.root)
+
+    # -- construction ----------------------------------------------------------------
+
+    @classmethod
+    def discover(cls, path: str | Path | None = None) -> "Workspace":
+        start = Path(path or os.getcwd()).resolve()
+        return cls(tickets.workspace_root(start))
+
+    @classmethod
+    def init(cls, path: str | Path | None = None) -> tuple["Workspace", list[str]]:
+        """Create ``tickets/in-progress``, ``tickets/done`` and a commented ``mlgate.yaml``.
+        Idempotent; returns the workspace and what was created."""
+        from mlgate.config import COMMENTED_TEMPLATE
+
+        root = Path(path or os.getcwd()).resolve()
+        if G.is_repo(root):
+            root = G.main_worktree(root)
+        made: list[str] = []
+        for sub in (C.IN_PROGRESS, C.DONE):
+            d = root / C.TICKETS_DIR / sub
+            if not d.is_dir():
+                d.mkdir(parents=True)
+                (d / ".gitkeep").write_text("")
+                made.append(f"{C.TICKETS_DIR}/{sub}/")
+        cfg = root / C.CONFIG_FILE
+        if not cfg.exists():
+            atomic_write(cfg, COMMENTED_TEMPLATE)
+            made.append(C.CONFIG_FILE)
+        if not G.is_repo(root):
+            (root / ".mlgate").mkdir(exist_ok=True)
+            gi = root / ".gitignore"
+            lines = gi.read_text().splitlines() if gi.exists() else []
+            if ".mlgate/" not in lines:
+                atomic_write(gi, "\n".join(lines + [".mlgate/"]) + "\n")
+                made.append(".gitignore (.mlgate/)")
+        ws = cls(root)
+        load_key(tickets.key_dir(root), create=True)
+        return ws, made
+
+    # -- seal key ----------------------------------------------------------------------
+
+    def key(self) -> bytes:
+        key = load_key(tickets.key_dir(self.root), create=True)
+        assert key is not None
+        return key
+
+    # -- tickets -------------------------------------------------------------------------
+
+    def _locations(self, include_done: bool = True) -> list[tickets.TicketLocation]:
+        return tickets.find_tickets(self.root, self.config.branch_prefix, include_done)
+
+    def tickets(self, include_done: bool = False) -> list["Ticket"]:
+        return [Ticket(self, loc) for loc in self._locations(include_done)]
+
+    def ticket(self, name: str | None = None, cwd: str | Path | None = None) -> "Ticket":
+        """A ticket by name, or the ticket of the worktree ``cwd`` is in."""
+        locs = self._locations(include_done=True)
+        if name is None:
+            here = Path(cwd or os.getcwd()).resolve()
+            loc = tickets.ticket_for_path(self.root, here, self.config.branch_prefix)
+            if loc is None:
+                active = [l for l in locs if l.location == C.IN_PROGRESS]
+                if len(active) == 1:
+                    return Ticket(self, active[0])
+                raise TicketNotFound(None, [l.name for l in active],
+                                     hint="name the ticket, e.g. `mlgate status NAME`")
+            return Ticket(self, loc)
+        tickets.validate_name(name)
+        for loc in locs:
+            if loc.name == name:
+                return Ticket(self, loc)
+        raise TicketNotFound(name, [l.name for l in locs],
+                             hint=f"create it with `mlgate new {name}`")
+
+    def reopen(self, name: str) -> "Ticket":
+        t = self.ticket(name)
+        return t.reopen()
+
+    def decide(self, paths: list[str | Path], cwd: str | Path | None = None) -> Decision:
+        return decide(paths, Path(cwd) if cwd else None, root=self.root)
+
+    # -- new ---------------------------------------------------------------------------
+
+    def new_ticket(self, name: str, base: str | None = None, worktree: bool = True) -> "Ticket":
+        """Stage 0 bootstrap (SPEC §8): worktree on ``codex/<name>`` in git mode."""
+        tickets.validate_name(name)
+        for loc in self._locations(include_done=True):
+            if loc.name == name and (loc.folder / C.STATE_FILE).exists():
+                raise TicketExists(f"ticket {name!r} already exists at {loc.folder}",
+                                   name=name, folder=str(loc.folder))
+        if self.git and worktree:
+            checkout, record, blocked = self._bootstrap_git(name, base)
+        else:
+            checkout = self.root
+            record, blocked = self._bootstrap_plain(base)
+        folder = checkout / C.TICKETS_DIR / C.IN_PROGRESS / name
+        folder.mkdir(parents=True, exist_ok=True)
+        req = folder / "requirements.md"
+        if not req.exists():
+            text = resources.stage_template(0, root=checkout, ticket=name)
+            atomic_write(req, _set_status(text, "Draft"))
+        state_text = resources.template_text("shared/workflow-state-template.md", root=checkout,
+                                             ticket=name)
+        doc = StateDoc.parse(state_text, folder / C.STATE_FILE)
+        doc.set_snapshot(ticket=name, current_stage=0, next_stage=1, permission="Locked",
+                         active_reentry=False, classification=None, last_updated=today())
+        doc.set_bootstrap(record)
+        for n in C.STAGE_NUMBERS:
+            doc.set_gate(n, status="Blocked" if (n == 0 and blocked) else
+                         ("In Progress" if n == 0 else "Not Started"), evidence="")
+        doc.set_pre_edit(dict(zip(list(doc.pre_edit), ["No", "No", "No", "No", "Fail"])))
+        doc.apply_seal(self.key())
+        with file_lock(folder):
+            atomic_write(folder / C.STATE_FILE, doc.render())
+        return self.ticket(name)
+
+    def _bootstrap_plain(self, base: str | None) -> tuple[dict[str, str | None], bool]:
+        na = C.NA
+        if self.git:  # git repository, but the ticket works in the current checkout
+            branch = G.current_branch(self.root) or na
+            return ({"Bootstrap Mode": "Git", "User-Specified Base Branch": base or na,
+                     "Resolved Base Remote": "local", "Resolved Base Branch": branch,
+                     "Default Finalization Target Remote": "local",
+                     "Default Finalization Target Branch": branch,
+                     "Remote Refresh Performed": "No",
+                     "Remote Refresh Result": "no worktree requested (--no-worktree)",
+                     "Ticket Worktree Path": str(self.root), "Ticket Branch": branch}, False)
+        return ({k: na for k in ("User-Specified Base Branch", "Resolved Base Remote",
+                                 "Resolved Base Branch", "Default Finalization Target Remote",
+                                 "Default Finalization Target Branch",
+                                 "Remote Refresh Performed", "Remote Refresh Result",
+                                 "Ticket Worktree Path", "Ticket Branch")}
+                | {"Bootstrap Mode": "Non-Git"}, False)
+
+    def _bootstrap_git(self, name: str, base: str | None
+                       ) -> tuple[Path, dict[str, str | None], bool]:
+        root = self.root
+        branch = f"{self.config.branch_prefix}{name}"
+        if not G.check_ref_format(branch):
+            from mlgate.errors import InvalidTicketName
+            raise InvalidTicketName(name, f"'{branch}' is not a valid git branch name; "
+                                          + C.TICKET_NAME_RULE)
+        remotes = G.remotes(root)
+        remote = "origin" if "origin" in remotes else (remotes[0] if remotes else None)
+        refreshed, refresh_msg = "N/A", "no remote configured"
+        if remote:
+            ok, refresh_msg = G.fetch(root, remote)
+            refreshed = "Yes" if ok else "No"
+        # Resolve the base branch: --base, else the remote default, else main/master.
+        base_remote, base_branch, start = None, None, None
+        if base:
+            if remote and G.ref_exists(root, f"refs/remotes/{remote}/{base}"):
+                base_remote, base_branch, start = remote, base, f"{remote}/{base}"
+            elif G.ref_exists(root, f"refs/heads/{base}"):
+                base_remote, base_branch, start = "local", base, base
+            else:
+                raise GitError(["rev-parse", base], 1, f"base branch {base!r} not found",
+                               hint="give an existing branch with --base")
+        else:
+            default = G.remote_default_branch(root, remote) if remote else None
+            if default:
+                base_remote, base_branch, start = remote, default, f"{remote}/{default}"
+            else:
+                for cand in ("main", "master"):
+                    if remote and G.ref_exists(root, f"refs/remotes/{remote}/{cand}"):
+                        base_remote, base_branch, start = remote, cand, f"{remote}/{cand}"
+                        break
+                    if G.ref_exists(root, f"refs/heads/{cand}"):
+                        base_remote, base_branch, start = "local", cand, cand
+                        break
+        blocked = start is None or refreshed == "No"
+        wt_path = self._worktree_path(name)
+        existing = next((w for w in G.worktrees(root) if w.branch == branch), None)
+        if existing is not None:
+            wt_path = existing.path
+        else:
+            if wt_path.exists() and any(wt_path.iterdir()):
+                raise GitError(["worktree", "add", str(wt_path), branch], 1,
+                               f"'{wt_path}' already exists and is not the worktree of {branch}",
+                               hint="remove or move that folder, or set `worktrees:` in "
+                                    "mlgate.yaml to another location; nothing was created")
+            if not G.branch_exists(root, branch) and start is None:
+                start = "HEAD" if G.head(root) else None
+            if start is None and not G.branch_exists(root, branch):
+                raise GitError(["worktree", "add"], 1, "the repository has no commit to "
+                               "branch from", hint="make a first commit, then run `mlgate new` again")
+            wt_path.parent.mkdir(parents=True, exist_ok=True)
+            G.add_worktree(root, wt_path, branch,
+                           start=None if G.branch_exists(root, branch) else start)
+        record: dict[str, str | None] = {
+            "Bootstrap Mode": "Git",
+            "User-Specified Base Branch": base or C.NA,
+            "Resolved Base Remote": base_remote or "unresolved",
+            "Resolved Base Branch": base_branch or "unresolved",
+            "Default Finalization Target Remote": base_remote or "unresolved",
+            "Default Finalization Target Branch": base_branch or "unresolved",
+            "Remote Refresh Performed": refreshed,
+            "Remote Refresh Result": refresh_msg,
+            "Ticket Worktree Path": str(wt_path),
+            "Ticket Branch": branch,
+        }
+        return wt_path, record, blocked
+
+    def _worktree_path(self, name: str) -> Path:
+        pattern = self.config.worktrees
+        rel = pattern.format(repo=self.root.name, ticket=name)
+        p = Path(rel)
+        if not p.is_absolute():
+            p = (self.root / p)
+        return Path(os.path.normpath(p))
+
+
+def _set_status(text: str, status: str) -> str:
+    """Set ``Current Status`` and ``Last Updated`` of a freshly scaffolded artifact."""
+    d = Document(text)
+    s = d.section("Document Status")
+    if s is None:
+        return text
+    for key, value in (("Current Status", f"`{status}`"), ("Last Updated", today())):
+        f = s.field(key)
+        if f is not None:
+            d.lines[f.line - 1] = render_field_line(f, value, d.lines[f.line - 1])
+    return d.render()
+
+
+class Ticket:
+    """One ticket: its folder, state and moves."""
+
+    def __init__(self, ws: Workspace, loc: tickets.TicketLocation) -> None:
+        self.ws = ws
+        self.loc = loc
+        self.name = loc.name
+        self.folder = loc.folder
+        self.checkout = loc.checkout
+        self.archived = loc.location == C.DONE
+
+    def __repr__(self) -> str:
+        return f"Ticket({self.name!r}, folder={str(self.folder)!r})"
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / C.STATE_FILE
+
+    def doc(self) -> StateDoc:
+        return StateDoc.load(self.state_path)
+
+    def seal_status(self, doc: StateDoc | None = None) -> str:
+        doc = doc or self.doc()
+        return seal_state(doc, load_key(tickets.key_dir(self.ws.root)))
+
+    @property
+    def state(self) -> WorkflowState:
+        doc = self.doc()
+        return WorkflowState.from_doc(doc, self.seal_status(doc))  # type: ignore[arg-type]
+
+    @property
+    def git(self) -> _GitFacts | None:
+        return _GitFacts(self.checkout) if self.ws.git else None
+
+    def head(self) -> str | None:
+        return G.head(self.checkout) if self.ws.git else None
+
+    # -- gate context -----------------------------------------------------------------
+
+    def stage_entries(self) -> dict[int, str]:
+        p = self.folder / C.EVIDENCE_DIR / STAGE_ENTRY_FILE
+        try:
+            data = json.loads(p.read_text())
+            return {int(k): v for k, v in data.items()}
+        except (OSError, ValueError):
+            return {}
+
+    def _record_entry(self, stage: int) -> None:
+        head = self.head()
+        if head is None:
+            return
+        entries = self.stage_entries()
+        entries[stage] = head
+        d = self.folder / C.EVIDENCE_DIR
+        d.mkdir(exist_ok=True)
+        atomic_write(d / STAGE_ENTRY_FILE, json.dumps({str(k): v for k, v in
+                                                       sorted(entries.items())}, indent=2) + "\n")
+
+    def _source_filter(self) -> Callable[[str], bool]:
+        from mlgate.rawconfig import glob_match
+
+        outputs = list(self.ws.config.run_outputs)
+
+        def is_source(path: str) -> bool:
+            if path.startswith(f"{C.TICKETS_DIR}/"):
+                return False
+            return not glob_match(path, outputs)
+
+        return is_source
+
+    def gate_context(self, doc: StateDoc, verified_by: str | None = None) -> GateContext:
+        base_ref = None
+        if self.ws.git:
+            b = doc.bootstrap
+            remote, branch = b.get("Resolved Base Remote"), b.get("Resolved Base Branch")
+            if branch and branch not in (C.NA, "unresolved"):
+                base_ref = branch if remote in (None, "local", C.NA) else f"{remote}/{branch}"
+        return GateContext(
+            ticket=self.name, folder=self.folder, state=doc, profile=self.ws.config.profile,
+            stage5_policy=self.ws.config.stage5_policy,
+            handlers={k: list(v) for k, v in self.ws.config.handlers.items()},
+            git=self.git, stage_entry_commits=self.stage_entries(), base_ref=base_ref,
+            verified_by=verified_by, source_filter=self._source_filter())
+
+    def _engine(self, doc: StateDoc) -> Engine:
+        engine: Engine
+        engine = Engine(self.name, doc, self.folder, self.archived,
+                        ctx_factory=lambda d: self.gate_context(d, engine.verified_by()),
+                        head=self.head,
+                        handlers={k: list(v) for k, v in self.ws.config.handlers.items()})
+        return engine
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def check(self, stage: int | None = None) -> GateReport:
+        """Evaluate the current gate (no write)."""
+        doc = self.doc()
+        return self._engine(doc).check(stage)
+
+    def graph(self) -> str:
+        return mermaid(self.doc(), self.archived)
+
+    def allowed(self) -> list[str]:
+        return self._engine(self.doc()).allowed()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked_doc(self, allow_broken: bool = False) -> Iterator[tuple[StateDoc, bytes]]:
+        with file_lock(self.folder):
+            doc = self.doc()
+            key = self.ws.key()
+            status = seal_state(doc, key)
+            if status == "broken" and not allow_broken:
+                raise SealBroken(str(self.state_path), doc.seal_line,
+                                 "workflow-state.md was edited by hand where mlgate owns the "
+                                 "fields (the seal no longer matches); the ticket is treated "
+                                 f"as Locked. Run `mlgate doctor {self.name} --repair` to "
+                                 "record a process violation and re-seal")
+            if status == "missing" and doc.snapshot.permission == "Unlocked":
+                doc.set_snapshot(permission="Locked")  # a hand-written Unlocked is not honoured
+            yield doc, key
+
+    def _write(self, doc: StateDoc, key: bytes) -> None:
+        doc.apply_seal(key)
+        atomic_write(self.state_path, doc.render())
+
+    def _move(self, action: Callable[[Engine], Outcome]) -> Outcome:
+        with self._locked_doc() as (doc, key):
+            engine = self._engine(doc)
+            outcome = action(engine)
+            self._write(doc, key)
+            if outcome.ok:
+                for stage in outcome.scaffold:
+                    self._scaffold(stage)
+                if outcome.to_stage is not None and outcome.to_stage != outcome.from_stage:
+                    self._record_entry(outcome.to_stage)
+        if not outcome.ok and outcome.report is not None:
+            raise GateFailed(outcome.report)
+        return outcome
+
+    def _scaffold(self, stage: int) -> None:
+        st = C.STAGES[stage]
+        if not st.artifact:
+            return
+        path = self.folder / st.artifact
+        if path.exists():
+            return
+        text = resources.stage_template(stage, root=self.checkout, ticket=self.name)
+        if st.statuses:
+            text = _set_status(text, st.statuses[0])
+        atomic_write(path, text)
+
+    def advance(self, reason: str | None = None) -> Outcome:
+        return self._move(lambda e: e.advance(reason))
+
+    def reenter(self, classification: str, reason: str) -> Outcome:
+        return self._move(lambda e: e.reenter(classification, reason))
+
+    def block(self, reason: str) -> Outcome:
+        return self._move(lambda e: e.block(reason))
+
+    def unblock(self, reason: str | None = None) -> Outcome:
+        return self._move(lambda e: e.unblock(reason))
+
+    def unlock(self) -> Outcome:
+        return self._move(lambda e: e.unlock())
+
+    def verify(self, by: str) -> Outcome:
+        outcome = self._move(lambda e: e.verify(by))
+        self._set_handoff("User verification received", "Yes")
+        return outcome
+
+    def _set_handoff(self, prefix: str, value: str) -> None:
+        path = self.folder / "handoff-summary.md"
+        if not path.exists():
+            return
+        d = Document.load(path)
+        s = d.section("Finalization Status")
+        if s is None:
+            return
+        for f in s.fields:
+            if f.key.startswith(prefix):
+                d.lines[f.line - 1] = render_field_line(f, f"`{value}`", d.lines[f.line - 1])
+        atomic_write(path, d.render())
+
+    def archive(self, finalize: bool = False, promote: str | None = None) -> Outcome:
+        """Move the ticket to ``tickets/done/<name>/`` after verification (SPEC §6)."""
+        if self.archived:
+            raise TransitionNotAllowed("archive", 8, "the ticket is already archived",
+                                       ticket=self.name)
+        if finalize and not self.ws.git:
+            raise TransitionNotAllowed("archive --finalize", 8, "--finalize needs a git "
+                                       "repository (this workspace is Non-Git)", ticket=self.name)
+        self._set_handoff("Ticket moved to", "Yes")
+        self._set_handoff("Repository finalization complete when applicable",
+                          "N/A" if not self.ws.git else ("Yes" if finalize else "No"))
+        done_dir = self.checkout / C.TICKETS_DIR / C.DONE
+        target = done_dir / self.name
+        if target.exists():
+            raise TicketExists(f"{target} already exists; remove it or reopen that ticket",
+                               folder=str(target))
+        with self._locked_doc() as (doc, key):
+            engine = self._engine(doc)
+            outcome = engine.archive()
+            if not outcome.ok:
+                self._write(doc, key)
+                raise GateFailed(outcome.report)
+            self._write(doc, key)
+        done_dir.mkdir(parents=True, exist_ok=True)
+        (self.folder / ".mlgate.lock").unlink(missing_ok=True)
+        shutil.move(str(self.folder), str(target))
+        self.folder = target
+        self.archived = True
+        if promote:
+            from mlgate import baselines
+
+            b = baselines.load(self.ws.root, self.ws.config.baseline_file)
+            b.promote_run(target / C.RUNS_DIR / promote, self.name, self.head())
+            b.save()
+        if self.ws.git and self.loc.own_worktree:
+            self._commit_archive()
+            if finalize:
+                self._finalize(doc)
+        return outcome
+
+    def _commit_archive(self) -> None:
+        G.add(self.checkout, [f"{C.TICKETS_DIR}/"])
+        G.commit(self.checkout, f"mlgate: archive ticket {self.name} to tickets/done",
+                 no_verify=False)
+
+    def _finalize(self, doc: StateDoc) -> None:
+        b = doc.bootstrap
+        target = b.get("Default Finalization Target Branch")
+        if not target or target in (C.NA, "unresolved"):
+            raise GitError(["merge"], 1, "no finalization target recorded",
+                           hint="merge the ticket branch by hand")
+        main = G.main_worktree(self.ws.root)
+        if G.current_branch(main) != target:
+            raise GitError(["merge"], 1, f"the main checkout {main} is not on {target}",
+                           hint=f"run `git -C {main} switch {target}` and then "
+                                f"`mlgate archive {self.name} --finalize` again")
+        branch = f"{self.ws.config.branch_prefix}{self.name}"
+        G.merge_no_ff(main, branch, f"Merge {branch}: ticket {self.name}")
+        G.remove_worktree(main, self.checkout)
+        G.prune_worktrees(main)
+        G.delete_branch(main, branch)
+        self.checkout = main
+        self.folder = main / C.TICKETS_DIR / C.DONE / self.name
+
+    def reopen(self) -> "Ticket":
+        if not self.archived:
+            raise TransitionNotAllowed("reopen", None, "the ticket is not archived",
+                                       ticket=self.name)
+        target = self.checkout / C.TICKETS_DIR / C.IN_PROGRESS / self.name
+        if target.exists():
+            raise TicketExists(f"{target} already exists", folder=str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.folder), str(target))
+        self.folder = target
+        with self._locked_doc() as (doc, key):
+            engine = self._engine(doc)
+            engine.reopen()
+            self._write(doc, key)
+        self.archived = False
+        self._set_handoff("Ticket moved to", "No")
+        self._set_handoff("User verification received", "No")
+        return self
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def run_handlers(self, names: list[str] | None = None, detach: bool = False,
+                     progress: Callable[[str], None] | None = None,
+                     registry: Any = None) -> list[ev.HandlerResult]:
+        """Run the current stage's configured handlers (or ``names``); save the evidence and
+        record it in the Stage Gates evidence column. The state is never changed otherwise."""
+        from mlgate.handlers.registry import Registry
+        from mlgate.handlers.runner import run_handler
+
+        doc = self.doc()
+        stage = doc.snapshot.current_stage or 0
+        if names is None:
+            names = self.ws.config.handlers_for(stage)
+            if not names:
+                raise TransitionNotAllowed(
+                    "run", stage, f"no handlers are configured for stage {stage} "
+                                  "(mlgate.yaml: handlers: {4: [torch-smoke], 5: [train]})",
+                    ticket=self.name)
+        reg = registry or Registry()
+        if registry is None:
+            reg.discover()
+        head = self.head()
+        dirty = False
+        if self.ws.git:
+            src = self._source_filter()
+            dirty = any(src(p) for p in G.dirty_files(self.checkout))
+        results = []
+        for name in names:
+            handler = reg.get(name)
+            ctx = ev.HandlerContext(
+                workspace=self.ws.root, ticket=self.name, stage=stage, folder=self.folder,
+                worktree=self.checkout, options=self.ws.config.handler_options(name),
+                config=self.ws.config.to_dict(), commit=head, dirty=dirty, progress=progress,
+                detach=detach)
+            results.append(run_handler(handler, ctx))
+        self._record_evidence(stage, results)
+        return results
+
+    def _record_evidence(self, stage: int, results: list[ev.HandlerResult]) -> None:
+        with self._locked_doc() as (doc, key):
+            current = [e.strip() for e in doc.gates[stage].evidence.split(",") if e.strip()]
+            for r in results:
+                if r.evidence:
+                    prefix = f"{C.EVIDENCE_DIR}/{stage}-{r.handler}-"
+                    current = [c for c in current if not c.startswith(prefix)] + [r.evidence]
+            doc.set_gate(stage, evidence=", ".join(current))
+            self._write(doc, key)
+
+    # -- doctor ------------------------------------------------------------------------------
+
+    def doctor(self, repair: bool = False) -> DoctorReport:
+        rep = DoctorReport(self.name)
+        try:
+            doc = self.doc()
+        except StateFileError as exc:
+            rep.problems.append({"id": "parse", "message": str(exc), "line": exc.line})
+            return rep
+        status = self.seal_status(doc)
+        if status == "broken":
+            rep.problems.append({"id": "seal", "message": "the seal is broken: machine-owned "
+                                 "fields were edited by hand; the ticket is treated as Locked"})
+        elif status == "missing":
+            rep.problems.append({"id": "seal-missing", "message": "the file has never been "
+                                 "sealed by mlgate (hand-written); it is treated as Locked"})
+        if not doc.sections_in_order:
+            rep.problems.append({"id": "order", "message": "the workflow-state.md sections "
+                                 "are not in the template order (rule 10)"})
+        snap = doc.snapshot
+        if snap.permission == "Unlocked" and snap.current_stage != C.UNLOCK_STAGE:
+            rep.problems.append({"id": "unlocked-outside-4", "message": "Code Edit Permission "
+                                 f"is Unlocked in stage {snap.current_stage} (rule 34)"})
+        ids = [t.id for t in doc.transitions]
+        want = [f"T-{i:03d}" for i in range(1, len(ids) + 1)]
+        if ids != want:
+            rep.problems.append({"id": "log", "message": f"Transition Log ids {ids} are not "
+                                 "contiguous from T-001 (rule 18)"})
+        if ids and snap.last_transition_id != ids[-1]:
+            rep.problems.append({"id": "last-id", "message": "Last Transition ID "
+                                 f"{snap.last_transition_id} != last log row {ids[-1]}"})
+        if self.ws.git and self.loc.own_worktree is False and doc.bootstrap.get(
+                "Ticket Branch", "").startswith(self.ws.config.branch_prefix):
+            rep.problems.append({"id": "worktree", "message": "the ticket's worktree/branch "
+                                 f"{doc.bootstrap.get('Ticket Branch')} was not found"})
+        for n in self.ws.config.handlers_for(snap.current_stage or 0):
+            res = ev.latest(self.folder, snap.current_stage or 0, n)
+            ok, why = ev.freshness(res, self.head())
+            if not ok and res is not None:
+                rep.problems.append({"id": f"evidence-{n}", "message": why})
+        if repair and status in ("broken", "missing"):
+            with self._locked_doc(allow_broken=True) as (doc2, key):
+                if status == "broken":
+                    if doc2.snapshot.permission == "Unlocked":
+                        doc2.set_snapshot(permission="Locked")
+                    doc2.append_violation(ViolationRow(
+                        date=today(), id=doc2.next_violation_id(),
+                        violation="workflow-state.md machine-owned fields edited by hand "
+                                  "(seal broken)",
+                        stage=doc2.snapshot.current_stage,
+                        action="Re-sealed by `mlgate doctor --repair`; permission Locked",
+                        cleared=False))
+                self._write(doc2, key)
+            rep.repaired.append("re-sealed" + (" and recorded a process violation"
+                                               if status == "broken" else ""))
+            for p in rep.problems:
+                if p["id"] in ("seal", "seal-missing"):
+                    p["repaired"] = True
+        return rep
+
+    def clear_violations(self) -> list[str]:
+        with self._locked_doc() as (doc, key):
+            ids = [v.id for v in doc.violations if v.cleared is False]
+            for vid in ids:
+                doc.clear_violation(vid)
+            self._write(doc, key)
+        return ids
