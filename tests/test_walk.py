@@ -28,7 +28,15 @@ ARTIFACTS = {
 }
 
 
+EXTRA_DIRS = {4: ["evidence"], 5: ["runs"]}
+
+
 def fill(folder: Path, stage: int) -> None:
+    for sub in EXTRA_DIRS.get(stage, []):
+        shutil.copytree(GOOD / sub, folder / sub, dirs_exist_ok=True)
+    if stage == 7:  # the user updated the project's docs
+        root = folder.parents[2]
+        (root / "README.md").write_text("# project\n\nBest run: see the ticket.\n")
     for name in ARTIFACTS[stage]:
         text = (GOOD / name).read_text().replace("<ticket-name>", folder.name)
         (folder / name).write_text(text)

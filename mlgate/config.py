@@ -1,0 +1,459 @@
+"""The validated ``mlgate.yaml`` (SPEC §12.1) as a pydantic model.
+
+:func:`load_config` reads ``<root>/mlgate.yaml`` through :mod:`mlgate.rawconfig` (defaults
+applied) and validates it. Every mistake (unknown key, bad value) becomes a
+:class:`~mlgate.errors.ConfigError` that names the file, the line of the key, the key path
+(``train.launcher``), the bad value and what is allowed.
+
+Not on the hook path (pydantic): hooks use :mod:`mlgate.rawconfig` directly.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import model_validator
+
+from mlgate.constants import CONFIG_FILE, LAST_STAGE
+from mlgate.errors import ConfigError
+from mlgate.rawconfig import DEFAULTS, config_path, load_raw
+
+__all__ = [
+    "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",
+    "COMMENTED_TEMPLATE", "BUILTIN_HANDLERS", "ENUMS",
+]
+
+BUILTIN_HANDLERS = ("torch-smoke", "train")
+# Allowed values of every enumerated key, by key path (also used in error messages).
+ENUMS: dict[str, tuple[str, ...]] = {
+    "profile": ("strict", "basic"),
+    "stage5_policy": ("strict", "permissive"),
+    "outside_tickets": ("allow", "block"),
+    "train.launcher": ("local", "torchrun", "slurm"),
+    "wandb.mode": ("offline", "online"),
+}
+_WORKTREE_FIELDS = ("repo", "ticket")
+_REF_FORBIDDEN = set(" ~^:?*[\\\x7f")
+
+HandlerName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Stage = Annotated[int, Field(ge=0, le=LAST_STAGE)]
+Glob = Annotated[str, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True,
+                              populate_by_name=True)
+
+
+class SmokeConfig(_Model):
+    """Options of the ``torch-smoke`` stage-4 handler."""
+
+    factory: str | None = Field(
+        None, description="`module:function` returning a SmokeTarget (or a dict with its keys)")
+    overfit_steps: int = Field(50, ge=1, description="steps allowed for the one-batch overfit")
+    overfit_ratio: float = Field(0.1, gt=0, lt=1,
+                                 description="loss must reach <= ratio x its first value")
+    leakage_cap: int = Field(10000, ge=0, description="samples hashed per loader at most")
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        module, sep, func = value.partition(":")
+        ident = all(p.isidentifier() for p in module.split(".")) and all(
+            p.isidentifier() for p in func.split("."))
+        if not sep or not module or not func or not ident:
+            raise ValueError(f"{value!r} is not of the form 'package.module:function'")
+        return value
+
+
+class SlurmConfig(_Model):
+    """Slurm options for ``train.launcher: slurm`` (submitit)."""
+
+    partition: str | None = Field(None, description="partition to submit to (cluster default)")
+    gpus_per_node: int = Field(1, ge=0)
+    time_min: int = Field(60, ge=1, description="time limit in minutes")
+
+
+class TrainConfig(_Model):
+    """Options of the ``train`` stage-5 handler."""
+
+    command: str | None = Field(
+        None, min_length=1,
+        description="training command; {batch_size} and {grad_accum} are substituted")
+    launcher: Literal["local", "torchrun", "slurm"] = "local"
+    nproc: int = Field(1, ge=1, description="processes per node (torchrun/slurm)")
+    batch_size: int = Field(64, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    timeout: int | float = Field(86400, gt=0, description="seconds")
+    stall_after: int | float = Field(900, gt=0, description="seconds without a new metric")
+    oom_retries: int = Field(3, ge=0)
+    seed: int = Field(0, ge=0)
+    data: list[Glob] = Field(default_factory=list,
+                             description="paths hashed into the run's data version")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+
+
+class WandbConfig(_Model):
+    """Weights & Biases settings of the tracking API."""
+
+    mode: Literal["offline", "online"] = "offline"
+    project: str | None = Field(None, description="defaults to the ticket name")
+    entity: str | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _no_disabled(cls, value: Any) -> Any:
+        if value == "disabled":
+            raise ValueError(
+                "'disabled' is refused: mlgate never turns tracking off silently, a run's "
+                "metrics are evidence. Use 'offline' (logs locally, no network; the default) "
+                "or 'online'")
+        return value
+
+
+class Config(_Model):
+    """Every key of ``mlgate.yaml``. Extra top-level keys are allowed only as option blocks
+    of a handler listed under ``handlers``."""
+
+    model_config = ConfigDict(extra="allow", strict=True, validate_default=True,
+                              populate_by_name=True)
+
+    profile: Literal["strict", "basic"] = "strict"
+    stage5_policy: Literal["strict", "permissive"] = "strict"
+    outside_tickets: Literal["allow", "block"] = "allow"
+    docs: list[Glob] = Field(default_factory=lambda: list(DEFAULTS["docs"]))
+    run_outputs: list[Glob] = Field(default_factory=lambda: list(DEFAULTS["run_outputs"]))
+    worktrees: str = DEFAULTS["worktrees"]
+    branch_prefix: str = DEFAULTS["branch_prefix"]
+    handlers: dict[Stage, list[HandlerName]] = Field(default_factory=dict)
+    torch_smoke: SmokeConfig = Field(default_factory=SmokeConfig, alias="torch-smoke")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+    baseline_file: str = Field(DEFAULTS["baseline_file"], min_length=1)
+
+    @field_validator("worktrees")
+    @classmethod
+    def _worktree_template(cls, value: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid template ({exc})") from None
+        unknown = [f for f in fields if f not in _WORKTREE_FIELDS]
+        if unknown:
+            raise ValueError(f"{value!r} uses {{{unknown[0]}}}; only {{repo}} and {{ticket}} "
+                             f"can be used")
+        if "ticket" not in fields:
+            raise ValueError(f"{value!r} must contain {{ticket}} so that each ticket gets its "
+                             f"own worktree")
+        return value
+
+    @field_validator("branch_prefix")
+    @classmethod
+    def _ref_safe(cls, value: str) -> str:
+        bad = sorted({c for c in value if c in _REF_FORBIDDEN or ord(c) < 32})
+        if bad or ".." in value or "//" in value or "@{" in value or value.startswith(
+                ("/", "-", ".")) or ".lock/" in value or "/." in value:
+            raise ValueError(f"{value!r} cannot start a git branch name (see `git help "
+                             f"check-ref-format`); e.g. 'codex/' or 'exp/'")
+        return value
+
+    @model_validator(mode="after")
+    def _handler_blocks(self) -> "Config":
+        listed = self.handler_names()
+        for key, value in (self.model_extra or {}).items():
+            if key not in listed:
+                raise ValueError(_unknown_key_message((key,), self))
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{key}: the options of handler {key!r} must be a mapping, "
+                                 f"not {value!r}")
+        return self
+
+    # --- queries --------------------------------------------------------------------
+
+    def handler_names(self) -> set[str]:
+        """Every handler named under ``handlers`` (any stage)."""
+        return {name for names in self.handlers.values() for name in names}
+
+    def handlers_for(self, stage: int) -> list[str]:
+        """The handlers configured for ``stage`` (empty: none required)."""
+        return list(self.handlers.get(stage, []))
+
+    def handler_options(self, name: str) -> dict[str, Any]:
+        """The option block of handler ``name`` (the built-ins' with defaults applied)."""
+        if name == "torch-smoke":
+            return self.torch_smoke.model_dump()
+        if name == "train":
+            return self.train.model_dump()
+        return dict((self.model_extra or {}).get(name) or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with the file's key names (``torch-smoke``), extras included."""
+        return self.model_dump(by_alias=True)
+
+
+# --- loading ----------------------------------------------------------------------------
+
+_SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {
+    (): Config, ("torch-smoke",): SmokeConfig, ("train",): TrainConfig,
+    ("train", "slurm"): SlurmConfig, ("wandb",): WandbConfig,
+}
+
+
+def load_config(root: str | Path) -> Config:
+    """Load and validate ``<root>/mlgate.yaml`` (defaults when it does not exist)."""
+    path = config_path(root)
+    raw = load_raw(root)
+    lines: dict[tuple[Any, ...], int] = {}
+    if path.is_file():
+        lines = key_lines(path.read_text(encoding="utf-8"), str(path))
+    return validate(raw, str(path), lines)
+
+
+def validate(raw: dict[str, Any], path: str = CONFIG_FILE,
+             lines: dict[tuple[Any, ...], int] | None = None) -> Config:
+    """Validate a raw config dict; errors name ``path`` and the line from ``lines``."""
+    lines = lines or {}
+    handler_names = _listed_handlers(raw.get("handlers"))
+    for key in raw:
+        if key in Config.model_fields or key in _aliases() or key in handler_names:
+            continue
+        message = _unknown_key_message((key,), None, handler_names)
+        raise _config_error(path, [(message, _line_for((key,), lines), (key,), None, None)])
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems: list[Problem] = []
+        for err in exc.errors(include_url=False):
+            problem = _describe(err, lines, raw)
+            if all(p[2] != problem[2] for p in problems):  # one per key (unions repeat)
+                problems.append(problem)
+        problems.sort(key=lambda p: p[1] if p[1] is not None else 10**9)
+        raise _config_error(path, problems) from None
+
+
+def _aliases() -> set[str]:
+    return {f.alias for f in Config.model_fields.values() if f.alias}
+
+
+def _listed_handlers(handlers: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(handlers, dict):
+        for value in handlers.values():
+            if isinstance(value, list):
+                names.update(v for v in value if isinstance(v, str))
+    return names
+
+
+Problem = tuple[str, "int | None", tuple[Any, ...], Any, "tuple[str, ...] | None"]
+
+
+def _config_error(path: str, problems: list[Problem]) -> ConfigError:
+    first_line = problems[0][1]
+    parts = [problems[0][0]]
+    for message, line, _, _, _ in problems[1:]:
+        parts.append(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+    parts.append(f"hint: fix {Path(path).name}" + (f" line {first_line}" if first_line else "")
+                 + "; `mlgate init` writes a commented example of every key")
+    err = ConfigError(path, "\n".join(parts), first_line)
+    _, _, key, value, allowed = problems[0]
+    err.data.update({
+        "key": _dotted(key), "value": value, "allowed": list(allowed) if allowed else None,
+        "errors": [{"key": _dotted(k), "line": ln, "message": m, "value": v,
+                    "allowed": list(a) if a else None} for m, ln, k, v, a in problems],
+    })
+    return err
+
+
+_UNION_TAG = re.compile(r"^(int|float|str|bool|none)$|\[|^constrained-")
+
+
+def _describe(err: Any, lines: dict[tuple[Any, ...], int], raw: dict[str, Any]) -> Problem:
+    loc = tuple(p for p in err["loc"]
+                if p != "[key]" and not (isinstance(p, str) and _UNION_TAG.search(p)))
+    key = _dotted(loc)
+    value = err.get("input")
+    kind = err["type"]
+    msg = str(err.get("msg", ""))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    allowed = ENUMS.get(key)
+    if kind == "extra_forbidden":
+        text = _unknown_key_message(loc, None)
+    elif allowed is not None:
+        text = (f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
+                if kind == "literal_error" else f"{key}: {msg}")
+    elif not loc:  # a model-level check (handler option blocks)
+        text = msg
+        first = msg.split(":", 1)[0]
+        loc = (first,) if first and " " not in first else ()
+        key = _dotted(loc)
+        value = raw.get(first) if loc else None
+    elif err["loc"][-1:] == ("[key]",) and loc[:1] == ("handlers",):
+        text = (f"handlers: {value!r} is not a stage; stages are the numbers 0 to "
+                f"{LAST_STAGE}, e.g. {{4: [torch-smoke], 5: [train]}}")
+    elif kind.endswith("_type") and value is None:
+        text = f"{key}: a value is required here ({msg.lower()}), not an empty value"
+    else:
+        text = f"{key}: {value!r} is not valid: {msg[:1].lower() + msg[1:]}"
+    return text, _line_for(loc, lines), loc, value, allowed
+
+
+def _unknown_key_message(loc: tuple[Any, ...], config: Config | None,
+                         handler_names: set[str] | None = None) -> str:
+    parent, name = loc[:-1], loc[-1]
+    model = _SUBMODELS.get(tuple(str(p) for p in parent))
+    known: list[str] = []
+    if model is not None:
+        known = [f.alias or n for n, f in model.model_fields.items()]
+    text = f"unknown key {_dotted(loc)!r}"
+    close = difflib.get_close_matches(str(name), known, n=1)
+    if close:
+        text += f" (did you mean {_dotted(parent + (close[0],))!r}?)"
+    if known:
+        text += f"; known keys{' under ' + _dotted(parent) if parent else ''}: {', '.join(known)}"
+    if not parent:
+        text += (". A handler's options may sit at the top level under its name once the "
+                 "handler is listed under `handlers`")
+    return text
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """``("train", "launcher")`` → ``train.launcher``; ``("docs", 1)`` → ``docs[1]``;
+    ``("handlers", 4, 0)`` → ``handlers.4[0]``."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and not (i == 1 and loc[0] == "handlers"):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def key_lines(text: str, path: str = CONFIG_FILE) -> dict[tuple[Any, ...], int]:
+    """Map each key path (``("train", "launcher")``, ``("docs", 0)``) to its 1-based line.
+
+    A key given twice in the same mapping is a :class:`ConfigError` (YAML would silently
+    keep the last one).
+    """
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:  # load_raw reports syntax errors with their line
+        return {}
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _walk(node, (), lines, path)
+    return lines
+
+
+def _walk(node: Any, prefix: tuple[Any, ...], lines: dict[tuple[Any, ...], int],
+          path: str) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key: Any = key_node.value
+            if prefix == ("handlers",) and key.strip().isdigit():
+                key = int(key)
+            line = key_node.start_mark.line + 1
+            if key in seen and key != "<<":
+                raise ConfigError(path, f"key {_dotted(prefix + (key,))!r} is given twice "
+                                        f"(lines {seen[key]} and {line})\nhint: keep one of "
+                                        f"them; YAML would silently use the last", line)
+            seen[key] = line
+            lines[prefix + (key,)] = line
+            _walk(value_node, prefix + (key,), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.setdefault(prefix + (i,), item.start_mark.line + 1)
+            _walk(item, prefix + (i,), lines, path)
+
+
+# --- the file `mlgate init` writes ------------------------------------------------------
+
+COMMENTED_TEMPLATE = """\
+# mlgate.yaml: configuration of mlgate for this repository.
+#
+# Every key is optional and every setting below shows its default. To change one, remove
+# the leading "# " of its line (for a nested key, of its section line too) and edit it.
+# Reference: the "mlgate.yaml" section of mlgate's README.
+
+# Gate profile. strict: every check of each stage's gate; basic: the artifact exists, its
+# Document Status is the final value and its required sections are filled.
+# profile: strict                     # strict | basic
+
+# Stage 5 decision rule. strict: a Pass needs every success criterion Passed or Waived;
+# permissive also accepts Inconclusive.
+# stage5_policy: strict               # strict | permissive
+
+# Edits to paths that no ticket governs (no ticket worktree contains them).
+# outside_tickets: allow              # allow | block
+
+# Paths that become editable in stage 7 (Docs Sync), and in stage 5 (run outputs).
+# Globs relative to the repository root; a pattern without "/" matches at the root only,
+# "**" spans folders: "docs/**" is everything under docs/, "*.md" the root's .md files.
+# docs: ["docs/**", "*.md"]
+# run_outputs: ["results*/**", "exp_log*/**", "checkpoints/**"]
+
+# Where `mlgate new` puts each ticket's worktree (relative to the repository root);
+# {repo} is the repository folder's name, {ticket} the ticket name.
+# worktrees: "../{repo}.worktrees/{ticket}"
+
+# Ticket branches are named <branch_prefix><ticket>.
+# branch_prefix: "codex/"
+
+# Handlers whose evidence a stage's gate requires, by stage number. None by default.
+# For example: {4: [torch-smoke], 5: [train]}
+# handlers: {}
+
+# Options of a handler sit under its name. The built-in stage-4 smoke checks:
+# torch-smoke:
+#   factory: null                     # "package.module:function" returning a SmokeTarget
+#   overfit_steps: 50                 # steps allowed to overfit one batch
+#   overfit_ratio: 0.1                # the loss must reach <= ratio x its first value
+#   leakage_cap: 10000                # samples hashed per loader at most
+
+# The built-in stage-5 training runner.
+# train:
+#   command: null                     # e.g. "python train.py --batch-size {batch_size} --grad-accum {grad_accum}"
+#   launcher: local                   # local | torchrun | slurm
+#   nproc: 1                          # processes per node (torchrun, slurm)
+#   batch_size: 64                    # substituted for {batch_size}; halved on each OOM retry
+#   grad_accum: 1                     # substituted for {grad_accum}; doubled on each OOM retry
+#   timeout: 86400                    # seconds before a run is stopped and classed timeout
+#   stall_after: 900                  # seconds without a new metric before it is stalled
+#   oom_retries: 3                    # relaunches after an out-of-memory failure
+#   seed: 0
+#   data: []                          # paths hashed into each run's data version, e.g. ["data/"]
+#   slurm:
+#     partition: null                 # null: the cluster's default partition
+#     gpus_per_node: 1
+#     time_min: 60                    # time limit in minutes
+
+# Weights & Biases tracking of runs. mode: offline (local files, no network) | online.
+# project defaults to the ticket name, entity to your wandb default.
+# wandb:
+#   mode: offline
+#   project: null
+#   entity: null
+
+# Where the current baseline and its history are kept (relative to the repository root).
+# baseline_file: baselines.yaml
+"""

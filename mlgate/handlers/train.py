@@ -1,0 +1,309 @@
+"""The ``train`` stage-5 handler (SPEC §9): launch a training run, follow it, record evidence.
+
+``mlgate run train`` → :meth:`TrainHandler.run`:
+
+1. **launch** the configured ``train.command`` as a new ``runs/RUN-NNN/`` through
+   :mod:`mlgate.runs` (launcher ``local``/``torchrun``/``slurm``);
+2. **follow** it with the watchdog (:func:`mlgate.watch.run_with_retries`), which classifies
+   the end (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``) and relaunches
+   an ``oom`` with a halved ``{batch_size}`` up to ``train.oom_retries`` times, each attempt
+   its own run;
+3. **collect** every run of the ticket, close the success criteria of ``requirements.md``
+   (:func:`mlgate.closure.evaluate`) and write the report rows
+   (:func:`mlgate.closure.write_report_rows`) with the baseline of ``baselines.yaml``.
+
+Result status: ``Pass`` when the newest run completed and logged metrics and at least one
+plot, and the report rows were written: criteria that fail are still a valid experiment (the
+stage-5 gate and the people decide). ``Fail`` when the newest run ended ``crashed``, ``nan``,
+``stalled``, ``timeout`` or ``oom`` after the retries, or the evidence could not be written.
+
+**Detached** (``mlgate run train --detach``, ``ctx.detach``): the run is launched and the
+handler returns at once with status ``Blocked`` and a ``run`` check saying
+``RUN-00N launched detached; follow it with `mlgate watch RUN-00N```: no evidence exists yet.
+The Run Registry gets a ``Running`` row. When the run has ended, collect the evidence without
+launching anything with ``ctx.run_options["collect"] = True`` (CLI: ``mlgate run train
+--collect``).
+
+Per-invocation options (``ctx.run_options``): ``collect`` (bool), ``purpose`` (str, the Run
+Registry Purpose of the launched run(s)).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate import baselines as baselines_mod
+from mlgate import closure
+from mlgate.constants import RUNS_DIR
+from mlgate.errors import MlgateError
+from mlgate.evidence import CheckResult, HandlerContext, HandlerResult
+
+__all__ = ["TrainHandler"]
+
+REPORT = closure.REPORT_FILE
+
+
+@dataclass
+class _Launch:
+    """What the launch step produced."""
+
+    runs: list[str]  # run ids started by this invocation, oldest first
+    error: str | None = None
+    detail: str = ""
+
+
+def _run_id(obj: Any) -> str | None:
+    """The run id of whatever the runner returned (RunHandle, RunInfo, dict or str)."""
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, dict):
+        return obj.get("run") or obj.get("run_id")
+    for attr in ("run_id", "run"):
+        value = getattr(obj, attr, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+class TrainHandler:
+    """Stage-5 handler ``train``; options are the ``train:`` block of ``mlgate.yaml``."""
+
+    name = "train"
+    stages = (5,)
+
+    def run(self, ctx: HandlerContext) -> HandlerResult:
+        opts = dict(ctx.options or {})
+        config = dict(ctx.config or {})
+        wandb_cfg = dict(config.get("wandb") or {})
+        collect_only = bool(ctx.run_options.get("collect"))
+        checks: list[CheckResult] = []
+
+        launched = _Launch(runs=[])
+        if not collect_only:
+            t0 = time.perf_counter()
+            launched = self._launch(ctx, opts, wandb_cfg)
+            secs = round(time.perf_counter() - t0, 3)
+            if launched.error is not None:
+                checks.append(CheckResult("launch", "fail", launched.error, secs))
+                return self._result(ctx, "Fail", checks, [], {})
+            checks.append(CheckResult("launch", "pass", launched.detail, secs if ctx.detach
+                                      else 0.0))
+
+        records = closure.load_runs(ctx.folder)
+        by_id = {r.run: r for r in records}
+        mine = [by_id[r] for r in launched.runs if r in by_id] if launched.runs else records
+        if not collect_only and not mine:
+            checks.append(CheckResult("run", "fail", f"the launcher reported "
+                                      f"{', '.join(launched.runs) or 'no run'} but no such "
+                                      f"folder exists under {RUNS_DIR}/"))
+            return self._result(ctx, "Fail", checks, [], {})
+        if not records:
+            checks.append(CheckResult("run", "fail", f"no runs under {ctx.folder / RUNS_DIR}"
+                                      "\nhint: mlgate run train (without --collect) "
+                                      "launches one"))
+            return self._result(ctx, "Fail", checks, [], {})
+        newest = mine[-1]
+
+        if newest.status == "Running":
+            ctx.report(f"{newest.run} is running")
+            checks.append(CheckResult(
+                "run", "skipped", f"{newest.run} launched detached; follow it with "
+                f"`mlgate watch {newest.run}`" if ctx.detach and not collect_only else
+                f"{newest.run} is still running; follow it with `mlgate watch {newest.run}`"))
+            checks += self._write_rows(ctx, config, records, running=True)
+            return self._result(ctx, "Blocked", checks, mine, {})
+
+        checks.append(self._run_check(newest, mine))
+        completed = [r for r in records if r.completed]
+        metrics: dict[str, Any] = {}
+        latest_ok = newest if newest.completed else (completed[-1] if completed else None)
+        if latest_ok is not None:
+            metrics = {k: latest_ok.last[k] for k in latest_ok.metric_keys()}
+        monitoring = closure.read_monitoring_keys(ctx.folder / closure.PLAN_FILE)
+        if newest.completed:
+            checks.append(self._metrics_check(newest, monitoring))
+            checks.append(self._plots_check(newest))
+        else:
+            why = f"{newest.run} did not complete"
+            checks.append(CheckResult("metrics", "skipped", why))
+            checks.append(CheckResult("plots", "skipped", why))
+        checks += self._write_rows(ctx, config, records, running=False,
+                                   monitoring=monitoring, launched=launched.runs)
+        status = "Pass" if all(c.status != "fail" for c in checks) else "Fail"
+        return self._result(ctx, status, checks, mine, metrics)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _launch(self, ctx: HandlerContext, opts: dict[str, Any],
+                wandb_cfg: dict[str, Any]) -> _Launch:
+        if not opts.get("command"):
+            return _Launch([], error=(
+                "train.command is not set in mlgate.yaml\nhint: add e.g.\n  train:\n    "
+                "command: \"python train.py --batch-size {batch_size} --grad-accum "
+                "{grad_accum}\""))
+        try:
+            if ctx.detach:
+                from mlgate import runs
+
+                handle = runs.launch(ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit,
+                                     ctx.dirty, wandb_cfg)
+                run_id = _run_id(handle)
+                ctx.report(f"launched {run_id} ({opts.get('launcher', 'local')}, detached)")
+                return _Launch([run_id] if run_id else [],
+                               detail=f"{run_id} launched detached "
+                                      f"({opts.get('launcher', 'local')})")
+            from mlgate import watch
+
+            finished = watch.run_with_retries(
+                ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,
+                progress=ctx.progress)
+        except MlgateError as exc:
+            return _Launch([], error=f"could not launch {opts.get('command')!r}: "
+                                     f"{exc.message}")
+        except OSError as exc:
+            return _Launch([], error=f"could not launch {opts.get('command')!r}: {exc}")
+        ids = [i for i in (_run_id(f) for f in finished) if i]
+        detail = (f"{', '.join(ids)} ({opts.get('launcher', 'local')}"
+                  f"{', with OOM retries' if len(ids) > 1 else ''})")
+        return _Launch(ids, detail=detail)
+
+    @staticmethod
+    def _run_check(newest: closure.RunRecord, mine: list[closure.RunRecord]) -> CheckResult:
+        chain = ""
+        if len(mine) > 1:
+            chain = " after " + ", ".join(
+                f"{r.run} {r.failure_class or r.status.lower()} (batch_size "
+                f"{r.meta.get('batch_size')})" for r in mine[:-1])
+        secs = _duration(newest.meta)
+        if newest.completed:
+            return CheckResult("run", "pass", f"{newest.run} completed{chain}", secs)
+        fc = newest.failure_class or "failed"
+        code = newest.meta.get("exit_code")
+        detail = f"{newest.run} ended {fc}" + (f" (exit code {code})" if code is not None
+                                                else "") + chain
+        if fc == "oom":
+            detail += ("; out of memory after the retries: lower train.batch_size or raise "
+                       "train.oom_retries (the command needs {batch_size} to be retried)")
+        detail += f"\nsee {RUNS_DIR}/{newest.run}/train.log"
+        return CheckResult("run", "fail", detail, secs)
+
+    @staticmethod
+    def _metrics_check(run: closure.RunRecord, monitoring: list[str] | None) -> CheckResult:
+        keys = run.metric_keys()
+        if not keys:
+            return CheckResult("metrics", "fail", f"{run.run} logged no metrics\nhint: log "
+                               f"them with mlgate.track (run = track.init(...); run.log({{...}}); "
+                               f"run.finish())")
+        detail = f"{run.run} logged {len(keys)} metric(s): {', '.join(keys)}"
+        if monitoring is not None:
+            extra = [k for k in keys if k not in monitoring]
+            missing = [k for k in monitoring if k not in keys]
+            if extra or missing:
+                detail += ("; differs from the plan's Monitoring table (the stage-5 gate "
+                           "requires them equal):")
+                if missing:
+                    detail += f" not logged: {', '.join(missing)};"
+                if extra:
+                    detail += f" not in the table: {', '.join(extra)};"
+                detail = detail.rstrip(";")
+        return CheckResult("metrics", "pass", detail)
+
+    @staticmethod
+    def _plots_check(run: closure.RunRecord) -> CheckResult:
+        if not run.plots:
+            return CheckResult("plots", "fail", f"{RUNS_DIR}/{run.run}/viz/ has no plot\nhint: "
+                               f"call run.finish() at the end of the training script (it "
+                               f"writes the PNG curves)")
+        return CheckResult("plots", "pass", f"{len(run.plots)} plot(s) in "
+                           f"{RUNS_DIR}/{run.run}/viz/")
+
+    def _write_rows(self, ctx: HandlerContext, config: dict[str, Any],
+                    records: list[closure.RunRecord], running: bool,
+                    monitoring: list[str] | None = None,
+                    launched: list[str] | None = None) -> list[CheckResult]:
+        t0 = time.perf_counter()
+        report = ctx.folder / REPORT
+        purposes = self._purposes(ctx, records, launched or [])
+        try:
+            self._ensure_report(ctx, report)
+            base = baselines_mod.load(ctx.workspace,
+                                      config.get("baseline_file") or baselines_mod.DEFAULT_FILE)
+            if running:
+                closure.write_report_rows(report, records, [], base, monitoring,
+                                          purposes=purposes)
+                return [CheckResult("closure", "skipped", "success criteria are closed when "
+                                    "the run has ended", round(time.perf_counter() - t0, 3))]
+            try:
+                criteria = closure.read_success_criteria(
+                    ctx.folder / closure.REQUIREMENTS_FILE)
+            except MlgateError as exc:
+                # Still record the runs; the criteria cannot be closed.
+                closure.write_report_rows(report, records, [], base, monitoring,
+                                          purposes=purposes)
+                return [CheckResult("closure", "fail", f"success criteria not closed: "
+                                    f"{exc.message}", round(time.perf_counter() - t0, 3))]
+            closures = closure.evaluate(criteria, records)
+            update = closure.write_report_rows(
+                report, records, closures, base, monitoring,
+                policy=str(config.get("stage5_policy") or "strict"), purposes=purposes)
+        except MlgateError as exc:
+            return [CheckResult("closure", "fail", f"report rows not written: {exc.message}",
+                                round(time.perf_counter() - t0, 3))]
+        summary = ", ".join(f"{c.sc_id} {c.decision}" for c in update.closures) or \
+            "no success criteria in requirements.md"
+        detail = f"{summary}; rows written to {REPORT}"
+        if update.suggestion is not None:
+            dec, cls, _ = update.suggestion
+            detail += (f"; suggested decision {dec}" + (f" ({cls})" if dec != "Pass" else "")
+                       + ("" if update.gate_written else
+                          " (not written: the Gate Decision was set by a person)"))
+        ctx.report(f"closure: {summary}")
+        return [CheckResult("closure", "pass", detail, round(time.perf_counter() - t0, 3))]
+
+    @staticmethod
+    def _purposes(ctx: HandlerContext, records: list[closure.RunRecord],
+                  launched: list[str]) -> dict[str, str]:
+        purpose = ctx.run_options.get("purpose")
+        if not purpose:
+            return {}
+        out = {}
+        by_id = {r.run: r for r in records}
+        for run_id in launched:
+            r = by_id.get(run_id)
+            parent = r.meta.get("parent_run") if r is not None else None
+            out[run_id] = str(purpose) + (f"; OOM retry of {parent}" if parent else "")
+        return out
+
+    @staticmethod
+    def _ensure_report(ctx: HandlerContext, report: Path) -> None:
+        """Scaffold the report from the stage-5 template when it does not exist yet."""
+        if report.exists():
+            return
+        from mlgate import resources
+        from mlgate.util import atomic_write
+
+        atomic_write(report, resources.stage_template(5, root=ctx.worktree, ticket=ctx.ticket))
+
+    def _result(self, ctx: HandlerContext, status: str, checks: list[CheckResult],
+                runs: list[closure.RunRecord], metrics: dict[str, Any]) -> HandlerResult:
+        return HandlerResult(
+            handler=self.name, stage=ctx.stage, status=status, checks=checks,
+            metrics=dict(metrics),
+            artifacts=[f"{RUNS_DIR}/{r.run}" for r in runs],
+            commit=ctx.commit, dirty=bool(ctx.dirty),
+            extra={"runs": [{"run": r.run, "status": r.status,
+                             "failure_class": r.failure_class,
+                             "batch_size": r.meta.get("batch_size")} for r in runs]})
+
+
+def _duration(meta: dict[str, Any]) -> float:
+    import datetime as dt
+
+    try:
+        start = dt.datetime.fromisoformat(str(meta["started"]))
+        end = dt.datetime.fromisoformat(str(meta["finished"]))
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return round(max((end - start).total_seconds(), 0.0), 3)

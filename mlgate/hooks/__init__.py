@@ -1,0 +1,9 @@
+"""Hook adapters of the edit lock (SPEC §7) and their installer.
+
+* :mod:`mlgate.hooks.fast` — ``mlgate hook claude|codex|pre-commit`` (stdlib only, no click);
+* :mod:`mlgate.hooks.bash` — which files a shell command writes;
+* :mod:`mlgate.hooks.patch` — target paths of ``apply_patch`` envelopes and unified diffs;
+* :mod:`mlgate.hooks.install` — ``mlgate hooks install|uninstall`` (git, Claude Code, Codex).
+
+Nothing is imported here, so that ``mlgate hook ...`` loads only what it uses.
+"""

@@ -1,0 +1,247 @@
+"""``mlgate hook claude|codex|pre-commit``: the adapters between the tools and the lock.
+
+Standard library only, and no click: ``mlgate/__main__.py`` calls :func:`main` directly, so
+that a hook costs a few times a bare ``python -c pass``.
+
+* ``claude`` / ``codex``: a ``PreToolUse`` payload (JSON) on stdin. Edit/Write/MultiEdit/
+  NotebookEdit name a file; ``apply_patch`` carries a patch envelope; Bash carries a command,
+  read by :mod:`mlgate.hooks.bash`. Allowed: exit 0, no output. Denied: exit 0 with
+  ``{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+  "permissionDecisionReason": "mlgate: ..."}}`` on stdout (the reason is also on stderr).
+* ``pre-commit [FILES...]``: judges the staged changes of the checkout being committed (its
+  branch tells the ticket); exit 1 with the reason on stderr when refused.
+
+Every adapter fails closed: an exception, a malformed/empty/oversized payload or missing
+fields deny, with the error in the reason. (For Claude Code a plain non-zero exit would *not*
+block, so errors are turned into the deny JSON, or exit 2 when even that cannot be written.)
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Any
+
+MAX_PAYLOAD = 4 * 1024 * 1024  # bytes of hook JSON read at most; more is refused
+FILE_TOOLS = {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
+              "NotebookEdit": "notebook_path"}
+SHELL_TOOLS = {"Bash", "shell", "local_shell", "exec_command", "shell_command",
+               "container.exec", "unified_exec"}
+PATCH_TOOLS = {"apply_patch"}
+USAGE = ("usage: mlgate hook claude|codex|pre-commit [FILES...]\n"
+         "  claude, codex: read a PreToolUse payload on stdin (installed by "
+         "`mlgate hooks install --claude/--codex`)\n"
+         "  pre-commit: judge the staged files (installed by `mlgate hooks install --git`)\n")
+_GUIDANCE = ("Do not work around the lock (other tools, scripts, --no-verify): follow the "
+             "steps above, or ask the user.")
+
+
+class HookInputError(Exception):
+    """The payload is not what a PreToolUse hook receives."""
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``mlgate hook NAME ...``; returns the exit code."""
+    kind = argv[0] if argv else ""
+    if kind in ("claude", "claude-pretooluse"):
+        return agent_hook("claude")
+    if kind in ("codex", "codex-pretooluse"):
+        return agent_hook("codex")
+    if kind in ("pre-commit", "check-lock"):
+        return pre_commit(argv[1:])
+    sys.stderr.write(USAGE if kind in ("", "-h", "--help") else
+                     f"mlgate hook: unknown hook {kind!r}\n{USAGE}")
+    return 0 if kind in ("-h", "--help") else 2
+
+
+# -- Claude Code / Codex ------------------------------------------------------------------
+
+
+def agent_hook(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None,
+               stderr: IO[str] | None = None) -> int:
+    """Judge one PreToolUse call. Always exit 0 with the deny JSON when refused (exit 2 when
+    the JSON cannot be written), exit 0 silently when allowed."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    try:
+        raw = stdin.read(MAX_PAYLOAD + 1)
+        reason = judge_payload(agent, raw)
+    except HookInputError as exc:
+        reason = f"mlgate: the {agent} hook payload is not usable ({exc}); refusing the tool " \
+                 f"call (fail closed)"
+    except BaseException as exc:  # noqa: BLE001 - fail closed on anything, even ^C
+        reason = (f"mlgate: the {agent} hook failed ({type(exc).__name__}: {exc}); refusing "
+                  f"the tool call (fail closed). Run `mlgate doctor` to find the cause.")
+    if reason is None:
+        return 0
+    return _deny(reason, stdout, stderr)
+
+
+def _deny(reason: str, stdout: IO[str], stderr: IO[str]) -> int:
+    import json
+
+    payload = {"hookSpecificOutput": {"hookEventName": "PreToolUse",
+                                      "permissionDecision": "deny",
+                                      "permissionDecisionReason": reason}}
+    try:
+        stderr.write(reason + "\n")
+        stderr.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        stdout.write(json.dumps(payload) + "\n")
+        stdout.flush()
+    except (OSError, ValueError):
+        return 2  # exit 2 blocks too (stderr is the reason)
+    return 0
+
+
+def judge_payload(agent: str, raw: bytes) -> str | None:
+    """The deny reason for one PreToolUse payload, or None when the call is allowed."""
+    if len(raw) > MAX_PAYLOAD:
+        raise HookInputError(f"payload over {MAX_PAYLOAD} bytes")
+    if not raw.strip():
+        raise HookInputError("empty stdin; expected the PreToolUse JSON")
+    import json
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HookInputError(f"stdin is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HookInputError(f"expected a JSON object, got {type(data).__name__}")
+    event = data.get("hook_event_name")
+    if event is not None and event != "PreToolUse":
+        return None  # wired to another event: nothing to block
+    tool = data.get("tool_name")
+    if not isinstance(tool, str) or not tool:
+        raise HookInputError("missing `tool_name`")
+    tool_input = data.get("tool_input")
+    if not isinstance(tool_input, dict):
+        raise HookInputError("missing `tool_input` object")
+    cwd = data.get("cwd")
+    if not isinstance(cwd, str) or not os.path.isabs(cwd):
+        raise HookInputError("missing absolute `cwd`")
+
+    if tool in FILE_TOOLS:
+        key = FILE_TOOLS[tool]
+        path = tool_input.get(key) or (tool_input.get("file_path") if key != "file_path"
+                                       else None)
+        if not isinstance(path, str) or not path:
+            raise HookInputError(f"{tool} without `tool_input.{key}`")
+        return _judge_paths(f"{tool} of {path}", [path], cwd)
+    if tool in PATCH_TOOLS:
+        return _judge_patch(tool_input, cwd)
+    if tool in SHELL_TOOLS:
+        return _judge_command(tool, tool_input, cwd)
+    return None  # a tool that does not write files (Read, Grep, an MCP tool, ...)
+
+
+def _judge_paths(action: str, paths: list[str], cwd: str, note: str = "") -> str | None:
+    from mlgate.policy import decide
+
+    decision = decide(paths, cwd=cwd)
+    if decision.allowed:
+        return None
+    where = f" (ticket {decision.ticket}, stage {decision.stage})" if decision.ticket else ""
+    return (f"mlgate: {action} refused by the edit lock{where}.\n{decision.reason}"
+            f"{note}\n{_GUIDANCE}")
+
+
+def _judge_patch(tool_input: dict[str, Any], cwd: str) -> str | None:
+    from mlgate.hooks.patch import envelope_paths
+
+    text: Any = None
+    for key in ("command", "input", "patch"):
+        if tool_input.get(key):
+            text = tool_input[key]
+            break
+    if isinstance(text, list):
+        text = "\n".join(str(x) for x in text)
+    if not isinstance(text, str) or not text.strip():
+        raise HookInputError("apply_patch without the patch text in `tool_input.command`")
+    paths = envelope_paths(text)
+    if not paths:
+        raise HookInputError("the apply_patch envelope names no file (no `*** Add File:`, "
+                             "`*** Update File:`, `*** Delete File:` or `*** Move to:` line)")
+    return _judge_paths("apply_patch of " + ", ".join(paths), paths, cwd)
+
+
+def _judge_command(tool: str, tool_input: dict[str, Any], cwd: str) -> str | None:
+    from mlgate.hooks.bash import analyze
+
+    command = tool_input.get("command")
+    if isinstance(command, list) and all(isinstance(x, str) for x in command):
+        if len(command) >= 3 and os.path.basename(command[0]) in ("bash", "sh", "zsh") and \
+                command[1] in ("-c", "-lc", "-ic"):
+            command = command[2]
+        else:
+            import shlex
+
+            command = shlex.join(command)
+    if not isinstance(command, str):
+        raise HookInputError(f"{tool} without `tool_input.command`")
+    run_dir = tool_input.get("workdir") or tool_input.get("cwd")
+    if isinstance(run_dir, str) and run_dir:
+        cwd = os.path.join(cwd, run_dir)
+    found = analyze(command, cwd)
+    short = command if len(command) <= 120 else command[:117] + "..."
+    if found.refusals:
+        return (f"mlgate: `{short}` refused: " + "; ".join(found.refusals) + ". " + _GUIDANCE)
+    if not found.writes:
+        return None
+    note = ""
+    if found.unknown:
+        note = (f"\n(mlgate cannot tell every file this command writes: {found.unknown[0]}; "
+                f"it is judged as a write to {cwd})")
+    return _judge_paths(f"`{short}`", found.writes, cwd, note)
+
+
+# -- git pre-commit ---------------------------------------------------------------------------
+
+
+def pre_commit(files: list[str], stderr: IO[str] | None = None) -> int:
+    """Judge a commit: exit 0 when every staged change is allowed, 1 (reason on stderr) when
+    one is refused or anything goes wrong."""
+    stderr = stderr if stderr is not None else sys.stderr
+    try:
+        top, judged = _commit_files(files)
+        if not judged:
+            return 0
+        from mlgate.policy import decide
+
+        decision = decide([os.path.join(top, f) for f in judged], cwd=top, purpose="commit")
+    except BaseException as exc:  # noqa: BLE001 - fail closed
+        stderr.write(f"mlgate: the pre-commit hook failed ({type(exc).__name__}: {exc}); the "
+                     f"commit is refused (fail closed). Run `mlgate doctor` to find the "
+                     f"cause.\n")
+        return 1
+    if decision.allowed:
+        return 0
+    where = f" (ticket {decision.ticket}, stage {decision.stage})" if decision.ticket else ""
+    stderr.write(f"mlgate: commit refused by the edit lock{where}.\n{decision.reason}\n"
+                 f"Unstage those files (`git restore --staged FILE`), or follow the steps "
+                 f"above; `--no-verify` is not the way out.\n")
+    return 1
+
+
+def _commit_files(files: list[str]) -> tuple[str, list[str]]:
+    """The checkout being committed and the files to judge (relative to it).
+
+    Inside ``git commit`` (git sets ``GIT_INDEX_FILE`` for its hooks) the staged changes are
+    judged; the FILES the pre-commit framework passes are among them. Run by hand, FILES are
+    judged when they differ from HEAD (staged, modified or new), and the staged changes too,
+    so that ``pre-commit run --all-files`` on a clean tree passes.
+    """
+    from mlgate import git
+
+    cwd = os.getcwd()
+    top = cwd if os.path.lexists(os.path.join(cwd, ".git")) else str(git.toplevel(cwd))
+    judged = list(git.staged_files(top))
+    if files and "GIT_INDEX_FILE" not in os.environ:
+        changed = set(git.dirty_files(top, untracked=True))
+        for f in files:
+            rel = os.path.relpath(os.path.join(cwd, f), top).replace(os.sep, "/")
+            if rel in changed and rel not in judged:
+                judged.append(rel)
+    return top, judged

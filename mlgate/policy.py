@@ -1,0 +1,375 @@
+"""The edit lock: one decision for every adapter (SPEC §7).
+
+``decide(paths, cwd, root) -> Decision``. Standard library only (the hooks call it on every
+tool use and every commit), reading the state files directly; nothing here writes.
+
+Who governs a path (resolved against ``cwd``, symlinks followed: a link in the ticket folder
+that points into ``src/`` is judged as ``src/``):
+
+1. The checkout holding it (the innermost of the main checkout and the worktrees). A path in
+   no checkout is outside the workspace: ``outside_tickets`` decides (``allow`` by default).
+2. Inside ``tickets/in-progress/<name>/`` of a ticket's own checkout: that ticket's folder,
+   always editable while the ticket is in progress. ``tickets/done/<name>/`` is not: an
+   archived ticket is changed only after ``mlgate reopen <name>`` (a commit may still record
+   the move, so that ``mlgate archive``'s own commit passes the commit hook).
+3. Otherwise every ticket governing the checkout: the ticket whose own worktree it is (branch
+   ``codex/<name>``), and every in-progress ticket made without a worktree (non-git mode,
+   ``--no-worktree``), which governs the whole workspace. The most restrictive wins. No
+   governing ticket: ``outside_tickets``.
+
+What a ticket allows: stage 4 with ``Code Edit Permission: Unlocked`` and a valid seal:
+everything; stage 5: also the ``run_outputs`` globs; stage 7: also the ``docs`` globs (both
+read from the ``mlgate.yaml`` of the checkout being edited, which the same lock protects).
+A state file without a seal (hand-written) is read as it is but never Unlocked; a broken seal
+(a hand edit of what mlgate owns) locks everything but the ticket folder; a state file that
+cannot be read or parsed denies (fail closed), naming the file and line.
+
+For agent edits (``purpose="edit"``, the default) mlgate's own machinery is also refused:
+the git hooks and seal key under the git common dir, and an agent settings file that holds
+the mlgate hook (``.claude/settings*.json``, ``.codex/hooks.json``, ``.codex/config.toml``).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate import constants as C
+from mlgate import rawconfig, tickets
+from mlgate.errors import MlgateError, StateFileError
+from mlgate.statefile import StateDoc, load_key, seal_state
+
+__all__ = ["Decision", "decide", "PURPOSES"]
+
+PURPOSES = ("edit", "commit")
+_AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json",
+                   ".codex/hooks.json", ".codex/config.toml")
+_HOOK_MARK = "mlgate hook"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of :func:`decide`. ``paths``: the denied paths when denied, else every path
+    judged (as given, made relative to their checkout where possible)."""
+
+    allowed: bool
+    reason: str
+    ticket: str | None = None
+    stage: int | None = None
+    paths: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "reason": self.reason, "ticket": self.ticket,
+                "stage": self.stage, "paths": list(self.paths)}
+
+
+@dataclass
+class _Verdict:
+    allowed: bool
+    why: str  # the reason, without the path
+    ticket: str | None = None
+    stage: int | None = None
+
+
+@dataclass
+class _TicketState:
+    stage: int | None
+    permission: str | None
+    seal: str  # valid | missing | broken
+    error: str | None = None  # why the state could not be read
+
+
+def decide(paths: Sequence[str | Path], cwd: str | Path | None = None,
+           root: str | Path | None = None, *, purpose: str = "edit") -> Decision:
+    """May ``paths`` be changed now? ``purpose``: ``"edit"`` (an agent or a person editing,
+    the default) or ``"commit"`` (the commit hook judging staged files)."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
+    if not paths:
+        return Decision(True, "no path to judge", paths=())
+    base = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+    try:
+        return _Judge(base, root, purpose).decide([str(p) for p in paths])
+    except MlgateError as exc:  # fail closed, with the error as the reason
+        return Decision(False, f"mlgate cannot decide, so the edit is refused: {exc}",
+                        paths=tuple(str(p) for p in paths))
+    except OSError as exc:
+        return Decision(False, f"mlgate cannot decide, so the edit is refused: {exc}",
+                        paths=tuple(str(p) for p in paths))
+
+
+class _Judge:
+    def __init__(self, cwd: Path, root: str | Path | None, purpose: str) -> None:
+        self.cwd = cwd
+        self.purpose = purpose
+        self.root: Path | None
+        if root is not None:
+            self.root = Path(os.path.abspath(root))
+            self.checkouts = tickets.checkouts(self.root)
+        else:
+            try:
+                self.root, self.checkouts = tickets.discover(cwd)
+            except MlgateError:  # not inside any workspace (WorkspaceNotFound)
+                self.root, self.checkouts = None, []
+        self.config = rawconfig.load_raw(self.root) if self.root is not None else \
+            dict(rawconfig.DEFAULTS)
+        prefix = self.config.get("branch_prefix") or tickets.DEFAULT_BRANCH_PREFIX
+        self.tickets = tickets.find_tickets_in(self.checkouts, str(prefix)) \
+            if self.checkouts else []
+        self.real_checkouts = [(co, os.path.realpath(co.path)) for co in self.checkouts]
+        self._states: dict[str, _TicketState] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._key: bytes | None | bool = False  # False: not loaded yet
+
+    # -- top ------------------------------------------------------------------------
+
+    def decide(self, given: list[str]) -> Decision:
+        if self.root is None:
+            return Decision(True, f"{self.cwd} is not inside an mlgate workspace (no git "
+                                  f"repository, {C.CONFIG_FILE} or {C.TICKETS_DIR}/ folder); "
+                                  f"nothing is locked here", paths=tuple(given))
+        verdicts: list[tuple[str, _Verdict]] = []
+        for raw in given:
+            shown, verdict = self.judge(raw)
+            verdicts.append((shown, verdict))
+        denied = [(p, v) for p, v in verdicts if not v.allowed]
+        if denied:
+            groups: dict[str, list[str]] = {}
+            for p, v in denied:
+                groups.setdefault(v.why, []).append(p)
+            reason = "\n".join(f"{', '.join(ps)}: {why}" for why, ps in groups.items())
+            first = denied[0][1]
+            return Decision(False, reason, first.ticket, first.stage,
+                            tuple(p for p, _ in denied))
+        owners = {(v.ticket, v.stage) for _, v in verdicts if v.ticket}
+        ticket, stage = next(iter(owners)) if len(owners) == 1 else (None, None)
+        groups = {}
+        for p, v in verdicts:
+            groups.setdefault(v.why, []).append(p)
+        reason = "\n".join(f"{', '.join(ps)}: {why}" for why, ps in groups.items())
+        return Decision(True, reason, ticket, stage, tuple(p for p, _ in verdicts))
+
+    # -- one path -------------------------------------------------------------------
+
+    def judge(self, raw: str) -> tuple[str, _Verdict]:
+        expanded = os.path.expanduser(raw)
+        absolute = os.path.normpath(os.path.join(self.cwd, expanded))
+        real = os.path.realpath(absolute)
+        if self.purpose == "edit":
+            protected = self._protected(real)
+            if protected:
+                return raw, _Verdict(False, protected)
+        holder = self._holder(real)
+        if holder is None:
+            return raw, self._outside(f"{real} is outside the workspace {self.root}")
+        co, co_real = holder
+        rel = os.path.relpath(real, co_real).replace(os.sep, "/")
+        here = self._holder(os.path.realpath(self.cwd))
+        shown = rel if rel != "." and here is not None and here[0] is co else real
+        lexical = self._holder(absolute, lexical=True)
+        if lexical is not None and real != absolute:
+            lex_rel = os.path.relpath(absolute, lexical[1]).replace(os.sep, "/")
+            if lex_rel != rel or lexical[0] is not co:
+                shown = f"{lex_rel} (a link to {rel})"
+        parts = rel.split("/")
+        if len(parts) >= 3 and parts[0] == C.TICKETS_DIR and parts[1] in (C.IN_PROGRESS, C.DONE):
+            owner = self._ticket_named(parts[2], co_real)
+            if owner is not None:
+                return shown, self._ticket_folder(owner, parts[1])
+        governing = self._governing(co_real)
+        if not governing:
+            return shown, self._outside(f"no ticket governs {shown}")
+        verdicts = [self._judge_ticket(t, rel) for t in governing]
+        denied = [v for v in verdicts if not v.allowed]
+        return shown, (denied[0] if denied else verdicts[0])
+
+    def _holder(self, path: str, lexical: bool = False) -> tuple[tickets.Checkout, str] | None:
+        """The innermost checkout holding ``path`` and that checkout's root (its real path,
+        or with ``lexical`` the path as git lists it)."""
+        best: tuple[tickets.Checkout, str] | None = None
+        for co, co_real in self.real_checkouts:
+            top = str(co.path) if lexical else co_real
+            if path == top or path.startswith(top.rstrip(os.sep) + os.sep):
+                if best is None or len(top) > len(best[1]):
+                    best = (co, top)
+        return best
+
+    def _outside(self, what: str) -> _Verdict:
+        mode = str(self.config.get("outside_tickets") or "allow")
+        if mode == "block":
+            return _Verdict(False, f"{what}, and {C.CONFIG_FILE} sets `outside_tickets: block`; "
+                                   f"edit inside a ticket's worktree (`mlgate new NAME`), or "
+                                   f"set `outside_tickets: allow`")
+        if mode != "allow":
+            return _Verdict(False, f"{C.CONFIG_FILE}: outside_tickets is {mode!r}; expected "
+                                   f"`allow` or `block` (refusing until it is fixed)")
+        return _Verdict(True, f"{what}; allowed (`outside_tickets: allow`)")
+
+    def _ticket_named(self, name: str, co_real: str) -> tickets.TicketLocation | None:
+        for t in self.tickets:
+            if t.name == name and os.path.realpath(t.checkout) == co_real:
+                return t
+        return None
+
+    def _governing(self, co_real: str) -> list[tickets.TicketLocation]:
+        out = []
+        for t in self.tickets:
+            if t.own_worktree:
+                if os.path.realpath(t.checkout) == co_real:
+                    out.append(t)
+            elif t.location == C.IN_PROGRESS:
+                out.append(t)  # made without a worktree: governs the whole workspace
+        return out
+
+    # -- rules ----------------------------------------------------------------------
+
+    def _ticket_folder(self, t: tickets.TicketLocation, where: str) -> _Verdict:
+        if self.purpose == "commit":
+            return _Verdict(True, f"files of ticket {t.name!r} always commit", t.name)
+        if t.location == C.DONE:
+            return _Verdict(False, f"ticket {t.name!r} is archived (tickets/done/{t.name}); "
+                                   f"run `mlgate reopen {t.name}` first", t.name)
+        if where == C.DONE:
+            return _Verdict(False, f"tickets/done/ holds archived tickets; ticket {t.name!r} "
+                                   f"is in progress and is moved there by `mlgate archive "
+                                   f"{t.name}`", t.name)
+        return _Verdict(True, f"the folder of ticket {t.name!r} is always editable", t.name)
+
+    def _judge_ticket(self, t: tickets.TicketLocation, rel: str) -> _Verdict:
+        name = t.name
+        if t.location == C.DONE:
+            return _Verdict(False, f"ticket {name!r} is archived (tickets/done/{name}) and its "
+                                   f"worktree is locked; run `mlgate reopen {name}` to change "
+                                   f"it, or `mlgate archive {name} --finalize` to merge it",
+                            name)
+        st = self._state(t)
+        if st.error is not None:
+            return _Verdict(False, st.error, name, st.stage)
+        stage = st.stage
+        assert stage is not None
+        label = C.stage_title(stage)
+        if st.seal == "broken":
+            return _Verdict(False, f"ticket {name!r}: {C.STATE_FILE} was edited by hand (seal "
+                                   f"broken), so the lock treats it as Locked; run `mlgate "
+                                   f"doctor {name} --repair`", name, stage)
+        cfg = self._checkout_config(t)
+        if stage == C.UNLOCK_STAGE:
+            if st.permission == "Unlocked" and st.seal == "valid":
+                return _Verdict(True, f"ticket {name!r} is in stage {label}, Unlocked", name,
+                                stage)
+            if st.permission == "Unlocked":
+                why = (f"its {C.STATE_FILE} has no mlgate seal (written by hand), and a "
+                       f"hand-written `Unlocked` is never honoured; run `mlgate unlock {name}` "
+                       f"(it re-checks the stage-3 gate)")
+            else:
+                why = (f"Code Edit Permission is Locked; run `mlgate unlock {name}` (it "
+                       f"re-checks the stage-3 gate)")
+            return _Verdict(False, f"source edits are locked for ticket {name!r} in stage "
+                                   f"{label}: {why}", name, stage)
+        if stage == 5 and _match(rel, cfg.get("run_outputs")):
+            return _Verdict(True, f"run outputs are editable in stage {label} (ticket "
+                                  f"{name!r})", name, stage)
+        if stage == 7 and _match(rel, cfg.get("docs")):
+            return _Verdict(True, f"docs are editable in stage {label} (ticket {name!r})",
+                            name, stage)
+        return _Verdict(False, _locked_reason(name, stage, cfg, st.seal), name, stage)
+
+    # -- data -----------------------------------------------------------------------
+
+    def _state(self, t: tickets.TicketLocation) -> _TicketState:
+        cached = self._states.get(t.name)
+        if cached is not None:
+            return cached
+        path = t.folder / C.STATE_FILE
+        try:
+            doc = StateDoc.load(path)
+        except StateFileError as exc:
+            where = f"{exc.path}:{exc.line}" if exc.line else exc.path
+            st = _TicketState(None, None, "broken",
+                              f"ticket {t.name!r}: cannot read {where}: {exc.detail}; source "
+                              f"edits stay locked until it parses (fix the file by hand, or run "
+                              f"`mlgate doctor {t.name}`)")
+            self._states[t.name] = st
+            return st
+        snap = doc.snapshot
+        st = _TicketState(snap.current_stage, snap.permission, seal_state(doc, self._seal_key()))
+        if snap.current_stage is None:
+            line = doc.line_of("Current Snapshot", "Current Stage")
+            st.error = (f"ticket {t.name!r}: {path}:{line}: Current Stage is not set, so the "
+                        f"lock cannot tell the stage; run `mlgate doctor {t.name}`")
+        self._states[t.name] = st
+        return st
+
+    def _seal_key(self) -> bytes | None:
+        if self._key is False:
+            assert self.root is not None
+            self._key = load_key(tickets.key_dir(self.root))
+        return self._key  # type: ignore[return-value]
+
+    def _checkout_config(self, t: tickets.TicketLocation) -> dict[str, Any]:
+        """The docs/run_outputs globs come from the mlgate.yaml of the ticket's own checkout
+        (the branch's config, which this lock protects), else the workspace's."""
+        where = str(t.checkout) if t.own_worktree else str(self.root)
+        cfg = self._configs.get(where)
+        if cfg is None:
+            cfg = self.config if Path(where) == self.root else rawconfig.load_raw(where)
+            self._configs[where] = cfg
+        return cfg
+
+    def _protected(self, real: str) -> str | None:
+        """Why ``real`` is mlgate's own machinery (agents may not change it), or None."""
+        assert self.root is not None
+        key_dir = os.path.realpath(tickets.key_dir(self.root))
+        guarded = [(key_dir, "mlgate's seal key")]
+        if tickets.is_git(self.root):
+            guarded.append((os.path.join(os.path.dirname(key_dir), "hooks"), "the git hooks"))
+        for folder, what in guarded:
+            if real == folder or real.startswith(folder + os.sep):
+                return (f"{real} is part of {what} ({folder}), mlgate's own machinery; a person "
+                        f"changes it with `mlgate hooks install|uninstall` or `mlgate doctor`")
+        if any(real.endswith(os.sep + s) for s in _AGENT_SETTINGS):
+            try:
+                with open(real, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(1 << 20)
+            except OSError:
+                return None
+            if _HOOK_MARK in text:
+                return (f"{real} installs the mlgate hook; a person edits it, or runs `mlgate "
+                        f"hooks uninstall --claude` / `--codex`")
+        return None
+
+
+def _match(rel: str, patterns: Any) -> bool:
+    """A glob match of ``rel`` or of anything inside it (``docs`` matches ``docs/**``)."""
+    if not isinstance(patterns, (list, tuple)):
+        return False
+    pats = [p for p in patterns if isinstance(p, str)]
+    return rawconfig.glob_match(rel, pats) or rawconfig.glob_match(rel + "/x", pats)
+
+
+def _locked_reason(name: str, stage: int, cfg: dict[str, Any], seal: str) -> str:
+    label = C.stage_title(stage)
+    head = f"source edits are locked for ticket {name!r} in stage {label}"
+    if seal == "missing":
+        head += f" (its {C.STATE_FILE} is not sealed yet: read as written, treated as Locked)"
+    artifact = C.stage(stage).artifact
+    finish = (f"complete {artifact}, run `mlgate check {name}`, then `mlgate advance {name}` "
+              f"once the gate passes")
+    if stage < C.UNLOCK_STAGE:
+        return (f"{head}; they unlock on entering stage {C.stage_title(C.UNLOCK_STAGE)}. Next: "
+                f"{finish}")
+    extra = ""
+    if stage == 5:
+        extra = f"; in this stage only the ticket folder and run outputs " \
+                f"({', '.join(map(str, cfg.get('run_outputs') or []))}) may change"
+    elif stage == 7:
+        extra = f"; in this stage only the ticket folder and docs " \
+                f"({', '.join(map(str, cfg.get('docs') or []))}) may change"
+    if stage in C.REENTRY_MATRIX:
+        return (f"{head}{extra}. To change source, re-enter: `mlgate reenter \"Local Fix\" "
+                f"{name} --reason \"...\"` (back to stage {C.UNLOCK_STAGE}; other "
+                f"classifications: `mlgate reenter --help`). Otherwise {finish}")
+    return (f"{head}: the ticket is in handoff. Finish it (`mlgate verify {name} --by NAME`, "
+            f"`mlgate archive {name}`) and open a new ticket for further changes")

@@ -1,0 +1,222 @@
+"""``mlgate.yaml`` as a plain dict with the defaults applied (no validation), and the
+path globs of ``docs`` / ``run_outputs``.
+
+Standard library + PyYAML only (imported lazily, and only when a config file exists): the
+hook path uses this module. The validated, typed view is :mod:`mlgate.config`.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from mlgate.constants import CONFIG_FILE
+from mlgate.errors import ConfigError
+
+# SPEC §12.1. `handlers` is empty: no handler evidence is required unless configured.
+DEFAULTS: dict[str, Any] = {
+    "profile": "strict",
+    "stage5_policy": "strict",
+    "outside_tickets": "allow",
+    "docs": ["docs/**", "*.md"],
+    "run_outputs": ["results*/**", "exp_log*/**", "checkpoints/**"],
+    "worktrees": "../{repo}.worktrees/{ticket}",
+    "branch_prefix": "codex/",
+    "handlers": {},
+    "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000},
+    "train": {
+        "launcher": "local",
+        "nproc": 1,
+        "batch_size": 64,
+        "grad_accum": 1,
+        "timeout": 86400,
+        "stall_after": 900,
+        "oom_retries": 3,
+        "seed": 0,
+        "data": [],
+        "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60},
+    },
+    "wandb": {"mode": "offline", "project": None, "entity": None},
+    "baseline_file": "baselines.yaml",
+}
+
+
+def config_path(root: str | Path) -> Path:
+    return Path(root) / CONFIG_FILE
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error becomes :class:`ConfigError` with its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+                          ) from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, path: str = CONFIG_FILE) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "syntax error"
+        raise ConfigError(path, f"invalid YAML: {problem}\nhint: fix the YAML syntax "
+                                f"(indentation, quotes, ':' after each key)", line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, f"invalid YAML: {exc}") from exc
+
+
+def load_raw(root: str | Path) -> dict[str, Any]:
+    """``<root>/mlgate.yaml`` deep-merged over :data:`DEFAULTS` (a fresh dict every call).
+
+    A missing or empty file gives the defaults. A mapping-valued key left empty in the file
+    (``train:`` with every sub-key commented out) keeps its defaults. ``handlers`` keys are
+    normalised to int stages and a single handler name to a one-item list.
+    """
+    path = config_path(root)
+    merged = copy.deepcopy(DEFAULTS)
+    if not path.is_file():
+        return merged
+    data = read_yaml(path)
+    if data is None:
+        return merged
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), f"the top level must be a mapping of keys to values, "
+                                     f"not a {_type_name(data)}\nhint: see `mlgate init` for "
+                                     f"a commented example")
+    merged = deep_merge(merged, data)
+    merged["handlers"] = normalize_handlers(merged.get("handlers"))
+    return merged
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; any other value of ``over`` replaces the base value.
+    ``None`` over a mapping keeps the mapping."""
+    out = dict(base)
+    for key, value in over.items():
+        key = key if isinstance(key, str) or key is None else key
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = deep_merge(old, value)
+        elif isinstance(old, dict) and value is None:
+            out[key] = old
+        else:
+            out[key] = value
+    return out
+
+
+def normalize_handlers(value: Any) -> Any:
+    """``{"4": "torch-smoke"}`` → ``{4: ["torch-smoke"]}``; anything unexpected is left as is
+    for :mod:`mlgate.config` to report."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, names in value.items():
+        if isinstance(key, str) and key.strip().isdigit():
+            key = int(key.strip())
+        if names is None:
+            names = []
+        elif isinstance(names, str):
+            names = [names]
+        out[key] = names
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number",
+            bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+# --- globs ----------------------------------------------------------------------------
+
+
+def glob_match(path: str, patterns: list[str] | tuple[str, ...]) -> bool:
+    """True when ``path`` (relative to the workspace root, ``/``-separated) matches one of
+    ``patterns``.
+
+    Gitignore-like, anchored at the root: ``*`` and ``?`` stay within one path segment,
+    ``[abc]`` is a character class, ``**`` spans any number of segments (``docs/**``: all
+    under ``docs/``; ``**/*.md``: any ``.md`` at any depth). A pattern without ``/``
+    matches at the root only (``*.md`` is ``README.md``, not ``docs/x.md``). A pattern
+    matching a folder also matches everything inside it; a trailing ``/`` is the same as
+    ``/**``.
+    """
+    rel = _normalize(path)
+    if not rel:
+        return False
+    return any(_compile(p).match(rel) is not None for p in patterns if isinstance(p, str) and p)
+
+
+def _normalize(path: str) -> str:
+    rel = str(path).replace("\\", "/")
+    while rel.startswith("./"):
+        rel = rel[2:]
+    rel = re.sub(r"/+", "/", rel)
+    rel = re.sub(r"(^|/)\./", r"\1", rel)
+    return rel.rstrip("/")
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(pattern: str) -> re.Pattern[str]:
+    pat = _normalize(pattern.strip())
+    if pattern.strip().endswith("/") and pat:
+        pat += "/**"
+    pat = pat.lstrip("/")
+    segments = pat.split("/")
+    parts: list[str] = []
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == "**":
+            if last:
+                # "a/**": something below a/ ("**" alone: anything)
+                parts.append(".+" if i == 0 else "/.+")
+            else:
+                parts.append("(?:.*/)?" if i == 0 else "/(?:.*/)?")
+            continue
+        if i > 0 and segments[i - 1] != "**":
+            parts.append("/")
+        parts.append(_segment(seg))
+    return re.compile("^" + "".join(parts) + "(?:/.*)?$", re.DOTALL)
+
+
+def _segment(seg: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(seg):
+        c = seg[i]
+        if c == "*":
+            while i + 1 < len(seg) and seg[i + 1] == "*":
+                i += 1
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = seg.find("]", i + 2 if i + 1 < len(seg) and seg[i + 1] in "!^" else i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                body = seg[i + 1:end]
+                neg = body[:1] in ("!", "^")
+                body = body[1:] if neg else body
+                body = body.replace("\\", "\\\\")
+                out.append(f"[{'^' if neg else ''}{body}]" if not neg else f"(?![/])[^{body}]")
+                i = end
+        elif c == "\\" and i + 1 < len(seg):
+            i += 1
+            out.append(re.escape(seg[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)

@@ -1,0 +1,316 @@
+"""mlgate.yaml: raw loading with defaults (hook path), validation with line numbers,
+the commented template, and the docs/run-output globs."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+from mlgate.config import COMMENTED_TEMPLATE, Config, load_config
+from mlgate.errors import ConfigError
+from mlgate.rawconfig import DEFAULTS, glob_match, load_raw
+
+SPEC_DEFAULTS = {
+    "profile": "strict",
+    "stage5_policy": "strict",
+    "outside_tickets": "allow",
+    "docs": ["docs/**", "*.md"],
+    "run_outputs": ["results*/**", "exp_log*/**", "checkpoints/**"],
+    "worktrees": "../{repo}.worktrees/{ticket}",
+    "branch_prefix": "codex/",
+    "handlers": {},
+    "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000},
+    "train": {"launcher": "local", "nproc": 1, "batch_size": 64, "grad_accum": 1,
+              "timeout": 86400, "stall_after": 900, "oom_retries": 3, "seed": 0, "data": [],
+              "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60}},
+    "wandb": {"mode": "offline", "project": None, "entity": None},
+    "baseline_file": "baselines.yaml",
+}
+
+
+def write(root: Path, text: str) -> Path:
+    path = root / "mlgate.yaml"
+    path.write_text(text)
+    return path
+
+
+def config_error(root: Path, text: str) -> ConfigError:
+    write(root, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    return info.value
+
+
+# --- rawconfig ---------------------------------------------------------------------
+
+
+def test_defaults_are_the_spec_defaults(tmp_path: Path) -> None:
+    assert DEFAULTS == SPEC_DEFAULTS
+    assert load_raw(tmp_path) == SPEC_DEFAULTS
+    raw = load_raw(tmp_path)
+    raw["docs"].append("x")  # a fresh copy each time
+    assert DEFAULTS["docs"] == ["docs/**", "*.md"]
+
+
+def test_load_raw_deep_merges(tmp_path: Path) -> None:
+    write(tmp_path, "train:\n  nproc: 2\n  slurm: {partition: gpu}\nwandb:\n"
+                    "docs: [notes/**]\nhandlers: {'4': torch-smoke, 5: [train], 6: null}\n")
+    raw = load_raw(tmp_path)
+    assert raw["train"]["nproc"] == 2
+    assert raw["train"]["batch_size"] == 64
+    assert raw["train"]["slurm"] == {"partition": "gpu", "gpus_per_node": 1, "time_min": 60}
+    assert raw["wandb"] == SPEC_DEFAULTS["wandb"]  # an empty section keeps its defaults
+    assert raw["docs"] == ["notes/**"]  # lists replace
+    assert raw["handlers"] == {4: ["torch-smoke"], 5: ["train"], 6: []}
+
+
+def test_empty_or_comment_only_file_gives_defaults(tmp_path: Path) -> None:
+    write(tmp_path, "")
+    assert load_raw(tmp_path) == SPEC_DEFAULTS
+    write(tmp_path, "# nothing here\n")
+    assert load_config(tmp_path) == Config()
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "profile: strict\ndocs: [a, b\ntrain:\n  nproc: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_raw(tmp_path)
+    err = info.value
+    assert err.path == str(path)
+    assert err.line in (3, 4)
+    assert str(err).startswith(f"{path}:{err.line}: invalid YAML")
+    assert err.exit_code == 2
+
+
+def test_non_mapping_top_level(tmp_path: Path) -> None:
+    write(tmp_path, "- profile\n- strict\n")
+    with pytest.raises(ConfigError) as info:
+        load_raw(tmp_path)
+    assert "top level must be a mapping" in str(info.value) and "list" in str(info.value)
+
+
+def test_hook_path_modules_do_not_import_pydantic(tmp_path: Path) -> None:
+    write(tmp_path, "profile: basic\n")
+    code = ("import sys; from mlgate.rawconfig import load_raw; "
+            f"assert load_raw({str(tmp_path)!r})['profile'] == 'basic'; "
+            "bad = [m for m in ('pydantic', 'click', 'transitions') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def test_defaults_validate(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path)
+    assert cfg == Config()
+    data = cfg.to_dict()
+    assert data["torch-smoke"] == {"factory": None, **SPEC_DEFAULTS["torch-smoke"]}
+    assert data["train"] == {"command": None, **SPEC_DEFAULTS["train"]}
+    assert {k: v for k, v in data.items() if k not in ("torch-smoke", "train")} == {
+        k: v for k, v in SPEC_DEFAULTS.items() if k not in ("torch-smoke", "train")}
+    assert cfg.handlers_for(4) == []
+
+
+def test_full_spec_example_loads(tmp_path: Path) -> None:
+    write(tmp_path, """\
+profile: basic
+stage5_policy: permissive
+outside_tickets: block
+handlers: {4: [torch-smoke], 5: [train]}
+torch-smoke:
+  factory: "mypkg.smoke:make"
+  overfit_steps: 20
+train:
+  command: "python train.py --batch-size {batch_size} --grad-accum {grad_accum}"
+  launcher: torchrun
+  nproc: 2
+  timeout: 0.5
+  data: ["data/"]
+  slurm: {partition: gpu, gpus_per_node: 8, time_min: 30}
+wandb: {mode: online, project: demo, entity: me}
+""")
+    cfg = load_config(tmp_path)
+    assert cfg.profile == "basic" and cfg.outside_tickets == "block"
+    assert cfg.handlers_for(4) == ["torch-smoke"] and cfg.handlers_for(5) == ["train"]
+    assert cfg.handlers_for(6) == []
+    assert cfg.handler_options("torch-smoke") == {
+        "factory": "mypkg.smoke:make", "overfit_steps": 20, "overfit_ratio": 0.1,
+        "leakage_cap": 10000}
+    assert cfg.handler_options("train")["nproc"] == 2
+    assert cfg.train.timeout == 0.5
+    assert cfg.train.slurm.gpus_per_node == 8
+    assert cfg.wandb.mode == "online"
+
+
+@pytest.mark.parametrize("text, key, value, allowed, line", [
+    ("profile: lenient\n", "profile", "lenient", ["strict", "basic"], 1),
+    ("# c\nstage5_policy: loose\n", "stage5_policy", "loose", ["strict", "permissive"], 2),
+    ("outside_tickets: deny\n", "outside_tickets", "deny", ["allow", "block"], 1),
+    ("train:\n  nproc: 2\n  launcher: k8s\n", "train.launcher", "k8s",
+     ["local", "torchrun", "slurm"], 3),
+    ("wandb:\n  mode: online\nprofile: strict\nwandb2: 1\n", "wandb2", None, None, 4),
+])
+def test_bad_values_name_file_key_value_allowed_and_line(
+        tmp_path: Path, text: str, key: str, value: Any, allowed: list[str] | None,
+        line: int) -> None:
+    err = config_error(tmp_path, text)
+    path = str(tmp_path / "mlgate.yaml")
+    assert err.path == path and err.line == line
+    assert str(err).startswith(f"{path}:{line}: ")
+    assert err.data["key"] == key
+    assert key in str(err)
+    if value is not None:
+        assert repr(value) in str(err) and err.data["value"] == value
+    if allowed is not None:
+        assert err.data["allowed"] == allowed
+        assert ", ".join(allowed) in str(err)
+    assert "hint:" in str(err)
+
+
+def test_unknown_nested_key_suggests_the_right_one(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "train:\n  nproc: 2\n  lanucher: torchrun\n")
+    assert err.line == 3
+    assert "unknown key 'train.lanucher'" in str(err)
+    assert "did you mean 'train.launcher'" in str(err)
+
+
+def test_several_errors_are_all_reported(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "train:\n  batch_size: 0\n  seed: -1\nwandb: {mode: x}\n")
+    assert [e["key"] for e in err.data["errors"]] == ["train.batch_size", "train.seed",
+                                                       "wandb.mode"]
+    assert [e["line"] for e in err.data["errors"]] == [2, 3, 4]
+    assert err.line == 2
+    assert ":3: train.seed" in str(err) and ":4: wandb.mode" in str(err)
+
+
+def test_wandb_disabled_is_refused_with_the_reason(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "wandb:\n  mode: disabled\n")
+    assert err.line == 2 and err.data["key"] == "wandb.mode"
+    assert "'disabled' is refused" in str(err)
+    assert "silently" in str(err) and "offline" in str(err)
+
+
+def test_types_are_strict(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "train:\n  nproc: '2'\n")
+    assert err.data["key"] == "train.nproc" and err.line == 2
+    err = config_error(tmp_path, "train:\n  seed: true\n")
+    assert err.data["key"] == "train.seed"
+    err = config_error(tmp_path, "docs: [docs/**, 3]\n")
+    assert err.data["key"] == "docs[1]" and err.line == 1
+    err = config_error(tmp_path, "train:\n  timeout:\n")
+    assert err.data["key"] == "train.timeout" and "required" in str(err)
+
+
+def test_handlers_stages_and_option_blocks(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "handlers:\n  4: [torch-smoke]\n  9: [train]\n")
+    assert err.line == 3 and "9 is not a stage" in str(err) and "0 to 8" in str(err)
+    err = config_error(tmp_path, "handlers: {x: [train]}\n")
+    assert "'x' is not a stage" in str(err)
+    err = config_error(tmp_path, "handlers: {4: ['bad name']}\n")
+    assert err.data["key"] == "handlers.4[0]"
+    # a top-level block for a handler that is not listed is an unknown key
+    err = config_error(tmp_path, "handlers: {}\nmy-check:\n  threshold: 3\n")
+    assert err.line == 2 and "unknown key 'my-check'" in str(err)
+    assert "handlers" in str(err)
+    # once listed, its block is its options
+    write(tmp_path, "handlers: {5: [my-check]}\nmy-check:\n  threshold: 3\n")
+    cfg = load_config(tmp_path)
+    assert cfg.handler_options("my-check") == {"threshold": 3}
+    assert cfg.handler_options("other") == {}
+    assert cfg.to_dict()["my-check"] == {"threshold": 3}
+    err = config_error(tmp_path, "handlers: {5: [my-check]}\nmy-check: 3\n")
+    assert err.line == 2 and "must be a mapping" in str(err)
+
+
+def test_builtin_blocks_validate_their_keys(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "torch-smoke:\n  factory: not-a-path\n")
+    assert err.data["key"] == "torch-smoke.factory" and err.line == 2
+    err = config_error(tmp_path, "torch-smoke:\n  overfit_ratio: 1.5\n")
+    assert err.data["key"] == "torch-smoke.overfit_ratio"
+    err = config_error(tmp_path, "train:\n  slurm:\n    gpus: 2\n")
+    assert err.data["key"] == "train.slurm.gpus" and err.line == 3
+
+
+def test_worktrees_template_and_branch_prefix(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "worktrees: '../{repo}.wt'\n")
+    assert "{ticket}" in str(err)
+    err = config_error(tmp_path, "worktrees: '../{name}/{ticket}'\n")
+    assert "{name}" in str(err)
+    err = config_error(tmp_path, "branch_prefix: 'exp..x/'\n")
+    assert err.data["key"] == "branch_prefix"
+    write(tmp_path, "worktrees: '.worktrees/{ticket}'\nbranch_prefix: 'exp/'\n")
+    cfg = load_config(tmp_path)
+    assert cfg.worktrees == ".worktrees/{ticket}" and cfg.branch_prefix == "exp/"
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    err = config_error(tmp_path, "profile: strict\ntrain:\n  nproc: 1\n  nproc: 2\n")
+    assert err.line == 4 and "'train.nproc' is given twice (lines 3 and 4)" in str(err)
+
+
+# --- the commented template --------------------------------------------------------
+
+
+def _uncomment(text: str) -> str:
+    """Turn every commented setting line (`# key: value`) into a live one."""
+    return "\n".join(ln[2:] if re.match(r"^# ( *)[a-z][a-z0-9_-]*:(\s|$)", ln) else ln
+                     for ln in text.splitlines()) + "\n"
+
+
+def test_commented_template_loads_to_the_defaults(tmp_path: Path) -> None:
+    write(tmp_path, COMMENTED_TEMPLATE)
+    assert yaml.safe_load(COMMENTED_TEMPLATE) is None  # everything commented out
+    assert load_config(tmp_path) == Config()
+
+
+def test_commented_template_documents_every_key_with_its_default(tmp_path: Path) -> None:
+    live = _uncomment(COMMENTED_TEMPLATE)
+    write(tmp_path, live)
+    assert load_config(tmp_path) == Config()
+    assert yaml.safe_load(live) == Config().to_dict()  # every key present, default values
+
+
+# --- globs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, patterns, expected", [
+    ("README.md", ["*.md"], True),
+    ("docs/guide.md", ["*.md"], False),  # no "/" in the pattern: root only
+    ("docs/guide.md", ["docs/**"], True),
+    ("docs/a/b/c.png", ["docs/**"], True),
+    ("docs", ["docs/**"], False),
+    ("mydocs/x.md", ["docs/**"], False),
+    ("src/docs/x.md", ["docs/**"], False),
+    ("results/run1/metrics.csv", ["results*/**"], True),
+    ("results_v2/a.csv", ["results*/**"], True),
+    ("results.csv", ["results*/**"], False),
+    ("exp_log/x", ["exp_log*/**"], True),
+    ("checkpoints/epoch=1.ckpt", ["checkpoints/**"], True),
+    ("src/checkpoints/x", ["checkpoints/**"], False),
+    ("./README.md", ["*.md"], True),
+    ("docs\\win.md", ["docs/**"], True),
+    ("a/b/notes.md", ["**/*.md"], True),
+    ("notes.md", ["**/*.md"], True),
+    ("a/x/y/b", ["a/**/b"], True),
+    ("a/b", ["a/**/b"], True),
+    ("a/b.txt", ["a/?.txt"], True),
+    ("a/bb.txt", ["a/?.txt"], False),
+    ("v1/x", ["v[0-9]/**"], True),
+    ("vx/x", ["v[!0-9]/**"], True),
+    ("v1/x", ["v[!0-9]/**"], False),
+    ("out/x.bin", ["out/"], True),
+    ("out/sub/x.bin", ["out"], True),  # a folder pattern covers its contents
+    ("/abs/README.md", ["*.md"], False),
+    ("x.md", [], False),
+    ("file+name (1).md", ["*.md"], True),
+    ("src/model.py", ["docs/**", "*.md"], False),
+])
+def test_glob_match(path: str, patterns: list[str], expected: bool) -> None:
+    assert glob_match(path, patterns) is expected
