@@ -360,9 +360,8 @@ class TableRow:
 def _column_index(keys: list[str], names: tuple[str, ...] | list[str]) -> int | None:
     normed = [norm_text(k) for k in keys]
     for name in names:
-        want = norm_text(name)
-        prefix = want.endswith("*")
-        want = want.rstrip("*").strip()
+        prefix = name.rstrip().endswith("*")
+        want = norm_text(name.rstrip().rstrip("*"))
         for i, k in enumerate(normed):
             if k == want or (prefix and k.startswith(want)):
                 return i
@@ -613,9 +612,8 @@ class Artifact:
 
 
 def find_field(section: Section, key: str) -> Field | None:
-    want = norm_text(label_key(key))
-    prefix = want.endswith("*")
-    want = want.rstrip("*").strip()
+    prefix = key.rstrip().endswith("*")
+    want = norm_text(label_key(key.rstrip().rstrip("*")))
     for f in section.fields:
         k = norm_text(f.key)
         if k == want or (prefix and k.startswith(want)):

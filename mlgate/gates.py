@@ -1438,6 +1438,7 @@ def _stage6(ctx: GateContext, g: _Gate, strict: bool) -> None:
         return
     _status(g, art, 88, strict)
     _sections_present(g, art, 88)
+    _sections_filled(g, art, ("Review Scope", "Mandatory Checks", "Decision"), 88)
     _fields(g, "scope.fields", art, "Review Scope",
             ("Files reviewed", "Training / evaluation paths reviewed",
              "Stage 5 evidence reviewed"), 88)
@@ -1522,6 +1523,7 @@ def _stage7(ctx: GateContext, g: _Gate, strict: bool) -> None:
         return
     _status(g, art, 92, strict)
     _sections_present(g, art, 92)
+    _sections_filled(g, art, ("Synced Facts",), 92)
     f = art.field("Documentation Impact Summary", "Docs impacted")
     impact = A.enum_value(f.value if f else None, C.YES_NO)
     if art.section("Documentation Impact Summary") is not None:

@@ -143,8 +143,10 @@ class _Judge:
             first = denied[0][1]
             return Decision(False, reason, first.ticket, first.stage,
                             tuple(p for p, _ in denied))
-        owners = {(v.ticket, v.stage) for _, v in verdicts if v.ticket}
-        ticket, stage = next(iter(owners)) if len(owners) == 1 else (None, None)
+        owners = {v.ticket for _, v in verdicts if v.ticket}
+        ticket = next(iter(owners)) if len(owners) == 1 else None
+        stage = next((v.stage for _, v in verdicts if v.stage is not None), None) \
+            if ticket else None
         groups = {}
         for p, v in verdicts:
             groups.setdefault(v.why, []).append(p)
@@ -226,8 +228,9 @@ class _Judge:
     # -- rules ----------------------------------------------------------------------
 
     def _ticket_folder(self, t: tickets.TicketLocation, where: str) -> _Verdict:
+        stage = self._state(t).stage if t.location == C.IN_PROGRESS else None
         if self.purpose == "commit":
-            return _Verdict(True, f"files of ticket {t.name!r} always commit", t.name)
+            return _Verdict(True, f"files of ticket {t.name!r} always commit", t.name, stage)
         if t.location == C.DONE:
             return _Verdict(False, f"ticket {t.name!r} is archived (tickets/done/{t.name}); "
                                    f"run `mlgate reopen {t.name}` first", t.name)
@@ -235,7 +238,8 @@ class _Judge:
             return _Verdict(False, f"tickets/done/ holds archived tickets; ticket {t.name!r} "
                                    f"is in progress and is moved there by `mlgate archive "
                                    f"{t.name}`", t.name)
-        return _Verdict(True, f"the folder of ticket {t.name!r} is always editable", t.name)
+        return _Verdict(True, f"the folder of ticket {t.name!r} is always editable", t.name,
+                        stage)
 
     def _judge_ticket(self, t: tickets.TicketLocation, rel: str) -> _Verdict:
         name = t.name

@@ -104,7 +104,6 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     ``None`` over a mapping keeps the mapping."""
     out = dict(base)
     for key, value in over.items():
-        key = key if isinstance(key, str) or key is None else key
         old = out.get(key)
         if isinstance(old, dict) and isinstance(value, dict):
             out[key] = deep_merge(old, value)

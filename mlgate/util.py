@@ -83,24 +83,29 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def file_lock(folder: str | Path, timeout: float | None = None) -> Iterator[None]:
-    """Exclusive lock for a read-modify-write of the files in ``folder`` (a ticket folder).
+    """Exclusive lock for a read-modify-write. ``folder`` is a lock file path, or a folder
+    (then ``<folder>/.mlgate.lock`` is used).
 
     Uses an OS-level lock (``filelock``), so a lock left by a killed process is released by
     the kernel and never wedges the next command.
     """
     from filelock import FileLock, Timeout
 
-    folder = Path(folder)
+    target = Path(folder)
+    if target.is_dir():
+        target = target / LOCK_NAME
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
     timeout = DEFAULT_LOCK_TIMEOUT if timeout is None else timeout
     if os.environ.get("MLGATE_LOCK_TIMEOUT"):
         timeout = float(os.environ["MLGATE_LOCK_TIMEOUT"])
-    lock = FileLock(str(folder / LOCK_NAME), timeout=timeout)
+    lock = FileLock(str(target), timeout=timeout)
     try:
         lock.acquire()
     except Timeout as exc:
         raise LockTimeout(
-            f"another mlgate command holds the lock on {folder} (waited {timeout:.0f}s)",
-            path=str(folder)) from exc
+            f"another mlgate command holds the lock {target} (waited {timeout:.0f}s)",
+            path=str(target)) from exc
     try:
         yield
     finally:

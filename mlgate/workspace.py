@@ -39,7 +39,7 @@ from mlgate.mdparse import Document, render_field_line
 from mlgate.model import WorkflowState
 from mlgate.policy import Decision, decide
 from mlgate.statefile import StateDoc, ViolationRow, load_key, seal_state
-from mlgate.util import atomic_write, file_lock, today
+from mlgate.util import atomic_write, file_lock, run, today
 
 STAGE_ENTRY_FILE = "stage-entry.json"
 
@@ -213,9 +213,13 @@ class Workspace:
                          ("In Progress" if n == 0 else "Not Started"), evidence="")
         doc.set_pre_edit(dict(zip(list(doc.pre_edit), ["No", "No", "No", "No", "Fail"])))
         doc.apply_seal(self.key())
-        with file_lock(folder):
+        with file_lock(self.lock_path(name)):
             atomic_write(folder / C.STATE_FILE, doc.render())
         return self.ticket(name)
+
+    def lock_path(self, name: str) -> Path:
+        """The per-ticket lock file (outside the worktree, so it is never committed)."""
+        return tickets.key_dir(self.root) / "locks" / f"{name}.lock"
 
     def _bootstrap_plain(self, base: str | None) -> tuple[dict[str, str | None], bool]:
         na = C.NA
@@ -435,7 +439,7 @@ class Ticket:
 
     @contextmanager
     def _locked_doc(self, allow_broken: bool = False) -> Iterator[tuple[StateDoc, bytes]]:
-        with file_lock(self.folder):
+        with file_lock(self.ws.lock_path(self.name)):
             doc = self.doc()
             key = self.ws.key()
             status = seal_state(doc, key)
@@ -513,32 +517,56 @@ class Ticket:
         atomic_write(path, d.render())
 
     def archive(self, finalize: bool = False, promote: str | None = None) -> Outcome:
-        """Move the ticket to ``tickets/done/<name>/`` after verification (SPEC §6)."""
+        """Move the ticket to ``tickets/done/<name>/`` after verification (SPEC §6).
+
+        Order: the stage-8 gate and the verification are checked first (a refusal changes
+        nothing but the gate row); then the folder moves, the sealed state is written into it
+        and, in git mode, the move is committed on the ticket branch. A failure after the
+        move puts everything back."""
         if self.archived:
             raise TransitionNotAllowed("archive", 8, "the ticket is already archived",
                                        ticket=self.name)
         if finalize and not self.ws.git:
             raise TransitionNotAllowed("archive --finalize", 8, "--finalize needs a git "
                                        "repository (this workspace is Non-Git)", ticket=self.name)
-        self._set_handoff("Ticket moved to", "Yes")
-        self._set_handoff("Repository finalization complete when applicable",
-                          "N/A" if not self.ws.git else ("Yes" if finalize else "No"))
+        if finalize and not self.loc.own_worktree:
+            raise TransitionNotAllowed("archive --finalize", 8, "--finalize merges the ticket's "
+                                       "own branch; this ticket has no worktree of its own",
+                                       ticket=self.name)
         done_dir = self.checkout / C.TICKETS_DIR / C.DONE
         target = done_dir / self.name
         if target.exists():
             raise TicketExists(f"{target} already exists; remove it or reopen that ticket",
                                folder=str(target))
+        if promote and not (self.folder / C.RUNS_DIR / promote / "summary.json").exists():
+            from mlgate.errors import UsageError
+            raise UsageError(f"--promote {promote}: no run {promote} with a summary.json in "
+                             f"{self.folder / C.RUNS_DIR}", run=promote)
         with self._locked_doc() as (doc, key):
+            old_text = self.state_path.read_text(encoding="utf-8")
+            fin = self._finalize_target(doc) if finalize else None
             engine = self._engine(doc)
             outcome = engine.archive()
             if not outcome.ok:
                 self._write(doc, key)
                 raise GateFailed(outcome.report)
-            self._write(doc, key)
-        done_dir.mkdir(parents=True, exist_ok=True)
-        (self.folder / ".mlgate.lock").unlink(missing_ok=True)
-        shutil.move(str(self.folder), str(target))
-        self.folder = target
+            source = self.folder
+            done_dir.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), str(target))
+            self.folder = target
+            try:
+                self._write(doc, key)
+                self._set_handoff("User verification received", "Yes")
+                self._set_handoff("Ticket moved to", "Yes")
+                self._set_handoff("Repository finalization complete when applicable",
+                                  "N/A" if not self.ws.git else ("Yes" if finalize else "No"))
+                if self.ws.git and self.loc.own_worktree:
+                    self._commit_archive()
+            except BaseException:
+                shutil.move(str(target), str(source))
+                self.folder = source
+                atomic_write(self.state_path, old_text)
+                raise
         self.archived = True
         if promote:
             from mlgate import baselines
@@ -546,29 +574,43 @@ class Ticket:
             b = baselines.load(self.ws.root, self.ws.config.baseline_file)
             b.promote_run(target / C.RUNS_DIR / promote, self.name, self.head())
             b.save()
-        if self.ws.git and self.loc.own_worktree:
-            self._commit_archive()
-            if finalize:
-                self._finalize(doc)
+        if fin is not None:
+            self._finalize(*fin)
         return outcome
 
     def _commit_archive(self) -> None:
         G.add(self.checkout, [f"{C.TICKETS_DIR}/"])
+        # mlgate's own sanctioned move: the edit lock would refuse edits under tickets/done/.
         G.commit(self.checkout, f"mlgate: archive ticket {self.name} to tickets/done",
-                 no_verify=False)
+                 no_verify=True)
 
-    def _finalize(self, doc: StateDoc) -> None:
-        b = doc.bootstrap
-        target = b.get("Default Finalization Target Branch")
+    def _finalize_target(self, doc: StateDoc) -> tuple[Path, str, str]:
+        """Where ``--finalize`` merges, checked before anything moves: the main checkout must
+        be on the recorded target branch, clean, and the merge must not conflict."""
+        target = doc.bootstrap.get("Default Finalization Target Branch")
         if not target or target in (C.NA, "unresolved"):
-            raise GitError(["merge"], 1, "no finalization target recorded",
-                           hint="merge the ticket branch by hand")
+            raise GitError(["merge"], 1, "no finalization target branch is recorded in the "
+                           "Stage 0 Bootstrap Record", hint="merge the ticket branch by hand")
         main = G.main_worktree(self.ws.root)
-        if G.current_branch(main) != target:
-            raise GitError(["merge"], 1, f"the main checkout {main} is not on {target}",
-                           hint=f"run `git -C {main} switch {target}` and then "
-                                f"`mlgate archive {self.name} --finalize` again")
         branch = f"{self.ws.config.branch_prefix}{self.name}"
+        if G.current_branch(main) != target:
+            raise GitError(["merge", branch], 1, f"the main checkout {main} is not on {target}",
+                           hint=f"run `git -C {main} switch {target}`, then "
+                                f"`mlgate archive {self.name} --finalize` again")
+        if G.dirty_files(main):
+            raise GitError(["merge", branch], 1, f"the main checkout {main} has uncommitted "
+                           "changes", hint="commit or stash them, then archive again")
+        proc = run(["git", "merge-tree", "--write-tree", "--name-only", target, branch], cwd=main)
+        if proc.returncode not in (0,):
+            files = [ln for ln in proc.stdout.splitlines()[1:] if ln.strip()]
+            raise GitError(["merge-tree", target, branch], proc.returncode,
+                           f"merging {branch} into {target} would conflict"
+                           + (f" in: {', '.join(files[:10])}" if files else ""),
+                           hint=f"merge {target} into {branch} in the worktree and resolve the "
+                                "conflicts, then archive again; nothing was changed")
+        return main, target, branch
+
+    def _finalize(self, main: Path, target: str, branch: str) -> None:
         G.merge_no_ff(main, branch, f"Merge {branch}: ticket {self.name}")
         G.remove_worktree(main, self.checkout)
         G.prune_worktrees(main)
@@ -593,6 +635,12 @@ class Ticket:
         self.archived = False
         self._set_handoff("Ticket moved to", "No")
         self._set_handoff("User verification received", "No")
+        tracked = run(["git", "ls-files", "--", f"{C.TICKETS_DIR}/{C.DONE}/{self.name}"],
+                      cwd=self.checkout).stdout.strip() if self.ws.git else ""
+        if tracked:
+            G.add(self.checkout, [f"{C.TICKETS_DIR}/"])
+            G.commit(self.checkout, f"mlgate: reopen ticket {self.name} (back to "
+                                    "tickets/in-progress)", no_verify=True)
         return self
 
     # -- handlers ----------------------------------------------------------------------------

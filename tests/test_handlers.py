@@ -23,7 +23,6 @@ from mlgate.handlers.registry import Registry, register_handler
 from mlgate.handlers.runner import exit_code, missing_extra, run_handler, run_stage
 from mlgate.handlers.torch_smoke import TorchSmokeHandler
 
-REPO = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 

@@ -183,6 +183,7 @@ def test_outside_any_workspace_nothing_is_locked(tmp_path: Path) -> None:
 
 def test_archived_ticket_folder_needs_reopen(git_repo: Path) -> None:
     wt = add_ticket(git_repo, "old", 8)
+    (wt / "tickets" / "done").mkdir()
     git(wt, "mv", "tickets/in-progress/old", "tickets/done/old")
     git(wt, "commit", "-qm", "archive")
     d = decide(["tickets/done/old/handoff-summary.md"], cwd=wt)

@@ -22,8 +22,8 @@ ZOO = REPO / "tests" / "data" / "smoke"
 TEMPLATE = REPO / "stages" / "04-implementation" / "implementation-template.md"
 
 
-def make_ctx(folder: Path, factory: str | None, worktree: Path = ZOO, lines: list[str] | None = None,
-             **options: object) -> HandlerContext:
+def make_ctx(folder: Path, factory: str | None, worktree: Path = ZOO,
+             lines: list[str] | None = None, **options: object) -> HandlerContext:
     folder.mkdir(parents=True, exist_ok=True)
     opts = dict(options)
     if factory is not None:
@@ -34,8 +34,8 @@ def make_ctx(folder: Path, factory: str | None, worktree: Path = ZOO, lines: lis
 
 
 def smoke(tmp_path: Path, name: str, **options: object) -> HandlerResult:
-    return run_handler(TorchSmokeHandler(), make_ctx(tmp_path / "ticket", f"smokezoo.factories:{name}",
-                                                     **options))
+    ctx = make_ctx(tmp_path / "ticket", f"smokezoo.factories:{name}", **options)
+    return run_handler(TorchSmokeHandler(), ctx)
 
 
 def by_id(result: HandlerResult) -> dict[str, evidence.CheckResult]:
@@ -94,6 +94,27 @@ def test_user_objects_are_not_mutated(tmp_path: Path) -> None:
     assert not target.model.training  # still in the mode the user left it in
     assert torch.equal(target.batch[0], snap["batch/x"])
     assert all(p.grad is None for p in target.model.parameters())
+
+
+def test_global_random_state_is_restored(tmp_path: Path) -> None:
+    import random
+
+    torch.manual_seed(123)
+    random.seed(123)
+    expected = (torch.rand(3), random.random())
+    torch.manual_seed(123)
+    random.seed(123)
+    smoke(tmp_path, "make")
+    got = (torch.rand(3), random.random())
+    assert torch.equal(got[0], expected[0]) and got[1] == expected[1]
+
+
+def test_run_options_override_yaml_options_and_foreign_ones_are_ignored(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path / "t", "smokezoo.factories:make", overfit_steps=50)
+    ctx.run_options = {"overfit_steps": 2, "detach": True}  # detach belongs to `train`
+    r = run_handler(TorchSmokeHandler(), ctx)
+    assert [c.id for c in r.checks] == list(CHECK_IDS)
+    assert "in 2 steps" in by_id(r)["overfit"].detail
 
 
 def test_dict_factory_and_batch_from_train_loader(tmp_path: Path) -> None:
@@ -331,7 +352,8 @@ def test_readiness_row_keeps_crlf_and_other_cells(tmp_path: Path) -> None:
     folder = tmp_path / "ticket"
     path = _ticket_with_template(folder, newline="\r\n")
     text = path.read_bytes().decode().replace(
-        "| Training entrypoint resolves |  |  |", "| Training entrypoint resolves | Pass | `python train.py --help` |")
+        "| Training entrypoint resolves |  |  |",
+        "| Training entrypoint resolves | Pass | `python train.py --help` |")
     path.write_bytes(text.encode())
     smoke(tmp_path, "make")
     out = path.read_bytes().decode()

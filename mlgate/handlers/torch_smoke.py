@@ -256,6 +256,10 @@ def _validate_target(target: SmokeTarget, spec: str) -> SmokeTarget:
         except StopIteration:
             raise FactoryError(f"factory {spec!r}: no batch given and the train loader "
                                "is empty") from None
+        except Exception as exc:  # noqa: BLE001 - the user's loader raised
+            raise FactoryError(f"factory {spec!r}: no batch given, and reading the first "
+                               f"batch of the train loader raised {_exc_line(exc)}",
+                               _tb_tail(exc)) from exc
         target = copy.copy(target)
         target.batch = first
     if not isinstance(target.batch, (tuple, list)) or len(target.batch) != 2:
@@ -502,6 +506,31 @@ def _seed_all(seed: int) -> None:
         import numpy
 
         numpy.random.seed(seed % (2 ** 32))
+
+
+@contextlib.contextmanager
+def _rng_preserved(torch: Any) -> Iterator[None]:
+    """Restore the torch / random / numpy generators afterwards: the checks seed them, and
+    the caller's process should not notice."""
+    py_state = random.getstate()
+    cpu_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    np_state = None
+    with contextlib.suppress(ImportError):
+        import numpy
+
+        np_state = numpy.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        torch.set_rng_state(cpu_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+        if np_state is not None:
+            import numpy
+
+            numpy.random.set_state(np_state)
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -1080,9 +1109,11 @@ class TorchSmokeHandler:
     stages = (4,)
 
     def run(self, ctx: HandlerContext) -> HandlerResult:
-        import torch  # noqa: F401 - a missing torch surfaces here, as MissingExtra (runner)
+        import torch  # a missing torch surfaces here, as MissingExtra (see the runner)
 
-        raw = {**(ctx.options or {}), **(ctx.run_options or {})}
+        # per-invocation options override mlgate.yaml; other handlers' run options are ignored
+        raw = {**(ctx.options or {}),
+               **{k: v for k, v in (ctx.run_options or {}).items() if k in DEFAULTS}}
         opts, problems = _options(raw)
         if problems:
             return self._early_fail(ctx, "options", "; ".join(problems)
@@ -1094,7 +1125,7 @@ class TorchSmokeHandler:
                                     "mlgate.yaml to 'package.module:function' returning an "
                                     "mlgate.SmokeTarget")
         module = spec.partition(":")[0] if isinstance(spec, str) else "_"
-        with worktree_on_path(ctx.worktree, module or "_"):
+        with worktree_on_path(ctx.worktree, module or "_"), _rng_preserved(torch):
             t0 = time.perf_counter()
             try:
                 target = _call_factory(spec)

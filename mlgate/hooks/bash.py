@@ -1096,14 +1096,33 @@ def python_writes(code: str) -> PythonWrites:
         out.unknown.append("python code that could not be parsed but may write files")
         return out
     names: dict[str, str | None] = {}
+    paths: set[str] = set()  # names bound to a Path(...) value
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
                 isinstance(node.targets[0], ast.Name):
             names[node.targets[0].id] = _py_literal(node.value, names)
+            if _is_path_expr(node.value, paths):
+                paths.add(node.targets[0].id)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            _py_call(node, names, out)
+            _py_call(node, names, paths, out)
     return out
+
+
+def _is_path_expr(node: ast.AST, paths: set[str]) -> bool:
+    """``Path(...)``, ``p / 'x'`` or a name bound to one: a pathlib value, whose
+    ``rename``/``replace`` move files (``str.replace`` does not)."""
+    import ast
+
+    if isinstance(node, ast.Call):
+        return _py_name(node.func).rsplit(".", 1)[-1] in ("Path", "PurePath", "PosixPath",
+                                                          "with_name", "with_suffix",
+                                                          "joinpath", "resolve", "absolute")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return _is_path_expr(node.left, paths) or _is_path_expr(node.right, paths)
+    if isinstance(node, ast.Name):
+        return node.id in paths
+    return False
 
 
 def _py_literal(node: ast.AST | None, names: dict[str, str | None]) -> str | None:
@@ -1146,7 +1165,8 @@ def _py_name(node: ast.AST) -> str:
     return ""
 
 
-def _py_call(node: ast.Call, names: dict[str, str | None], out: PythonWrites) -> None:
+def _py_call(node: ast.Call, names: dict[str, str | None], paths: set[str],
+             out: PythonWrites) -> None:
     import ast
 
     func = node.func
@@ -1235,9 +1255,8 @@ def _py_call(node: ast.Call, names: dict[str, str | None], out: PythonWrites) ->
         out.unknown.append(f"python {fname}() of code the hook cannot read")
         return
     if isinstance(func, ast.Attribute) and short in _PY_METHODS:
-        if short in ("rename", "replace") and _py_literal(func.value, names) is None and \
-                not isinstance(func.value, ast.Call):
-            return  # str.replace(...) and friends on a non-path value
+        if short in ("rename", "replace") and not _is_path_expr(func.value, paths):
+            return  # str.replace(...) and friends on a value that is not a Path
         target(func.value, f"Path.{short}()")
         if short in ("rename", "replace", "symlink_to", "hardlink_to") and args:
             if short in ("rename", "replace"):
@@ -1350,25 +1369,35 @@ def _git(ctx: _Ctx) -> None:
 
 def _git_commit(ctx: _Ctx) -> None:
     skip = ctx.env.get("SKIP", "")
-    if "mlgate-lock" in skip.split(",") or skip.strip() == "mlgate-lock":
+    if "mlgate-lock" in [s.strip() for s in skip.split(",")]:
         ctx.refuse("`SKIP=mlgate-lock` turns off the mlgate commit hook; commit without it")
+    takes_value = False
     for w in ctx.args:
         v = w.value
+        if takes_value:  # the value of -m/-F/-c/-C/-t given as the next word
+            takes_value = False
+            continue
         if v == "--":
             break
         if v.startswith("--"):
             if len(v) >= 9 and "--no-verify".startswith(v):  # git accepts unique prefixes
                 ctx.refuse("`git commit --no-verify` skips the mlgate commit hook; "
                            "the commit hook must run")
+            takes_value = v in ("--message", "--file", "--reuse-message", "--reedit-message",
+                                "--template", "--author", "--date", "--fixup", "--squash",
+                                "--trailer")
             continue
         if v.startswith("-") and len(v) > 1:
-            for ch in v[1:]:
+            for i, ch in enumerate(v[1:], start=1):
                 if ch == "n":
                     ctx.refuse("`git commit -n` (--no-verify) skips the mlgate commit hook; "
                                "the commit hook must run")
                     break
-                if ch in "mFcCtuS":
-                    break  # the rest of the cluster is this option's value
+                if ch in "mFcCt":
+                    takes_value = i == len(v) - 1  # else the rest of the cluster is the value
+                    break
+                if ch in "uS":
+                    break  # an optional value, attached
 
 
 def _git_checkout(ctx: _Ctx, sub: str) -> None:

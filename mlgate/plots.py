@@ -1,0 +1,355 @@
+"""The run record on disk and the metric series in it: the lowest layer of training runs.
+
+A run directory (SPEC §10) is ``<ticket folder>/runs/RUN-NNN/``. This module owns its file
+names and the pieces of it that every writer shares: :mod:`mlgate.runs` (launchers, the
+supervisor, classification), :mod:`mlgate.track` (the writer inside a training script) and
+:mod:`mlgate.watch` (the watchdog) all build on it, so it sits below them (layer 3) and
+imports only the standard library (matplotlib lazily, inside :func:`write_plots`).
+
+Run directory layout::
+
+    runs/.gitignore            keep the small records, ignore checkpoints and wandb folders
+    runs/RUN-001/meta.json     provenance + outcome (see mlgate.runs for the keys)
+    runs/RUN-001/train.log     stdout+stderr of the training command
+    runs/RUN-001/train.pid     pid of the training process
+    runs/RUN-001/metrics.jsonl one JSON object per line: {"step": int, "time": float, key: float}
+    runs/RUN-001/summary.json  {"run", "last", "best", "direction", "steps", "last_step"}
+    runs/RUN-001/viz/*.png     one plot per logged series
+
+API:
+
+* :func:`allocate_run_dir` — the next ``RUN-NNN`` (``os.mkdir``; a concurrent launcher gets
+  the next number, a directory is never reused); :func:`ensure_runs_dir` writes
+  ``runs/.gitignore``.
+* :func:`read_meta` / :func:`update_meta` — ``meta.json`` read-modify-write under a
+  per-run ``flock`` and written atomically, so the supervisor, the watchdog and the training
+  script can all record their part.
+* :func:`read_metrics`, :func:`direction_of`, :func:`summarize`, :func:`write_summary` —
+  ``metrics.jsonl`` and ``summary.json``. Non-finite values are written as the JSON
+  extensions ``NaN``/``Infinity`` (Python's ``json`` reads them); ``best`` ignores them.
+* :func:`write_plots` — a PNG per series into ``viz/`` with matplotlib's Agg canvas (no
+  pyplot, no global backend switch).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+from mlgate.util import atomic_write
+
+META = "meta.json"
+LOG = "train.log"
+PID = "train.pid"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+VIZ = "viz"
+LOCK = ".meta.lock"
+RUN_PREFIX = "RUN-"
+RUN_ID_RE = re.compile(r"^RUN-(?P<n>\d{3,})$")
+
+#: ``runs/.gitignore``: everything ignored, then the small records re-included, one level down.
+GITIGNORE = """\
+# Written by mlgate. The small records of each run are committed with the ticket;
+# checkpoints, wandb folders and anything else a run writes are not.
+*
+!.gitignore
+!*/
+!*/meta.json
+!*/summary.json
+!*/metrics.jsonl
+!*/train.log
+!*/viz/
+!*/viz/*.png
+"""
+
+_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
+DIRECTIONS = ("min", "max")
+
+
+# --- run directories -----------------------------------------------------------------------
+
+
+def run_number(run_id: str) -> int | None:
+    m = RUN_ID_RE.match(run_id)
+    return int(m.group("n")) if m else None
+
+
+def format_run_id(n: int) -> str:
+    return f"{RUN_PREFIX}{n:03d}"
+
+
+def ensure_runs_dir(runs_root: str | Path) -> Path:
+    """Create ``runs_root`` and its ``.gitignore`` (left alone when it already exists)."""
+    root = Path(runs_root)
+    root.mkdir(parents=True, exist_ok=True)
+    gi = root / ".gitignore"
+    if not gi.exists():
+        atomic_write(gi, GITIGNORE)
+    return root
+
+
+def run_dirs(runs_root: str | Path) -> list[Path]:
+    """Every ``RUN-NNN`` directory under ``runs_root``, by number."""
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    found = [(run_number(p.name), p) for p in root.iterdir() if p.is_dir()]
+    return [p for n, p in sorted((n, p) for n, p in found if n is not None)]
+
+
+def allocate_run_dir(runs_root: str | Path) -> tuple[str, Path]:
+    """Create the next free ``RUN-NNN`` under ``runs_root`` and return ``(run_id, path)``.
+
+    ``os.mkdir`` is atomic: when two launches race for the same number, one gets
+    ``FileExistsError`` and takes the next one. An existing directory is never reused.
+    """
+    root = ensure_runs_dir(runs_root)
+    n = max((run_number(p.name) or 0 for p in run_dirs(root)), default=0) + 1
+    while True:
+        run_id = format_run_id(n)
+        path = root / run_id
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            n += 1
+            continue
+        return run_id, path
+
+
+# --- meta.json -----------------------------------------------------------------------------
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` when the file is missing, empty or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    return read_json(Path(run_dir) / META)
+
+
+@contextlib.contextmanager
+def meta_lock(run_dir: str | Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<run_dir>/.meta.lock`` (released by the kernel if the
+    holder dies). A no-op where ``fcntl`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def update_meta(run_dir: str | Path, fn: Callable[[dict[str, Any]], Any] | None = None,
+                **fields: Any) -> dict[str, Any]:
+    """Set ``fields`` in ``meta.json`` (and/or let ``fn`` change the dict in place) under the
+    run's lock; written atomically. Returns the new meta."""
+    with meta_lock(run_dir):
+        meta = read_meta(run_dir)
+        meta.update(fields)
+        if fn is not None:
+            fn(meta)
+        write_json(Path(run_dir) / META, meta)
+        return meta
+
+
+# --- metrics.jsonl and summary.json ----------------------------------------------------------
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_finite(value: Any) -> bool:
+    return is_number(value) and math.isfinite(value)
+
+
+def metric_keys(record: Mapping[str, Any]) -> list[str]:
+    """The metric keys of one ``metrics.jsonl`` record (everything but ``step``/``time``)."""
+    return [k for k in record if k not in ("step", "time")]
+
+
+def parse_metric_line(line: str) -> dict[str, Any] | None:
+    """One ``metrics.jsonl`` line as a dict, or ``None`` for a blank or broken line."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Every record of a ``metrics.jsonl`` (``path`` is the file or its run directory).
+
+    A torn last line (a writer killed mid-write) and lines that are not JSON objects are
+    skipped, so a crashed run still reads."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / METRICS
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [r for r in (parse_metric_line(ln) for ln in text.splitlines()) if r is not None]
+
+
+def direction_of(name: str, declared: Mapping[str, str] | None = None) -> str:
+    """``"min"`` or ``"max"``: the declared direction of metric ``name`` if any, else
+    lower-is-better for names containing loss/error/perplexity/mse/mae/rmse
+    (case-insensitive), else higher-is-better (SPEC §11)."""
+    if declared:
+        d = declared.get(name)
+        if d in DIRECTIONS:
+            return str(d)
+    low = name.lower()
+    return "min" if any(w in low for w in _LOWER_IS_BETTER) else "max"
+
+
+def series(records: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """``{key: [(step, value), ...]}`` in logging order, numbers only."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for i, rec in enumerate(records):
+        step = rec.get("step", i)
+        step = step if is_number(step) else i
+        for k in metric_keys(rec):
+            v = rec[k]
+            if is_number(v):
+                out.setdefault(k, []).append((int(step), float(v)))
+    return out
+
+
+def summarize(records: Iterable[Mapping[str, Any]], run_id: str | None = None,
+              declared: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``summary.json`` object of a run: ``last`` value per key, ``best`` finite value per
+    key in its direction (``None`` when no value was finite), ``direction`` per key, ``steps``
+    (distinct steps logged) and ``last_step``."""
+    recs = list(records)
+    by_key = series(recs)
+    last: dict[str, float] = {}
+    best: dict[str, float | None] = {}
+    direction: dict[str, str] = {}
+    for k, points in by_key.items():
+        d = direction_of(k, declared)
+        direction[k] = d
+        last[k] = points[-1][1]
+        finite = [v for _, v in points if math.isfinite(v)]
+        best[k] = (min(finite) if d == "min" else max(finite)) if finite else None
+    steps = {r.get("step") for r in recs if is_number(r.get("step"))}
+    return {"run": run_id, "last": last, "best": best, "direction": direction,
+            "steps": len(steps), "last_step": max(steps) if steps else None}
+
+
+def write_summary(run_dir: str | Path, declared: Mapping[str, str] | None = None,
+                  records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Compute and write ``<run_dir>/summary.json`` from ``metrics.jsonl``. Directions come
+    from ``declared``, else from ``meta.json``'s ``directions``, else the name rule."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    if declared is None:
+        declared = meta.get("directions") or None
+    recs = read_metrics(run_dir) if records is None else records
+    summary = summarize(recs, meta.get("run") or run_dir.name, declared)
+    write_json(run_dir / SUMMARY, summary)
+    return summary
+
+
+def is_stale(target: Path, source: Path) -> bool:
+    """Whether ``target`` is missing or older than ``source``."""
+    try:
+        t = target.stat().st_mtime_ns
+    except OSError:
+        return True
+    try:
+        return source.stat().st_mtime_ns > t
+    except OSError:
+        return False
+
+
+# --- plots -----------------------------------------------------------------------------------
+
+
+def plot_name(key: str, taken: set[str]) -> str:
+    """A file name for series ``key`` (``val/acc`` → ``val_acc.png``), unique within
+    ``taken``."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("._") or "series"
+    name, n = f"{base}.png", 2
+    while name in taken:
+        name, n = f"{base}-{n}.png", n + 1
+    taken.add(name)
+    return name
+
+
+def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None,
+                declared: Mapping[str, str] | None = None) -> list[Path]:
+    """Write one PNG per logged series of ``run_dir`` into ``viz/`` and return their paths.
+
+    Uses matplotlib's Agg canvas directly (no pyplot), so it changes nothing in the calling
+    process. Raises ``ImportError`` when matplotlib is not installed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    if declared is None:
+        declared = meta.get("directions") or None
+    recs = read_metrics(run_dir) if records is None else records
+    run_id = meta.get("run") or run_dir.name
+    viz = run_dir / VIZ
+    viz.mkdir(exist_ok=True)
+    taken: set[str] = set()
+    out: list[Path] = []
+    for key, points in series(recs).items():
+        xs = [s for s, v in points if math.isfinite(v)]
+        ys = [v for _, v in points if math.isfinite(v)]
+        fig = Figure(figsize=(6.0, 4.0), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot(1, 1, 1)
+        if len(xs) == 1:
+            ax.plot(xs, ys, marker="o")
+        else:
+            ax.plot(xs, ys, linewidth=1.2)
+        bad = len(points) - len(xs)
+        better = "lower" if direction_of(key, declared) == "min" else "higher"
+        title = f"{run_id}: {key} ({better} is better)"
+        if bad:
+            title += f" — {bad} non-finite value(s) not drawn"
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        path = viz / plot_name(key, taken)
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+        out.append(path)
+    return out
+
+
+def plot_files(run_dir: str | Path) -> list[Path]:
+    viz = Path(run_dir) / VIZ
+    return sorted(viz.glob("*.png")) if viz.is_dir() else []
