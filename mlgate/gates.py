@@ -332,11 +332,13 @@ def _source_changes(ctx: GateContext, since: str, include_dirty: bool = True) ->
     files = list(ctx.git.changed_files(since))
     if include_dirty:
         files += ctx.git.dirty_files()
-    out = []
+    out: list[str] = []
+    seen: set[str] = set()
     for f in files:
         f = f.strip()
-        if not f or f in out:
+        if not f or f in seen:
             continue
+        seen.add(f)
         if mine and (f + "/").startswith(mine):
             continue
         if not ctx.source_filter(f):
@@ -354,7 +356,8 @@ def _handlers(ctx: GateContext, g: _Gate, stage: int) -> None:
         if not ok and result is not None and result.passed and not result.dirty and \
                 head is not None and result.commit:
             ok, msg = _same_code(ctx, result, head, msg)
-        ev = f"{C.EVIDENCE_DIR}/{stage}-{name}-*.json"
+        ev = (result.evidence if result is not None and result.evidence else
+              f"{C.EVIDENCE_DIR}/{stage}-{name}-*.json")
         if ok:
             g.add(f"handler.{name}", [], f"handler '{name}': {msg}", None, file=ev)
         else:
@@ -1580,7 +1583,7 @@ def _updated_docs(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
             continue
         if branch_changes is None:
             continue
-        rel = d.path.lstrip("./") if not p.is_absolute() else d.path
+        rel = d.path[2:] if d.path.startswith("./") else d.path
         try:
             rel = full.resolve().relative_to(Path(ctx.git.repo_root).resolve()).as_posix()  # type: ignore[union-attr]
         except (ValueError, OSError):

@@ -1,0 +1,973 @@
+"""Training runs (SPEC §10): run directories, provenance, launchers, the supervisor and the
+classification of how a run ended.
+
+Launching::
+
+    from mlgate import runs
+    handle = runs.launch(ticket_folder, "my-ticket", train_cfg, worktree, commit, dirty,
+                         wandb_cfg)            # -> RunHandle(run_id, run_dir, pid, launcher, job)
+    runs.list_runs(ticket_folder)              # -> [RunInfo(run, status, failure_class, ...)]
+
+``train_cfg`` is the ``train:`` block of ``mlgate.yaml`` as a dict (missing keys take
+:data:`TRAIN_DEFAULTS`), ``wandb_cfg`` the ``wandb:`` block (:data:`WANDB_DEFAULTS`).
+Following a run to its end (and the OOM retries) is :mod:`mlgate.watch`; the API a training
+script uses is :mod:`mlgate.track`; the file names and ``meta.json``/``summary.json``
+helpers are in :mod:`mlgate.plots` (re-exported here: :func:`direction_of`,
+:func:`read_meta`, :func:`update_meta`).
+
+**Run directory** ``<ticket folder>/runs/RUN-NNN/`` — created with ``os.mkdir`` (a concurrent
+launch takes the next number; nothing is ever reused or overwritten), with ``runs/.gitignore``
+so that ``meta.json``, ``summary.json``, ``metrics.jsonl``, ``train.log`` and ``viz/*.png``
+are committed and checkpoints and wandb folders are not.
+
+**meta.json** keys: ``run``, ``ticket``, ``command`` (after placeholder substitution),
+``argv`` (what was executed), ``cwd``, ``commit``, ``dirty``, ``config`` (``{"train": {...},
+"file": {"path", "sha256", "content"}}``), ``config_hash`` (sha256 of its canonical JSON),
+``seed``, ``data_version`` (sha256 over the sorted relative paths, sizes and content hashes of
+the ``train.data`` paths/globs; ``"N/A"`` when none exist) and ``data_missing``, ``python``,
+``python_executable``, ``torch``, ``cuda``, ``cpu``, ``gpu`` (list of names), ``platform``,
+``hostname``, ``launcher``, ``nproc``, ``batch_size``, ``grad_accum``, ``attempt``,
+``parent_run`` (the run an OOM retry replaces), ``pid`` (training process),
+``supervisor_pid``, ``job_id``/``cluster`` (slurm), ``started``/``started_ts``,
+``running_since`` (epoch seconds the training process started), ``finished``/``finished_ts``,
+``exit_code`` (a signal ``N`` is ``128+N``), ``status`` (``running``/``completed``/``failed``),
+``failure_class`` (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``),
+``kill_reason``/``kill_detail`` (set by the watchdog before it stops a run), ``stall_after``,
+``timeout``, ``wandb`` (``{mode, project, entity, dir, run_id, url, sync_command}``, the
+last four filled by :mod:`mlgate.track`), ``directions`` (declared by the script, if any).
+
+**Launchers** — every one runs the command under the *supervisor*
+(``python -m mlgate.runs _supervise <run_dir> -- <argv...>``), which starts the training
+process in its own session (stdin ``/dev/null``, stdout+stderr appended to ``train.log``),
+writes ``train.pid``, waits, and records ``exit_code``/``finished``/``status``/
+``failure_class`` plus ``summary.json`` and plots into the run directory, so the outcome is on
+disk even when nobody is watching and the launching process is long gone.
+
+* ``local`` — the supervisor is started detached (``start_new_session=True``); the run
+  survives the shell that started it.
+* ``torchrun`` — the same, around ``python -m torch.distributed.run --standalone
+  --nproc-per-node N <script> <args>``: the command's first token (``python``,
+  ``python3``, a path to a python) is kept and ``-m torch.distributed.run ...`` inserted after
+  it (``python -m pkg.train`` works too; a command starting with ``torchrun`` is used as is).
+  The script picks the backend (gloo on CPU, NCCL on GPU).
+* ``slurm`` — submitit ``AutoExecutor(folder=<run_dir>/slurm)`` with ``timeout_min``,
+  ``gpus_per_node``, ``slurm_partition`` and any extra keys of ``train.slurm.extra``; the job
+  runs the supervisor function. ``train.slurm.cluster``: ``auto`` (slurm when available, else
+  submitit's local executor), ``slurm`` or ``local``. ``nproc > 1`` runs torchrun inside the job.
+
+The child environment: ``MLGATE_RUN_DIR``, ``MLGATE_RUN_ID``, ``MLGATE_TICKET``,
+``MLGATE_SEED``, ``MLGATE_BATCH_SIZE``, ``MLGATE_GRAD_ACCUM``, ``MLGATE_WANDB_MODE``,
+``MLGATE_WANDB_PROJECT``, ``MLGATE_WANDB_ENTITY``, ``WANDB_DIR=<run dir>`` unless already set,
+``PYTHONUNBUFFERED=1`` unless set, plus ``train.env``; the working directory is the worktree.
+Placeholders substituted in ``train.command``: ``{batch_size}``, ``{grad_accum}``,
+``{seed}``, ``{nproc}``, ``{run_id}``, ``{run_dir}``.
+
+**Classification** (:func:`classify_end`): a kill by the watchdog keeps its reason
+(``nan``/``stalled``/``timeout``); else a non-zero exit whose log shows an out-of-memory error
+(:data:`OOM_PATTERNS`, or ``Killed`` with exit 137 — the supervisor prints ``Killed`` like a
+shell when the process dies of SIGKILL it did not ask for) is ``oom``; a non-finite value of a
+``*loss*`` key in ``metrics.jsonl`` is ``nan``; other non-zero exits are ``crashed``; exit 0 is
+``completed``.
+
+Standard library only at import time (submitit is imported inside the slurm launcher).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlgate.constants import FAILURE_CLASSES, RUNS_DIR
+from mlgate.errors import ConfigError, MissingExtra, UsageError
+from mlgate.plots import (
+    LOG,
+    METRICS,
+    PID,
+    SUMMARY,
+    allocate_run_dir,
+    direction_of,
+    is_stale,
+    meta_lock,
+    plot_files,
+    read_json,
+    read_meta,
+    read_metrics,
+    run_dirs,
+    run_number,
+    format_run_id,
+    update_meta,
+    write_json,
+    write_plots,
+    write_summary,
+)
+from mlgate.util import atomic_write, now_iso
+
+__all__ = [
+    "TRAIN_DEFAULTS", "WANDB_DEFAULTS", "LAUNCHERS", "OOM_PATTERNS", "PLACEHOLDERS",
+    "RunHandle", "RunInfo", "launch", "list_runs", "run_info", "resolve_run_dir",
+    "train_settings", "wandb_settings", "substitute", "build_argv", "environment_info",
+    "data_version", "config_hash", "classify_end", "finalize", "complete_records",
+    "run_alive", "pid_alive", "stop_run", "supervise", "direction_of", "read_meta",
+    "update_meta", "nonfinite_loss", "job_state",
+]
+
+LAUNCHERS = ("local", "torchrun", "slurm")
+CLUSTERS = ("auto", "slurm", "local")
+CONFIG_NAME = "mlgate.yaml"
+
+#: Defaults of the ``train:`` block (SPEC §12.1). ``timeout``/``stall_after`` ``None`` = no limit.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "command": None,
+    "launcher": "local",
+    "nproc": 1,
+    "batch_size": 64,
+    "grad_accum": 1,
+    "timeout": 86400,
+    "stall_after": 900,
+    "oom_retries": 3,
+    "seed": 0,
+    "data": [],
+    "env": {},
+    "config": None,
+    "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60, "cluster": "auto",
+              "extra": {}},
+}
+#: Defaults of the ``wandb:`` block. ``disabled`` is refused.
+WANDB_DEFAULTS: dict[str, Any] = {"mode": "offline", "project": None, "entity": None}
+WANDB_MODES = ("offline", "online")
+
+PLACEHOLDERS = ("batch_size", "grad_accum", "seed", "nproc", "run_id", "run_dir")
+
+#: Log fragments that mean the process ran out of memory (CUDA, CPU allocator, Python).
+OOM_PATTERNS = (
+    "CUDA out of memory",
+    "OutOfMemoryError",
+    "MemoryError",
+    "DefaultCPUAllocator: can't allocate memory",
+    "CUDA error: out of memory",
+    "HIP out of memory",
+)
+_LOG_TAIL_BYTES = 2 * 1024 * 1024
+_PY_RE = re.compile(r"^python(\d+(\.\d+)?)?$")
+# Slurm job states (sacct/squeue) after which the job is over.
+_SLURM_DONE = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+               "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED", "FINISHED", "INTERRUPTED",
+               "NO PROCESS AND NO RESULT"}
+
+# Popen objects of processes this process started (so liveness checks reap them properly).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+# --- settings ----------------------------------------------------------------------------
+
+
+def train_settings(train_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``train:`` block with :data:`TRAIN_DEFAULTS` filled in, checked.
+
+    Raises :class:`ConfigError` naming the key, the bad value and what is allowed."""
+    cfg = copy.deepcopy(TRAIN_DEFAULTS)
+    for key, value in dict(train_cfg or {}).items():
+        if key == "slurm":
+            cfg["slurm"].update(dict(value or {}))
+        elif value is not None or key in ("timeout", "stall_after", "config", "command"):
+            cfg[key] = value
+    if cfg["launcher"] not in LAUNCHERS:
+        raise ConfigError(CONFIG_NAME, f"train.launcher: {cfg['launcher']!r} is not one of "
+                                       f"{', '.join(LAUNCHERS)}")
+    for key in ("nproc", "batch_size", "grad_accum"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise ConfigError(CONFIG_NAME, f"train.{key}: {cfg[key]!r} must be an integer >= 1")
+    if not isinstance(cfg["oom_retries"], int) or cfg["oom_retries"] < 0:
+        raise ConfigError(CONFIG_NAME, f"train.oom_retries: {cfg['oom_retries']!r} must be an "
+                                       f"integer >= 0")
+    for key in ("timeout", "stall_after"):
+        v = cfg[key]
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0):
+            raise ConfigError(CONFIG_NAME, f"train.{key}: {v!r} must be a number of seconds > 0")
+    if isinstance(cfg["data"], str):
+        cfg["data"] = [cfg["data"]]
+    cfg["env"] = {str(k): str(v) for k, v in dict(cfg["env"] or {}).items()}
+    if cfg["slurm"].get("cluster") in (None, ""):
+        cfg["slurm"]["cluster"] = "auto"
+    if cfg["slurm"]["cluster"] not in CLUSTERS:
+        raise ConfigError(CONFIG_NAME, f"train.slurm.cluster: {cfg['slurm']['cluster']!r} is "
+                                       f"not one of {', '.join(CLUSTERS)}")
+    if cfg["launcher"] == "local" and cfg["nproc"] > 1:
+        raise ConfigError(CONFIG_NAME, f"train.nproc: {cfg['nproc']} processes need "
+                                       f"launcher torchrun (or slurm)\nhint: set "
+                                       f"train.launcher: torchrun")
+    return cfg
+
+
+def wandb_settings(wandb_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``wandb:`` block with defaults; ``disabled`` (or any unknown mode) is refused."""
+    cfg = dict(WANDB_DEFAULTS)
+    cfg.update({k: v for k, v in dict(wandb_cfg or {}).items() if v is not None})
+    if cfg["mode"] not in WANDB_MODES:
+        raise ConfigError(CONFIG_NAME, f"wandb.mode: {cfg['mode']!r} is refused: use offline "
+                                       f"(the default: logs locally, sync later) or online; "
+                                       f"mlgate never turns tracking off")
+    return cfg
+
+
+def substitute(command: str, values: Mapping[str, Any]) -> str:
+    """Replace ``{batch_size}``, ``{grad_accum}``, ... in ``command`` (other braces stay)."""
+    for name in PLACEHOLDERS:
+        if name in values and values[name] is not None:
+            command = command.replace("{" + name + "}", str(values[name]))
+    return command
+
+
+def build_argv(command: str, launcher: str, nproc: int) -> list[str]:
+    """The argv that runs ``command`` under ``launcher`` (see the module docstring)."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(CONFIG_NAME, f"train.command: cannot split {command!r}: {exc}") from exc
+    if not tokens:
+        raise ConfigError(CONFIG_NAME, "train.command is empty")
+    if launcher != "torchrun" and not (launcher == "slurm" and nproc > 1):
+        return tokens
+    dist = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    head = os.path.basename(tokens[0])
+    if head == "torchrun":
+        return tokens
+    if _PY_RE.match(head):
+        rest = tokens[1:]
+        while rest and rest[0] in ("-u", "-B"):
+            rest = rest[1:]  # torchrun's workers are plain `python`; PYTHONUNBUFFERED is set
+        if not rest or (rest[0].startswith("-") and rest[0] != "-m"):
+            raise ConfigError(CONFIG_NAME, f"train.command: {command!r}: for torchrun the "
+                                           f"command must be `python script.py ...` or "
+                                           f"`python -m package.module ...`")
+        return [tokens[0], *dist, *rest]
+    if head.endswith(".py"):
+        return [sys.executable, *dist, *tokens]
+    raise ConfigError(CONFIG_NAME, f"train.command: {command!r}: launcher torchrun needs a "
+                                   f"python command (`python train.py ...`), a `.py` script "
+                                   f"or `torchrun ...`")
+
+
+# --- provenance ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def environment_info() -> dict[str, Any]:
+    """python/torch/CUDA versions and CPU/GPU names, without importing torch (the torch
+    version comes from the package metadata, CUDA from ``torch/version.py``, GPU names from
+    ``nvidia-smi`` when it exists). Cached per process."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch": None,
+        "cuda": None,
+        "gpu": _gpu_names(),
+    }
+    try:
+        info["torch"] = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return info
+    info["cuda"] = _torch_cuda_version()
+    return info
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    if sys.platform == "darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                 capture_output=True, text=True, timeout=5)
+            if out.stdout.strip():
+                return out.stdout.strip()
+    return platform.processor() or platform.machine()
+
+
+def _gpu_names() -> list[str]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()] if out.returncode == 0 else []
+
+
+def _torch_cuda_version() -> str | None:
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        with contextlib.suppress(OSError):
+            text = (Path(loc) / "version.py").read_text()
+            m = re.search(r"^cuda(?:\s*:[^=\n]*)?\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+            return m.group(1) if m else None
+    return None
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 of the canonical JSON of ``obj`` (sorted keys, no spaces)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def data_version(patterns: Sequence[str], root: str | Path,
+                 cache: str | Path | None = None) -> tuple[str, list[str]]:
+    """``(hash, missing)``: sha256 over the sorted relative paths, sizes and content hashes of
+    every file under the configured data paths/globs (relative to ``root``; directories are
+    walked, ``.git`` skipped). ``"N/A"`` when nothing matches. ``missing`` lists the entries
+    that matched nothing. ``cache`` (a JSON file) remembers content hashes by path, size and
+    mtime so that a large unchanged data set is not re-read for every run."""
+    root = Path(root)
+    files: dict[str, Path] = {}
+    missing: list[str] = []
+    for pat in patterns:
+        if any(c in pat for c in "*?["):
+            matches = sorted(root.glob(pat))
+        else:
+            p = root / pat
+            matches = [p] if p.exists() else []
+        if not matches:
+            missing.append(pat)
+            continue
+        for m in matches:
+            if m.is_dir():
+                for f in sorted(m.rglob("*")):
+                    if f.is_file() and ".git" not in f.relative_to(root).parts:
+                        files[f.relative_to(root).as_posix()] = f
+            elif m.is_file():
+                files[m.relative_to(root).as_posix()] = m
+    if not files:
+        return "N/A", missing
+    known = read_json(cache) if cache else {}
+    fresh: dict[str, Any] = {}
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        f = files[rel]
+        st = f.stat()
+        key = str(f.resolve())
+        hit = known.get(key)
+        if isinstance(hit, list) and hit[:2] == [st.st_size, st.st_mtime_ns]:
+            digest = hit[2]
+        else:
+            digest = _file_sha256(f)
+        fresh[key] = [st.st_size, st.st_mtime_ns, digest]
+        h.update(f"{rel}\0{st.st_size}\0{digest}\n".encode())
+    if cache:
+        with contextlib.suppress(OSError, Exception):
+            write_json(cache, {**known, **fresh})
+    return h.hexdigest(), missing
+
+
+def run_config(cfg: Mapping[str, Any], worktree: Path) -> dict[str, Any]:
+    """What ``meta.json`` records as the run's config: the ``train:`` block, and the parsed
+    content and hash of the ``train.config`` file when one is set."""
+    out: dict[str, Any] = {"train": {k: v for k, v in cfg.items()}}
+    ref = cfg.get("config")
+    if ref:
+        path = (worktree / str(ref)) if not os.path.isabs(str(ref)) else Path(str(ref))
+        if not path.is_file():
+            raise ConfigError(CONFIG_NAME, f"train.config: {ref!r} does not exist in "
+                                           f"{worktree}\nhint: give a path relative to the "
+                                           f"repository root, or remove the key")
+        text = path.read_text(encoding="utf-8", errors="replace")
+        content: Any
+        try:
+            if path.suffix in (".yaml", ".yml"):
+                import yaml
+
+                content = yaml.safe_load(text)
+            else:
+                content = json.loads(text)
+        except Exception:  # not parseable: keep the text
+            content = text
+        out["file"] = {"path": str(ref), "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                       "content": content}
+    return out
+
+
+# --- handles and infos ---------------------------------------------------------------------
+
+
+@dataclass
+class RunHandle:
+    """A launched run. ``pid`` is the training process (``None`` when it has not started
+    yet, e.g. a queued Slurm job, or could not start); ``job`` the Slurm job id."""
+
+    run_id: str
+    run_dir: Path
+    pid: int | None
+    launcher: str
+    job: str | None = None
+    supervisor_pid: int | None = None
+
+
+@dataclass
+class RunInfo:
+    """One run as ``mlgate runs`` lists it (``to_dict()`` for ``--json``)."""
+
+    run: str
+    run_dir: Path
+    status: str
+    failure_class: str | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    grad_accum: int | None = None
+    attempt: int = 1
+    parent_run: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    exit_code: int | None = None
+    launcher: str | None = None
+    commit: str | None = None
+    alive: bool | None = None  # for a run whose meta still says running: is it?
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        return data
+
+
+def run_info(run_dir: str | Path) -> RunInfo:
+    """Read a run directory into a :class:`RunInfo` (``metrics`` = the last value per key,
+    from ``summary.json`` or, while running, from ``metrics.jsonl``)."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    summary = read_json(run_dir / SUMMARY)
+    metrics = dict(summary.get("last") or {})
+    if not metrics or is_stale(run_dir / SUMMARY, run_dir / METRICS):
+        for rec in read_metrics(run_dir):
+            metrics.update({k: v for k, v in rec.items() if k not in ("step", "time")})
+    status = str(meta.get("status") or "running")
+    alive = run_alive(run_dir, meta) if status == "running" else None
+    return RunInfo(run=str(meta.get("run") or run_dir.name), run_dir=run_dir, status=status,
+                   failure_class=meta.get("failure_class"), metrics=metrics,
+                   batch_size=meta.get("batch_size"), grad_accum=meta.get("grad_accum"),
+                   attempt=int(meta.get("attempt") or 1), parent_run=meta.get("parent_run"),
+                   started=meta.get("started"), finished=meta.get("finished"),
+                   exit_code=meta.get("exit_code"), launcher=meta.get("launcher"),
+                   commit=meta.get("commit"), alive=alive)
+
+
+def list_runs(folder: str | Path) -> list[RunInfo]:
+    """Every run of a ticket folder (``<folder>/runs/RUN-NNN``), oldest first."""
+    return [run_info(p) for p in run_dirs(Path(folder) / RUNS_DIR)]
+
+
+def resolve_run_dir(folder: str | Path, run_id: str) -> Path:
+    """The directory of run ``run_id`` (``RUN-007``, ``run-7``, ``7``) in a ticket folder."""
+    root = Path(folder) / RUNS_DIR
+    text = str(run_id).strip()
+    m = re.fullmatch(r"(?i)(?:run-?)?0*(\d+)", text)
+    if m:
+        path = root / format_run_id(int(m.group(1)))
+        if path.is_dir():
+            return path
+    known = [p.name for p in run_dirs(root)]
+    raise UsageError(f"no run {run_id!r} in {root}" + (f" (known: {', '.join(known)})" if known
+                     else " (no runs yet)") + "\nhint: `mlgate runs` lists them",
+                     run=run_id, known=known)
+
+
+# --- launch --------------------------------------------------------------------------------
+
+
+def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
+           worktree: str | Path, commit: str | None = None, dirty: bool = False,
+           wandb_cfg: Mapping[str, Any] | None = None, attempt: int = 1,
+           parent: str | None = None) -> RunHandle:
+    """Launch ``train_cfg["command"]`` as a new run of the ticket folder ``folder``.
+
+    Returns once the training process has started (its pid is in ``train.pid``), or at once
+    for a Slurm job. Raises :class:`ConfigError` for a bad ``train:``/``wandb:`` block (before
+    any run directory is made) and :class:`MissingExtra` when submitit is needed but absent.
+    """
+    cfg = train_settings(train_cfg)
+    wb = wandb_settings(wandb_cfg)
+    folder, worktree = Path(folder), Path(worktree)
+    if not cfg["command"]:
+        raise ConfigError(CONFIG_NAME, "train.command is not set\nhint: add e.g. train: "
+                                       "{command: \"python train.py --batch-size {batch_size}\"}")
+    if not worktree.is_dir():
+        raise UsageError(f"worktree {worktree} does not exist", path=str(worktree))
+    values: dict[str, Any] = {k: cfg[k] for k in ("batch_size", "grad_accum", "seed", "nproc")}
+    # Validate the command before a run directory exists.
+    build_argv(substitute(cfg["command"], {**values, "run_id": "RUN-000", "run_dir": "x"}),
+               cfg["launcher"], cfg["nproc"])
+    config = run_config(cfg, worktree)
+    runs_root = folder / RUNS_DIR
+    run_id, run_dir = allocate_run_dir(runs_root)
+    values.update(run_id=run_id, run_dir=str(run_dir.resolve()))
+    command = substitute(cfg["command"], values)
+    argv = build_argv(command, cfg["launcher"], cfg["nproc"])
+    data_hash, missing = data_version(cfg["data"], worktree, runs_root / ".data-cache.json")
+    project = wb.get("project") or ticket
+    extra_env = dict(cfg["env"])
+    extra_env.update({
+        "MLGATE_RUN_DIR": str(run_dir.resolve()),
+        "MLGATE_RUN_ID": run_id,
+        "MLGATE_TICKET": ticket or "",
+        "MLGATE_SEED": str(cfg["seed"]),
+        "MLGATE_BATCH_SIZE": str(cfg["batch_size"]),
+        "MLGATE_GRAD_ACCUM": str(cfg["grad_accum"]),
+        "MLGATE_WANDB_MODE": wb["mode"],
+        "MLGATE_WANDB_PROJECT": project or "",
+        "MLGATE_WANDB_ENTITY": wb.get("entity") or "",
+    })
+    if "WANDB_DIR" not in os.environ and "WANDB_DIR" not in cfg["env"]:
+        extra_env["WANDB_DIR"] = str(run_dir.resolve())
+    if "PYTHONUNBUFFERED" not in os.environ and "PYTHONUNBUFFERED" not in cfg["env"]:
+        extra_env["PYTHONUNBUFFERED"] = "1"
+    now = time.time()
+    meta: dict[str, Any] = {
+        "run": run_id, "ticket": ticket, "command": command, "argv": argv,
+        "cwd": str(worktree.resolve()), "commit": commit, "dirty": bool(dirty),
+        "config": config, "config_hash": config_hash(config), "seed": cfg["seed"],
+        "data_version": data_hash, "data_paths": list(cfg["data"]), "data_missing": missing,
+        **environment_info(),
+        "launcher": cfg["launcher"], "nproc": cfg["nproc"], "batch_size": cfg["batch_size"],
+        "grad_accum": cfg["grad_accum"], "attempt": attempt, "parent_run": parent,
+        "pid": None, "supervisor_pid": None, "started": now_iso(), "started_ts": now,
+        "running_since": None, "finished": None, "exit_code": None, "status": "running",
+        "failure_class": None, "stall_after": cfg["stall_after"], "timeout": cfg["timeout"],
+        "oom_retries": cfg["oom_retries"],
+        "wandb": {"mode": wb["mode"], "project": project, "entity": wb.get("entity"),
+                  "dir": None, "run_id": None, "url": None},
+        "mlgate_version": _mlgate_version(),
+    }
+    write_json(run_dir / "meta.json", meta)
+    (run_dir / LOG).touch()
+    if cfg["launcher"] == "slurm":
+        return _launch_slurm(run_id, run_dir, argv, extra_env, worktree, cfg)
+    return _launch_local(run_id, run_dir, argv, {**os.environ, **extra_env}, worktree,
+                         cfg["launcher"])
+
+
+def _mlgate_version() -> str | None:
+    try:
+        from mlgate import __version__
+
+        return __version__
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def _launch_local(run_id: str, run_dir: Path, argv: list[str], env: dict[str, str],
+                  worktree: Path, launcher: str) -> RunHandle:
+    sup = [sys.executable, "-m", "mlgate.runs", "_supervise", str(run_dir.resolve()), "--",
+           *argv]
+    with open(run_dir / LOG, "ab") as log:
+        try:
+            proc = subprocess.Popen(sup, cwd=worktree, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        except OSError as exc:
+            log.write(f"[mlgate] could not start the supervisor: {exc}\n".encode())
+            finalize(run_dir, 127, plots=False)
+            raise
+    _CHILDREN[proc.pid] = proc
+    update_meta(run_dir, fn=lambda m: m.update(supervisor_pid=m.get("supervisor_pid") or proc.pid))
+    pid = _wait_for_pid(run_dir, proc)
+    return RunHandle(run_id, run_dir, pid, launcher, None, proc.pid)
+
+
+def _wait_for_pid(run_dir: Path, proc: subprocess.Popen[bytes] | None,
+                  timeout: float = 30.0) -> int | None:
+    """Wait until the supervisor wrote ``train.pid`` (or the run already ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = _read_pid(run_dir)
+        if pid:
+            return pid
+        if read_meta(run_dir).get("exit_code") is not None:
+            return None
+        if proc is not None and proc.poll() is not None:
+            return _read_pid(run_dir)
+        time.sleep(0.02)
+    return _read_pid(run_dir)
+
+
+def _read_pid(run_dir: Path) -> int | None:
+    try:
+        return int((Path(run_dir) / PID).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _launch_slurm(run_id: str, run_dir: Path, argv: list[str], extra_env: dict[str, str],
+                  worktree: Path, cfg: Mapping[str, Any]) -> RunHandle:
+    try:
+        import submitit
+    except ImportError as exc:
+        finalize(run_dir, 127, plots=False)
+        raise MissingExtra("submitit", "slurm", "train.launcher: slurm") from exc
+    scfg = dict(cfg["slurm"])
+    cluster = None if scfg.get("cluster") in (None, "auto") else scfg["cluster"]
+    executor = submitit.AutoExecutor(folder=run_dir / "slurm", cluster=cluster)
+    params: dict[str, Any] = {"timeout_min": int(scfg.get("time_min") or 60),
+                              "gpus_per_node": int(scfg.get("gpus_per_node") or 0),
+                              "nodes": 1, "name": f"mlgate-{run_id}"}
+    if scfg.get("partition"):
+        params["slurm_partition"] = scfg["partition"]
+    params.update(dict(scfg.get("extra") or {}))
+    executor.update_parameters(**params)
+    job = executor.submit(_slurm_entry, str(run_dir.resolve()), list(argv), dict(extra_env),
+                          str(worktree.resolve()))
+    job_id = str(job.job_id)
+    used = getattr(executor, "cluster", cluster) or "slurm"
+    update_meta(run_dir, job_id=job_id, cluster=used, slurm_folder=str(run_dir / "slurm"))
+    if used == "local":
+        with contextlib.suppress(ValueError):
+            proc = getattr(job, "_process", None)
+            if proc is not None:
+                _CHILDREN[int(job_id)] = proc
+    return RunHandle(run_id, run_dir, _read_pid(run_dir), "slurm", job_id, None)
+
+
+def _slurm_entry(run_dir: str, argv: list[str], extra_env: dict[str, str], cwd: str) -> int:
+    """What a Slurm (or submitit local) job runs: the supervisor, in-process."""
+    env = {**os.environ, **extra_env}
+    return supervise(run_dir, argv, env=env, cwd=cwd)
+
+
+# --- supervisor ----------------------------------------------------------------------------
+
+
+def supervise(run_dir: str | Path, argv: Sequence[str], env: Mapping[str, str] | None = None,
+              cwd: str | Path | None = None) -> int:
+    """Run ``argv`` as the training process of ``run_dir`` and record how it ended.
+
+    The process gets its own session (so the watchdog can stop its whole process group
+    without stopping the supervisor), stdin ``/dev/null`` and ``train.log`` as stdout+stderr.
+    SIGTERM/SIGINT/SIGHUP sent to the supervisor are forwarded to it. Returns the exit code
+    (``128+N`` for signal ``N``)."""
+    run_dir = Path(run_dir)
+    update_meta(run_dir, supervisor_pid=os.getpid(), supervisor_host=socket.gethostname())
+    with open(run_dir / LOG, "ab", buffering=0) as log:
+        try:
+            proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env else None,
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            log.write(f"[mlgate] could not start {argv[0]!r}: {exc.strerror or exc}\n".encode())
+            finalize(run_dir, 127)
+            return 127
+        atomic_write(run_dir / PID, f"{proc.pid}\n")
+        update_meta(run_dir, pid=proc.pid, running_since=time.time())
+
+        def forward(signum: int, _frame: Any) -> None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signum)
+
+        old: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                old[sig] = signal.signal(sig, forward)
+        try:
+            rc = proc.wait()
+        finally:
+            for sig, handler in old.items():
+                with contextlib.suppress(ValueError, OSError, TypeError):
+                    signal.signal(sig, handler)
+        code = rc if rc >= 0 else 128 - rc
+        if rc < 0:
+            name = _signal_name(-rc)
+            # Like a shell: "Killed" for SIGKILL (the kernel's OOM killer is the usual sender).
+            text = "Killed" if -rc == signal.SIGKILL else f"Terminated by {name}"
+            log.write(f"[mlgate] {text} (signal {-rc}, exit {code})\n".encode())
+    finalize(run_dir, code)
+    return code
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+# --- classification and finalization -------------------------------------------------------
+
+
+def _log_tail(run_dir: Path, limit: int = _LOG_TAIL_BYTES) -> str:
+    path = run_dir / LOG
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            if size > limit:
+                fh.seek(size - limit)
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def find_oom(text: str, exit_code: int | None) -> str | None:
+    """The out-of-memory evidence in a log (the matching line), or ``None``."""
+    for line in reversed(text.splitlines()):
+        if any(p in line for p in OOM_PATTERNS):
+            return line.strip()
+    if exit_code == 137 and re.search(r"(?m)\bKilled\b", text):
+        return "Killed (exit 137)"
+    return None
+
+
+def nonfinite_loss(records: Iterable[Mapping[str, Any]]) -> tuple[int | None, str, float] | None:
+    """The first ``(step, key, value)`` where a key containing ``loss`` is NaN/inf."""
+    for rec in records:
+        for k, v in rec.items():
+            if "loss" in k.lower() and isinstance(v, (int, float)) and not isinstance(v, bool) \
+                    and not math.isfinite(v):
+                return rec.get("step"), k, float(v)
+    return None
+
+
+def classify_end(run_dir: str | Path, exit_code: int | None,
+                 meta: Mapping[str, Any] | None = None) -> str:
+    """The failure class of an ended run (see the module docstring for the rules)."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    if meta.get("kill_reason") in FAILURE_CLASSES:
+        return str(meta["kill_reason"])
+    bad = nonfinite_loss(read_metrics(run_dir))
+    if exit_code != 0:
+        if find_oom(_log_tail(run_dir), exit_code):
+            return "oom"
+        return "nan" if bad else "crashed"
+    return "nan" if bad else "completed"
+
+
+def finalize(run_dir: str | Path, exit_code: int | None, reason: str | None = None,
+             plots: bool = True) -> dict[str, Any]:
+    """Record the end of a run in ``meta.json`` (``exit_code``, ``finished``, ``status``,
+    ``failure_class``), then :func:`complete_records`. Idempotent: a run already recorded as
+    ended keeps its record (a later call only fills in a missing exit code)."""
+    run_dir = Path(run_dir)
+    with meta_lock(run_dir):
+        meta = read_meta(run_dir)
+        if meta.get("status") in ("completed", "failed") and meta.get("failure_class"):
+            if meta.get("exit_code") is None and exit_code is not None:
+                meta["exit_code"] = exit_code
+                write_json(run_dir / "meta.json", meta)
+        else:
+            cls = reason if reason in FAILURE_CLASSES else classify_end(run_dir, exit_code, meta)
+            now = time.time()
+            meta.update(exit_code=exit_code, finished=now_iso(), finished_ts=now,
+                        failure_class=cls,
+                        status="completed" if cls == "completed" else "failed")
+            if cls == "oom":
+                meta["oom_evidence"] = find_oom(_log_tail(run_dir), exit_code)
+            write_json(run_dir / "meta.json", meta)
+    complete_records(run_dir, plots=plots)
+    return read_meta(run_dir)
+
+
+def complete_records(run_dir: str | Path, plots: bool = True) -> None:
+    """Write ``summary.json`` and the ``viz/`` plots when they are missing or older than
+    ``metrics.jsonl``. A missing matplotlib is noted in ``meta.json`` (``plots_error``)."""
+    run_dir = Path(run_dir)
+    metrics = run_dir / METRICS
+    if not metrics.exists():
+        return
+    records = read_metrics(run_dir)
+    if is_stale(run_dir / SUMMARY, metrics):
+        write_summary(run_dir, records=records)
+    if not plots or not records:
+        return
+    pngs = plot_files(run_dir)
+    if pngs and not any(is_stale(p, metrics) for p in pngs):
+        return
+    try:
+        write_plots(run_dir, records=records)
+    except ImportError:
+        update_meta(run_dir, plots_error="matplotlib is not installed: no plots in viz/ — "
+                                         "pip install 'mlgate[wandb]'")
+    except Exception as exc:  # a plot must never lose the run's outcome
+        update_meta(run_dir, plots_error=f"{type(exc).__name__}: {exc}")
+
+
+# --- liveness and stopping -----------------------------------------------------------------
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (children we started are reaped)."""
+    if not pid or pid <= 0:
+        return False
+    proc = _CHILDREN.get(pid)
+    if proc is not None:
+        return proc.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rindex(")") + 2] in "ZX":
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+    return True
+
+
+def job_state(meta: Mapping[str, Any]) -> str | None:
+    """The Slurm state of a run's job (``None`` when it cannot be asked)."""
+    if meta.get("launcher") != "slurm" or not meta.get("job_id"):
+        return None
+    if meta.get("cluster") == "local":
+        return "RUNNING" if pid_alive(_int(meta.get("job_id"))) else "FINISHED"
+    try:
+        import submitit
+
+        state = submitit.SlurmJob(folder=meta.get("slurm_folder"), job_id=str(meta["job_id"])).state
+    except Exception:
+        return None
+    return str(state).split()[0].upper() if state else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_alive(run_dir: str | Path, meta: Mapping[str, Any] | None = None) -> bool:
+    """Whether the run may still be going: no exit code recorded and its supervisor,
+    training process or Slurm job is still there."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    if meta.get("exit_code") is not None or meta.get("status") in ("completed", "failed"):
+        return False
+    if meta.get("launcher") == "slurm":
+        state = job_state(meta)
+        if state is None:
+            return True
+        return state not in _SLURM_DONE
+    host = meta.get("supervisor_host") or meta.get("hostname")
+    if host and host != socket.gethostname():
+        return True  # another machine's process: only its record can tell
+    pids = [_int(meta.get("supervisor_pid")), _int(meta.get("pid")) or _read_pid(run_dir)]
+    if not any(pids):
+        started = meta.get("started_ts") or 0
+        return time.time() - float(started) < 30.0  # still starting
+    return any(pid_alive(p) for p in pids if p)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _signal_tree(pids: Iterable[int], sig: int) -> None:
+    groups: set[int] = set()
+    for p in pids:
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(p))
+    for g in groups:
+        if g > 1 and g != os.getpgrp():
+            with contextlib.suppress(OSError):
+                os.killpg(g, sig)
+    for p in pids:
+        with contextlib.suppress(OSError):
+            os.kill(p, sig)
+
+
+def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
+             grace: float = 10.0) -> None:
+    """Stop a run's training process and everything it started: SIGTERM to their process
+    groups, SIGKILL after ``grace`` seconds. A Slurm job is cancelled (``scancel``). The
+    supervisor survives and records the exit code."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    if meta.get("launcher") == "slurm" and meta.get("cluster") not in (None, "local"):
+        with contextlib.suppress(Exception):
+            import submitit
+
+            submitit.SlurmJob(folder=meta.get("slurm_folder"), job_id=str(meta["job_id"])).cancel(
+                check=False)
+        return
+    pid = _int(meta.get("pid")) or _read_pid(run_dir)
+    if not pid:
+        sup = _int(meta.get("supervisor_pid"))
+        if sup and pid_alive(sup):
+            with contextlib.suppress(OSError):
+                os.kill(sup, signal.SIGTERM)
+        return
+    tree = [pid, *_descendants(pid)]
+    _signal_tree(tree, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(pid_alive(p) for p in tree):
+        time.sleep(0.1)
+    left = [p for p in tree if pid_alive(p)]
+    if left:
+        _signal_tree(left + [q for p in left for q in _descendants(p)], signal.SIGKILL)
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlgate.runs _supervise <run_dir> -- <command...>``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) >= 4 and args[0] == "_supervise" and "--" in args:
+        cut = args.index("--")
+        return supervise(args[1], args[cut + 1:])
+    print("usage: python -m mlgate.runs _supervise RUN_DIR -- COMMAND...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
