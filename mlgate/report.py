@@ -414,7 +414,7 @@ def stage_diagram(data: ReportData) -> str:
     skips = sorted({(r.from_stage, r.to_stage) for r in data.transitions
                     if r.from_stage is not None and r.to_stage is not None
                     and r.to_stage > r.from_stage + 1})
-    height = top + box_h + 40 + 34 * max(1, len(reentries)) + 10
+    height = top + box_h + 14 + 34 * len(reentries) + (16 if reentries else 0)
 
     def x_of(s: int) -> float:
         return 20 + s * (box_w + gap)
@@ -619,6 +619,8 @@ border:1px solid transparent;white-space:nowrap}
 .better{color:#166534;font-weight:600}.worse{color:#991b1b;font-weight:600}
 .muted{color:var(--muted)}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:10px 24px}
+.grid div{overflow-wrap:anywhere;min-width:0}
+.date{white-space:nowrap}
 .grid div b{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.5px;
 color:var(--muted)}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
@@ -699,7 +701,7 @@ def _section_timeline(d: ReportData) -> str:
     for r in d.transitions:
         red = bool(r.classification and r.classification != C.NA)
         cls = _badge(r.classification, "fail") if red else '<span class="muted">N/A</span>'
-        rows.append([f"<code>{esc(r.id)}</code>", esc(r.date),
+        rows.append([f"<code>{esc(r.id)}</code>", f'<span class="date">{esc(r.date)}</span>',
                      f"{esc(_stage_label(r.from_stage))} → {esc(_stage_label(r.to_stage))}",
                      md(r.reason), cls, esc(r.permission_after), esc(r.evidence_updated)])
     table = _table(["ID", "Date", "From → To", "Reason", "Classification", "Edits after",
@@ -726,7 +728,8 @@ def _section_reentries(d: ReportData) -> str:
         rows = []
         for r in items:
             path = C.REENTRY_MATRIX.get(r.from_stage or -1, {}).get(r.classification or "")
-            rows.append([f"<code>{esc(r.id)}</code>", esc(r.date), _badge(r.classification, "fail"),
+            rows.append([f"<code>{esc(r.id)}</code>", f'<span class="date">{esc(r.date)}</span>',
+                         _badge(r.classification, "fail"),
                          esc(_stage_label(r.from_stage)), esc(_stage_label(r.to_stage)),
                          esc(C.format_path(path) if r.classification in
                              C.REENTRY_MATRIX.get(r.from_stage or -1, {}) else "–"),

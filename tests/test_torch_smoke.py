@@ -183,11 +183,18 @@ def test_ignore_index_labels_are_not_classes(tmp_path: Path) -> None:
     assert row.status == "fail" and "-100" in row.detail
 
 
+def test_soft_labels_are_not_range_checked(tmp_path: Path) -> None:
+    r = smoke(tmp_path, "make_soft_labels", overfit_ratio=0.5)
+    row = by_id(r)["labels"]
+    assert row.status == "skipped" and "not class indices" in row.detail
+    assert r.status == "Pass"
+
+
 # -- options -----------------------------------------------------------------------------
 
 
 def test_frozen_parameters_declared_in_options_pass(tmp_path: Path) -> None:
-    r = smoke(tmp_path, "make_frozen", frozen=["encoder.*"], overfit_steps=200)
+    r = smoke(tmp_path, "make_frozen", frozen=["encoder.*"], skip=["overfit"])
     row = by_id(r)["gradients"]
     assert row.status == "pass" and "2 frozen as declared" in row.detail
 

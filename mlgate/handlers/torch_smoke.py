@@ -934,9 +934,16 @@ class _Smoke:
     def _out_of_range(self, targets: Any, limit: int | None = None
                       ) -> tuple[list[tuple[int, int]], bool]:
         """``[(sample index, label)]`` outside ``[0, num_classes)``, and whether the targets
-        are probabilities (floats that are not whole numbers: nothing to check)."""
+        are not class indices (probabilities, i.e. floats that are not whole numbers, or
+        something that is not a tensor): nothing to check then."""
         torch = self.torch
-        t = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(targets)
+        if isinstance(targets, torch.Tensor):
+            t = targets
+        else:
+            try:
+                t = torch.as_tensor(targets)
+            except (TypeError, ValueError, RuntimeError):
+                return [], True  # not class indices (a dict, strings, ...): nothing to check
         t = t.detach().cpu()
         if limit is not None and t.dim():
             t = t[:limit]
@@ -969,7 +976,7 @@ class _Smoke:
         problems = []
         checked = []
         if soft:
-            checked.append("batch (probabilities, not checked)")
+            checked.append("batch (not class indices, not checked)")
         else:
             checked.append("batch")
             if found:
@@ -979,10 +986,13 @@ class _Smoke:
         sc = self.scan()
         for split, count in sc.counts.items():
             checked.append(f"{split} {count}" + (" (capped)" if sc.capped[split] else "")
-                           + (" (probabilities, not checked)" if split in sc.soft else ""))
+                           + (" (not class indices, not checked)" if split in sc.soft else ""))
             if sc.bad_count[split]:
                 ex = ", ".join(f"{split}[{i}] = {lab}" for i, lab in sc.bad_labels[split])
                 problems.append(f"{split}: {sc.bad_count[split]} samples (e.g. {ex})")
+        if soft and all(split in sc.soft for split in sc.counts):
+            raise _Skip("the targets are not class indices (probabilities or non-tensors); "
+                        "nothing to range-check")
         if problems:
             ii = self.o["ignore_index"]
             ign = f", ignore_index {ii}" if ii is not None else ""

@@ -130,3 +130,10 @@ def make_shared() -> SmokeTarget:
     SNAPSHOT.update({k: v.clone() for k, v in SHARED.model.state_dict().items()})
     SNAPSHOT["batch/x"] = SHARED.batch[0].clone()
     return SHARED
+
+
+def make_soft_labels() -> SmokeTarget:
+    """Probability targets (soft labels): there are no class indices to range-check."""
+    x, y = data.tensors(32, seed=0)
+    soft = torch.nn.functional.one_hot(y, 5).float() * 0.9 + 0.02
+    return _target(models.MLP(), batch=(x, soft), loaders=None)
