@@ -31,9 +31,11 @@ from pathlib import Path
 from mlgate.evidence import HandlerContext
 from mlgate.handlers.runner import run_handler
 from mlgate.handlers.torch_smoke import TorchSmokeHandler
-d = Path(tempfile.mkdtemp())
-r = run_handler(TorchSmokeHandler(), HandlerContext(workspace=d, ticket="b", stage=4, folder=d,
-                worktree=Path({str(ZOO)!r}), options={{"factory": {FACTORY!r}}}))
+with tempfile.TemporaryDirectory() as tmp:
+    d = Path(tmp)
+    r = run_handler(TorchSmokeHandler(), HandlerContext(
+        workspace=d, ticket="b", stage=4, folder=d, worktree=Path({str(ZOO)!r}),
+        options={{"factory": {FACTORY!r}}}))
 sys.exit(0 if r.status == "Pass" else 1)
 """
 
@@ -80,10 +82,11 @@ def run() -> list[dict]:
         target.loss_fn(target.model(target.batch[0]), target.batch[1]).backward()
 
     def smoke() -> None:
-        d = Path(tempfile.mkdtemp(prefix="mlgate-bench-"))
-        ctx = HandlerContext(workspace=d, ticket="bench", stage=4, folder=d, worktree=ZOO,
-                             options={"factory": FACTORY})
-        result = run_handler(TorchSmokeHandler(), ctx)
+        with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
+            d = Path(tmp)
+            ctx = HandlerContext(workspace=d, ticket="bench", stage=4, folder=d, worktree=ZOO,
+                                 options={"factory": FACTORY})
+            result = run_handler(TorchSmokeHandler(), ctx)
         if result.status != "Pass":
             raise RuntimeError(f"torch-smoke failed on the bench model: {result.checks}")
 

@@ -270,22 +270,16 @@ class Engine:
         self._sync_pre_edit()
 
     def _sync_pre_edit(self) -> None:
+        """Rewrite the Pre-Edit Checklist from the snapshot and gates (rule 36)."""
         snap = self.doc.snapshot
-        yes = lambda b: "Yes" if b else "No"  # noqa: E731
         at4 = snap.current_stage == C.UNLOCK_STAGE
         unlocked = snap.permission == "Unlocked"
         s3 = self.doc.gates[3].status == "Pass"
-        upstream = all(self.doc.gates[n].status == "Pass" for n in range(4)
-                       if not (snap.active_reentry and self.doc.reentry.return_path
-                               and n not in self.doc.reentry.return_path
-                               and self.doc.gates[n].status != "Pass"))
-        result = "Pass" if (at4 and unlocked and s3 and upstream) else "Fail"
-        keys = list(self.doc.pre_edit)
-        want = [yes(at4), yes(unlocked), yes(s3), yes(upstream), result]
-        values = {}
-        for key, value in zip(keys, want):
-            values[key] = value
-        self.doc.set_pre_edit(values)
+        upstream = all(self.doc.gates[n].status == "Pass" for n in range(C.UNLOCK_STAGE))
+        answers = [at4, unlocked, s3, upstream]
+        yes = ["Yes" if a else "No" for a in answers]
+        result = "Pass" if all(answers) else "Fail"
+        self.doc.set_pre_edit(dict(zip(list(self.doc.pre_edit), [*yes, result])))
 
     def _evidence_for(self, stage: int) -> str:
         st = C.STAGES[stage]

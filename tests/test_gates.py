@@ -1114,3 +1114,39 @@ def test_bad_example_ticket_fails_with_named_lines(tmp_path: Path) -> None:
     for cid in ("s5.runs.status", "s5.metrics.delta", "s5.closure.missing",
                 "s5.decision.sc-policy", "s5.runs.unregistered"):
         assert cid in report, (cid, sorted(report))
+
+
+# --- robustness -----------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mangled_artifacts_never_crash_a_gate(tmp_path: Path, data: st.DataObject) -> None:
+    """Whatever an agent leaves in the artifacts, a gate answers with checks, not a
+    traceback."""
+    ws = tmp_path / f"ws{data.draw(st.integers(0, 10**9))}"
+    t = Ticket(ws)
+    for name in (INV, REQ, PLAN, IMPL, REPORT, REVIEW, DOCS, HANDOFF):
+        lines = t.path(name).read_text().splitlines(keepends=True)
+        for _ in range(data.draw(st.integers(0, 5))):
+            i = data.draw(st.integers(0, len(lines) - 1))
+            choice = data.draw(st.sampled_from(["drop", "dup", "cut", "junk"]))
+            if choice == "drop" and len(lines) > 1:
+                del lines[i]
+            elif choice == "dup":
+                lines.insert(i, lines[data.draw(st.integers(0, len(lines) - 1))])
+            elif choice == "cut":
+                lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i])))] + "\n"
+            else:
+                cells = data.draw(st.lists(st.sampled_from(
+                    ["", "x", "RUN-1", "SC-9", "R1", "1.5", "`a` / `b`", "...", "Pass", "|"]),
+                    max_size=9))
+                lines[i] = "| " + " | ".join(cells) + " |\n"
+        t.path(name).write_text("".join(lines))
+    for stage in range(9):
+        for profile in ("strict", "basic"):
+            report = t.check(stage, profile=profile, handlers={4: ["torch-smoke"], 5: ["train"]})
+            assert all(c.ok or c.reason for c in report.checks)

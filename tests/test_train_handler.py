@@ -267,3 +267,24 @@ def test_end_to_end_through_the_real_launcher(ws: Path, git_repo: Path) -> None:
     assert row["Code Basis"] == commit and row["Status"] == "Completed"
     [sc] = report.section("Success Criteria Closure").table.as_dicts()
     assert sc["Decision"] == "Passed" and sc["Evidence Run(s)"] == "RUN-001"
+    assert report.section("Gate Decision").value("Stage 5 Decision") == "Pass"
+
+    # detached: returns at once, Blocked, with a Running row; collecting after the end passes
+    from mlgate import watch
+
+    ctx.detach, ctx.run_options = True, {}
+    detached = run_handler(TrainHandler(), ctx)
+    assert detached.status == "Blocked"
+    got = checks(detached)
+    assert got["launch"][0] == "pass"
+    assert got["run"] == ("skipped", "RUN-002 launched detached; follow it with "
+                                     "`mlgate watch RUN-002`")
+    assert watch.watch_run(folder, "RUN-002", stall_after=120, timeout=240) == "completed"
+    ctx.detach, ctx.run_options = False, {"collect": True}
+    collected = run_handler(TrainHandler(), ctx)
+    assert collected.status == "Pass", collected.checks
+    assert [r["run"] for r in collected.to_dict()["runs"]] == ["RUN-001", "RUN-002"]
+    reg = Document.load(folder / "training-validation-report.md").section(
+        "Run Registry").table.as_dicts()
+    assert [(r["Run ID"], r["Status"]) for r in reg] == [("RUN-001", "Completed"),
+                                                         ("RUN-002", "Completed")]
