@@ -17,8 +17,9 @@ threshold for ``==`` (ties: the newest run). Its id is the Evidence Run and the 
 many completed runs logged the metric, so a cherry-picked result is visible.
 
 **Metric value.** ``val/acc`` uses the run's *last* logged value (``summary.json`` ``last``);
-``max:val/acc`` / ``min:val/loss`` use the best value over the run (``summary.json`` ``best``,
-recomputed from ``metrics.jsonl`` when the summary's direction for the key differs).
+``max:val/acc`` / ``min:val/loss`` use the highest / lowest value over the run
+(``summary.json`` ``best``, recomputed from ``metrics.jsonl`` when the summary's direction for
+the key differs); ``best:`` uses ``best`` as recorded; ``last:`` is the default spelled out.
 
 **Ownership of report rows.** mlgate owns a row when its first cell names a run in ``runs/``
 (Run Registry), a run plus a metric that run logged (Metric Summary) or a criterion of
@@ -466,7 +467,7 @@ class ReportUpdate:
     changed: bool
     closures: list[Closure]  # after the waivers people recorded
     suggestion: tuple[str, str, str] | None  # (decision, classification, next action)
-    gate_written: bool  # whether the Gate Decision fields were (re)written
+    gate_written: bool  # the Gate Decision holds mlgate's suggestion (False: a person's)
 
 
 def merge_note(existing: str | None, auto: str | None) -> str:
@@ -906,8 +907,8 @@ def write_report_rows(report_path: str | Path, runs: Sequence[RunRecord],
     gate_written = False
     if suggestion is not None:
         gate_edits = _gate_edits(doc, suggestion)
-        gate_written = bool(gate_edits)
-        edits += gate_edits
+        gate_written = gate_edits is not None
+        edits += gate_edits or []
     lines = list(doc.lines)
     for first, last, new in sorted(edits, key=lambda e: e[0], reverse=True):
         lines[first - 1:last] = new
@@ -938,24 +939,25 @@ def _field_edits(doc: Document, title: str, values: dict[str, str]
 
 
 def _gate_edits(doc: Document, suggestion: tuple[str, str, str]
-                ) -> list[tuple[int, int, list[str]]]:
+                ) -> list[tuple[int, int, list[str]]] | None:
     """Write the suggestion into Gate Decision unless a person made the decision: the
     decision is mlgate's to change while it is unset or equals the suggestion recorded in
-    ``Next action`` (``(mlgate suggestion: ...)``)."""
+    ``Next action`` (``(mlgate suggestion: ...)``). ``None`` when it is not mlgate's to
+    write (a person decided, or the fields are missing)."""
     section = _section(doc, "Gate Decision")
     if section is None:
-        return []
+        return None
     f_dec = section.field("Stage 5 Decision")
     f_cls = next((f for f in section.fields if f.key.lower().startswith(
         "recommended classification")), None)
     f_next = section.field("Next action")
     if f_dec is None or f_next is None:
-        return []
+        return None
     marker = SUGGESTION_RE.search(f_next.raw)
     prev_dec = marker.group("decision") if marker else None
     prev_cls = marker.group("cls").strip() if marker else None
     if f_dec.value is not None and f_dec.value != prev_dec:
-        return []  # a person's decision
+        return None  # a person's decision
     decision, classification, action = suggestion
     edits = []
 

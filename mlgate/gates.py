@@ -281,12 +281,19 @@ def _fields(g: _Gate, name: str, art: A.Artifact, section: str, keys: Iterable[s
     g.add(name, problems, f"## {s.title}: {', '.join(keys)} filled", rule)
 
 
+# (artifact.exists, status.final, sections.*) rules per stage, the same in both profiles.
+_BASE_RULES: dict[int, tuple[int, int | None, int]] = {
+    1: (45, 50, 45), 2: (51, 51, 52), 3: (57, 65, 57), 4: (66, 67, 66), 5: (75, 87, 75),
+    6: (88, 88, 88), 7: (92, 92, 92), 8: (94, None, 94)}
+
+
 def _basic_stage(ctx: GateContext, g: _Gate) -> A.Artifact | None:
-    art = _artifact(ctx, g, None)
+    r_exists, r_status, r_sections = _BASE_RULES[g.stage]
+    art = _artifact(ctx, g, r_exists)
     if art is None:
         return None
-    _status(g, art, None, strict=False)
-    _sections_present(g, art, None)
+    _status(g, art, r_status, strict=False)
+    _sections_present(g, art, r_sections)
     names = [n for n in A.REQUIRED_SECTIONS[art.name] if n not in _BASIC_OPTIONAL.get(art.name, ())]
     extra: list[Problem] = []
     if art.name == A.DOCS_SYNC and art.section_is_empty("Updated Documents") and \
@@ -294,7 +301,7 @@ def _basic_stage(ctx: GateContext, g: _Gate) -> A.Artifact | None:
         extra.append((art.line_of("Updated Documents"), "neither Updated Documents nor "
                       "No-Impact Rationale is filled; list the docs you changed or say why "
                       "none changed"))
-    _sections_filled(g, art, names, None, extra)
+    _sections_filled(g, art, names, r_sections, extra)
     return art
 
 
@@ -356,6 +363,12 @@ def _handlers(ctx: GateContext, g: _Gate, stage: int) -> None:
         if not ok and result is not None and result.passed and not result.dirty and \
                 head is not None and result.commit:
             ok, msg = _same_code(ctx, result, head, msg)
+        if ok and ctx.git is not None:
+            dirty = _dirty_sources(ctx)
+            if dirty:
+                shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
+                ok, msg = False, (f"{result.evidence if result else 'the evidence'} does not "
+                                  f"cover uncommitted changes to {shown}; commit them")
         ev = (result.evidence if result is not None and result.evidence else
               f"{C.EVIDENCE_DIR}/{stage}-{name}-*.json")
         if ok:
@@ -364,6 +377,13 @@ def _handlers(ctx: GateContext, g: _Gate, stage: int) -> None:
             g.add(f"handler.{name}",
                   [(None, f"handler '{name}' has no Pass evidence for the current commit: "
                           f"{msg}; run `mlgate run {name}`")], "", None, file=ev)
+
+
+def _dirty_sources(ctx: GateContext) -> list[str]:
+    assert ctx.git is not None
+    mine = _ticket_prefix(ctx)
+    return [f for f in dict.fromkeys(p.strip() for p in ctx.git.dirty_files())
+            if f and not (mine and (f + "/").startswith(mine)) and ctx.source_filter(f)]
 
 
 def _same_code(ctx: GateContext, result: E.HandlerResult, head: str, stale_msg: str

@@ -209,7 +209,7 @@ def _run_views(folder: Path, base: B.BaselineEntry | None,
             uri = _data_uri(rec.path / "viz" / rel)
             if uri is not None:
                 images.append((rel, uri))
-        series = {} if images else _series(rec.path, keys)
+        series = _series(rec.path, keys)
         views.append(RunView(rec, rows, images, series, promoted=rec.run == promoted_run))
     return views
 
@@ -407,13 +407,14 @@ def stage_diagram(data: ReportData) -> str:
     """The workflow as an inline SVG: nine stage boxes coloured by gate status, the current
     one outlined, forward edges, skips taken on a return path (above) and re-entries
     (below, labelled with their classification)."""
-    box_w, box_h, gap, top = 92, 54, 22, 70
+    box_w, box_h, gap = 100, 54, 18
     n = len(C.STAGES)
     width = 20 + n * box_w + (n - 1) * gap + gap + 70
     reentries = _reentries(data.transitions)
     skips = sorted({(r.from_stage, r.to_stage) for r in data.transitions
                     if r.from_stage is not None and r.to_stage is not None
                     and r.to_stage > r.from_stage + 1})
+    top = 48 + (30 + 10 * len(skips) if skips else 0)
     height = top + box_h + 14 + 34 * len(reentries) + (16 if reentries else 0)
 
     def x_of(s: int) -> float:
@@ -541,47 +542,93 @@ def timeline_svg(data: ReportData) -> str:
     return "".join(parts)
 
 
-def curves_svg(series: dict[str, list[tuple[float, float]]]) -> str:
-    """Small inline line charts of a run's metrics (used when the run has no PNG plots)."""
-    if not series:
-        return '<p class="muted">No metrics logged.</p>'
-    out = []
-    w, h, pad = 300, 170, 34
-    for i, (key, pts) in enumerate(sorted(series.items())):
-        if not pts:
-            continue
-        xs = [p[0] for p in pts]
-        ys = [p[1] for p in pts]
-        x0, x1 = min(xs), max(xs)
-        y0, y1 = min(ys), max(ys)
-        if x1 == x0:
-            x1 = x0 + 1
-        if y1 == y0:
-            y0, y1 = y0 - 0.5, y1 + 0.5
+def line_chart(title: str, lines: list[tuple[str, list[tuple[float, float]]]],
+               baseline: float | None = None, w: int = 360, h: int = 210) -> str:
+    """One inline SVG line chart: a line per ``(label, points)``, an optional dashed
+    baseline, min/max axis labels and a legend."""
+    pts_all = [p for _, pts in lines for p in pts]
+    if not pts_all:
+        return ""
+    xs = [p[0] for p in pts_all]
+    ys = [p[1] for p in pts_all] + ([baseline] if baseline is not None else [])
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pad_l, pad_r, pad_t, pad_b = 48, 12, 24, 40
 
-        def sx(v: float) -> float:
-            return pad + (v - x0) / (x1 - x0) * (w - pad - 10)
+    def sx(v: float) -> float:
+        return pad_l + (v - x0) / (x1 - x0) * (w - pad_l - pad_r)
 
-        def sy(v: float) -> float:
-            return h - 24 - (v - y0) / (y1 - y0) * (h - 24 - 20)
+    def sy(v: float) -> float:
+        return h - pad_b - (v - y0) / (y1 - y0) * (h - pad_b - pad_t)
 
+    out = [f'<svg class="curve" role="img" aria-label="{esc(title)}" viewBox="0 0 {w} {h}" '
+           f'width="{w}" height="{h}"><text x="{pad_l}" y="15" class="ct">{esc(title)}</text>',
+           f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" '
+           'stroke="#d1d5db"/>',
+           f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{h - pad_b}" stroke="#d1d5db"/>',
+           f'<text x="{pad_l - 4}" y="{pad_t + 4}" class="ax" text-anchor="end">{fmt(y1)}</text>',
+           f'<text x="{pad_l - 4}" y="{h - pad_b}" class="ax" text-anchor="end">{fmt(y0)}</text>',
+           f'<text x="{pad_l}" y="{h - pad_b + 13}" class="ax">{_fmt_step(x0)}</text>',
+           f'<text x="{w - pad_r}" y="{h - pad_b + 13}" class="ax" text-anchor="end">step '
+           f'{_fmt_step(x1)}</text>']
+    if baseline is not None:
+        yb = sy(baseline)
+        out.append(f'<line x1="{pad_l}" y1="{yb:.1f}" x2="{w - pad_r}" y2="{yb:.1f}" '
+                   'stroke="#6b7280" stroke-dasharray="5 4" stroke-width="1.5"/>'
+                   f'<text x="{w - pad_r}" y="{yb - 4:.1f}" class="ax" text-anchor="end">'
+                   f'baseline {fmt(baseline)}</text>')
+    legend_x = pad_l
+    for i, (label, pts) in enumerate(lines):
         color = SERIES_COLORS[i % len(SERIES_COLORS)]
-        d = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}"
-                     for j, (x, y) in enumerate(pts))
-        dots = "" if len(pts) > 1 else \
-            f'<circle cx="{sx(pts[0][0]):.1f}" cy="{sy(pts[0][1]):.1f}" r="3" fill="{color}"/>'
-        out.append(f'<svg class="curve" '
-                   f'viewBox="0 0 {w} {h}" width="{w}" height="{h}">'
-                   f'<text x="{pad}" y="13" class="ct">{esc(key)}</text>'
-                   f'<line x1="{pad}" y1="{h - 24}" x2="{w - 10}" y2="{h - 24}" stroke="#d1d5db"/>'
-                   f'<line x1="{pad}" y1="20" x2="{pad}" y2="{h - 24}" stroke="#d1d5db"/>'
-                   f'<text x="{pad - 4}" y="24" class="ax" text-anchor="end">{fmt(y1)}</text>'
-                   f'<text x="{pad - 4}" y="{h - 24}" class="ax" text-anchor="end">{fmt(y0)}</text>'
-                   f'<text x="{pad}" y="{h - 8}" class="ax">{fmt(x0)}</text>'
-                   f'<text x="{w - 10}" y="{h - 8}" class="ax" text-anchor="end">step {fmt(x1)}'
-                   f'</text><path d="{d}" fill="none" stroke="{color}" stroke-width="2"/>{dots}'
-                   '</svg>')
+        if len(pts) == 1:
+            out.append(f'<circle cx="{sx(pts[0][0]):.1f}" cy="{sy(pts[0][1]):.1f}" r="3.5" '
+                       f'fill="{color}"/>')
+        elif pts:
+            d = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}"
+                         for j, (x, y) in enumerate(pts))
+            out.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="2"/>')
+        if len(lines) > 1 or label:
+            out.append(f'<rect x="{legend_x}" y="{h - 17}" width="10" height="10" '
+                       f'fill="{color}"/><text x="{legend_x + 14}" y="{h - 8}" class="ax">'
+                       f'{esc(label)}</text>')
+            legend_x += 22 + 7 * len(label)
+    out.append("</svg>")
     return "".join(out)
+
+
+def _fmt_step(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else fmt(v)
+
+
+def curves_svg(series: dict[str, list[tuple[float, float]]]) -> str:
+    """A run's metrics as small inline charts (when the run has no PNG plots)."""
+    charts = [line_chart(key, [("", pts)], w=300, h=180) for key, pts in sorted(series.items())
+              if pts]
+    return "".join(charts) or '<p class="muted">No metrics logged.</p>'
+
+
+def comparison_charts(d: "ReportData") -> str:
+    """Every run's curve of each metric on one chart, with the baseline dashed."""
+    keys: list[str] = []
+    for rv in d.runs:
+        for m in rv.metrics:
+            if m.key not in keys:
+                keys.append(m.key)
+    base = d.baseline.metrics if d.baseline is not None else {}
+    order = {k: i for i, k in enumerate(keys)}
+    keys.sort(key=lambda k: (k not in base, order[k]))
+    charts = []
+    for key in keys:
+        lines = [(rv.record.run, rv.series.get(key, [])) for rv in d.runs]
+        lines = [(label, pts) for label, pts in lines if pts]
+        if not lines:
+            continue
+        charts.append(line_chart(key, lines, _number(base.get(key))))
+    return "".join(charts)
 
 
 # -- HTML ----------------------------------------------------------------------------------
@@ -634,11 +681,13 @@ svg.diagram text.lg{font-size:11px;fill:#374151}
 svg.timeline text.axis{font-size:11px;text-anchor:end;fill:#374151}
 svg.timeline text.tid{font-size:10px;text-anchor:middle;fill:#374151;font-weight:600}
 svg.timeline text.tdate{font-size:10px;text-anchor:middle;fill:#6b7280}
-svg.curve{margin:4px 10px 4px 0;border:1px solid var(--line);border-radius:8px;background:#fff}
+svg.curve{border:1px solid var(--line);border-radius:8px;background:#fff}
 svg.curve text.ct{font-size:12px;font-weight:600;fill:#111827}
 svg.curve text.ax{font-size:10px;fill:#6b7280}
-.plots img{max-width:100%;border:1px solid var(--line);border-radius:8px;margin:6px 8px 6px 0;
-background:#fff}
+.plots{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
+.plots figure{margin:0;width:280px}
+.plots img{width:100%;border:1px solid var(--line);border-radius:8px;background:#fff}
+.plots figcaption{font-size:11px;color:var(--muted);text-align:center}
 .run h3 .badge{margin-left:6px}
 .kv{display:flex;flex-wrap:wrap;gap:4px 18px;color:#374151;font-size:13px;margin-bottom:8px}
 footer{color:var(--muted);font-size:12px;margin-top:40px;border-top:1px solid var(--line);
@@ -827,21 +876,30 @@ def _section_runs(d: ReportData) -> str:
     out.append('<div class="card">' + _table(
         ["Run", "Status", "End", "Commit"] + [f"{esc(k)} (Δ baseline)" for k in keys], rows,
         num=set(range(4, 4 + len(keys)))) + "</div>")
+    charts = comparison_charts(d)
+    if charts:
+        out.append('<h3>Curves of every run against the baseline</h3>'
+                   f'<div class="card plots">{charts}</div>')
     for rv in d.runs:
         r = rv.record
         meta = r.meta
-        cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        cfg = meta.get("script_config")
+        if not isinstance(cfg, dict):
+            cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+            cfg = {} if set(cfg) <= {"train", "file"} else cfg
         kv = [("command", meta.get("command")), ("commit", str(meta.get("commit") or "")[:12]),
               ("seed", meta.get("seed")), ("batch size", meta.get("batch_size")),
               ("data version", str(meta.get("data_version") or "")[:24]),
               ("started", meta.get("started")), ("finished", meta.get("finished")),
-              ("torch", meta.get("torch")), ("device", meta.get("gpu") or meta.get("cpu"))]
+              ("torch", meta.get("torch")), ("device", meta.get("gpu") or meta.get("cpu")),
+              ("wandb", _wandb_text(meta.get("wandb")))]
         if isinstance(meta.get("command"), list):
             kv[0] = ("command", " ".join(str(a) for a in meta["command"]))
         kvs = "".join(f"<span><b>{esc(k)}</b> {esc(v)}</span>" for k, v in kv
                       if v not in (None, ""))
         cfg_text = ", ".join(f"{k}={v}" for k, v in cfg.items()) if cfg else ""
-        plots = "".join(f'<img alt="{esc(r.run)} {esc(name)}" src="{uri}">'
+        plots = "".join(f'<figure><img alt="{esc(r.run)} {esc(name)}" src="{uri}">'
+                        f'<figcaption>{esc(name)}</figcaption></figure>'
                         for name, uri in rv.images) if rv.images else curves_svg(rv.series)
         out.append(
             f'<div class="card run" id="{esc(r.run)}"><h3><code>{esc(r.run)}</code>'
@@ -854,6 +912,15 @@ def _section_runs(d: ReportData) -> str:
                      [_metric_cells(m) for m in rv.metrics], num={1, 2, 3, 4})
             + f'<div class="plots">{plots}</div></div>')
     return "".join(out)
+
+
+def _wandb_text(w: Any) -> str | None:
+    if not isinstance(w, dict):
+        return None
+    mode = w.get("mode")
+    if w.get("url"):
+        return f"{mode} run {w.get('run_id') or ''} ({w['url']})"
+    return f"{mode} run {w.get('run_id') or ''}".strip()
 
 
 def _section_evidence(d: ReportData) -> str:

@@ -118,6 +118,7 @@ class _Display:
         self.emit: Callable[[str], None] | None = None
         self.last_emit = 0.0
         self.dirty = False
+        self.finished: float | None = None
         if progress is None:
             return
         if type(progress).__module__.startswith("rich") and hasattr(progress, "print"):
@@ -143,7 +144,7 @@ class _Display:
         keys = list(self.latest)[: self.max_keys]
         if keys:
             parts.append(" ".join(f"{k}={_fmt_value(self.latest[k])}" for k in keys))
-        parts.append(f"elapsed {_fmt_elapsed(time.time() - self.started)}")
+        parts.append(f"elapsed {_fmt_elapsed((self.finished or time.time()) - self.started)}")
         if status:
             parts.append(status)
         return "  ".join(parts)
@@ -231,6 +232,7 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
         runs_mod.complete_records(run_dir)
         _wait_writer(run_dir, WRITER_WAIT)
         meta = read_meta(run_dir)
+        display.finished = meta.get("finished_ts")
         cls = str(meta.get("failure_class") or "crashed")
         status = cls if meta.get("exit_code") is None else f"{cls} (exit {meta['exit_code']})"
         return cls

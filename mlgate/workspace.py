@@ -651,7 +651,7 @@ class Ticket:
         """Run the current stage's configured handlers (or ``names``); save the evidence and
         record it in the Stage Gates evidence column. The state is never changed otherwise."""
         from mlgate.handlers.registry import Registry
-        from mlgate.handlers.runner import run_handler
+        from mlgate.handlers.runner import run_stage
 
         doc = self.doc()
         stage = doc.snapshot.current_stage or 0
@@ -670,15 +670,17 @@ class Ticket:
         if self.ws.git:
             src = self._source_filter()
             dirty = any(src(p) for p in G.dirty_files(self.checkout))
-        results = []
-        for name in names:
-            handler = reg.get(name)
-            ctx = ev.HandlerContext(
+        config = self.ws.config.to_dict()
+
+        def make_ctx(name: str) -> ev.HandlerContext:
+            return ev.HandlerContext(
                 workspace=self.ws.root, ticket=self.name, stage=stage, folder=self.folder,
                 worktree=self.checkout, options=self.ws.config.handler_options(name),
-                config=self.ws.config.to_dict(), commit=head, dirty=dirty, progress=progress,
-                detach=detach)
-            results.append(run_handler(handler, ctx))
+                config=config, commit=head, dirty=dirty, progress=progress, detach=detach,
+                run_options={"detach": detach})
+
+        with file_lock(self.ws.lock_path(self.name).with_suffix(".run")):
+            results = run_stage(reg, list(names), make_ctx)
         self._record_evidence(stage, results)
         return results
 

@@ -324,6 +324,7 @@ def test_writing_twice_gives_the_same_file(ticket: Path) -> None:
     once = (ticket / "training-validation-report.md").read_bytes()
     upd = _write(ticket, base)
     assert not upd.changed
+    assert upd.gate_written  # the decision in the file is still mlgate's suggestion
     assert (ticket / "training-validation-report.md").read_bytes() == once
 
 
@@ -529,3 +530,12 @@ def test_written_rows_satisfy_the_stage5_gate_row_checks(ticket: Path) -> None:
     assert [(c.id, c.reason) for c in mine if not c.ok] == []
     failing = {c.id for c in report.checks if not c.ok}
     assert "s5.runs.fields" in failing  # RUN-001's Purpose is for a person to state
+
+
+def test_best_and_last_prefixes(tmp_path: Path) -> None:
+    make_run(tmp_path, 1, last={"val/acc": 0.8}, best={"val/acc": 0.95})
+    runs = closure.load_runs(tmp_path)
+    best, last = closure.evaluate([crit("best:val/acc", ">=", 0.9),
+                                   crit("last: val/acc", ">=", 0.9)], runs)
+    assert (best.decision, best.observed) == ("Passed", "0.95")
+    assert (last.decision, last.observed) == ("Failed", "0.8")

@@ -8,12 +8,15 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlgate import artifacts as A
 from mlgate import evidence as E
@@ -1026,6 +1029,15 @@ def test_git_stage4_evidence_freshness(gticket: Ticket) -> None:
                              "evidence for the current commit: evidence/4-torch-smoke-2.json is "
                              f"stale: taken at commit {head[:12]}, the ticket is now at "
                              f"{new[:12]}; source files changed since: src/digits/model.py")
+    # uncommitted source edits are not covered by any evidence
+    E.save(gticket.folder, E.HandlerResult(handler="torch-smoke", stage=4, status="Pass",
+                                           commit=new))
+    assert gcheck(gticket, 4, handlers=handlers, source_filter=lambda p: True).ok
+    (gticket.ws / "src" / "digits" / "model.py").write_text("class DigitsCNN: changed\n")
+    fails = failing(gcheck(gticket, 4, handlers=handlers))
+    assert ("evidence/4-torch-smoke-3.json does not cover uncommitted changes to "
+            "src/digits/model.py; commit them") in fails["s4.handler.torch-smoke"][0].reason
+    git(gticket.ws, "checkout", "--", "src/digits/model.py")
     # evidence taken with a dirty tree never counts
     E.save(gticket.folder, E.HandlerResult(handler="torch-smoke", stage=4, status="Pass",
                                            commit=new, dirty=True))
@@ -1118,17 +1130,12 @@ def test_bad_example_ticket_fails_with_named_lines(tmp_path: Path) -> None:
 
 # --- robustness -----------------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mangled_artifacts_never_crash_a_gate(tmp_path: Path, data: st.DataObject) -> None:
     """Whatever an agent leaves in the artifacts, a gate answers with checks, not a
     traceback."""
-    ws = tmp_path / f"ws{data.draw(st.integers(0, 10**9))}"
-    t = Ticket(ws)
+    t = Ticket(Path(tempfile.mkdtemp(dir=tmp_path)) / "ws")
     for name in (INV, REQ, PLAN, IMPL, REPORT, REVIEW, DOCS, HANDOFF):
         lines = t.path(name).read_text().splitlines(keepends=True)
         for _ in range(data.draw(st.integers(0, 5))):
@@ -1150,3 +1157,10 @@ def test_mangled_artifacts_never_crash_a_gate(tmp_path: Path, data: st.DataObjec
         for profile in ("strict", "basic"):
             report = t.check(stage, profile=profile, handlers={4: ["torch-smoke"], 5: ["train"]})
             assert all(c.ok or c.reason for c in report.checks)
+
+
+def test_rule_numbers_do_not_depend_on_the_profile(ticket: Ticket) -> None:
+    for stage in range(9):
+        strict = {c.id: c.rule for c in ticket.check(stage).checks}
+        basic = {c.id: c.rule for c in ticket.check(stage, profile="basic").checks}
+        assert {k: strict[k] for k in basic} == basic, stage

@@ -175,6 +175,16 @@ def test_no_runs_and_no_command(ws: Path) -> None:
     assert not (ctx.folder / "runs").exists()
 
 
+def test_a_launcher_error_is_a_failed_launch(ws: Path) -> None:
+    pytest.importorskip("mlgate.watch", reason="the watchdog module is not written yet")
+    ctx = ctx_for(ws, options={"command": "python train.py", "launcher": "mainframe"})
+    result = run_handler(TrainHandler(), ctx)
+    assert result.status == "Fail"
+    status, detail = checks(result)["launch"]
+    assert status == "fail" and "train.launcher" in detail and "mainframe" in detail
+    assert not list((ctx.folder / "runs").glob("RUN-*"))  # no run folder was made
+
+
 def test_missing_metrics_or_plots_fail(ws: Path) -> None:
     ctx = ctx_for(ws, run_options={"collect": True})
     make_run(ctx.folder, 1, last={}, plots=False)
@@ -283,6 +293,8 @@ def test_end_to_end_through_the_real_launcher(ws: Path, git_repo: Path) -> None:
     ctx.detach, ctx.run_options = False, {"collect": True}
     collected = run_handler(TrainHandler(), ctx)
     assert collected.status == "Pass", collected.checks
+    assert checks(collected)["run"][1] == "RUN-002 completed"  # no OOM chain
+    assert "not written" not in checks(collected)["closure"][1]
     assert [r["run"] for r in collected.to_dict()["runs"]] == ["RUN-001", "RUN-002"]
     reg = Document.load(folder / "training-validation-report.md").section(
         "Run Registry").table.as_dicts()

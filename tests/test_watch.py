@@ -173,7 +173,7 @@ def test_run_whose_processes_vanished_is_finalized_as_crashed(ticket: Path, tmp_
     assert m["status"] == "failed" and m["exit_code"] is None and m["finished"]
 
 
-def test_rich_progress_line(ticket: Path, tmp_path: Path) -> None:
+def test_progress_rich_live_line_and_plain_lines(ticket: Path, tmp_path: Path) -> None:
     from rich.console import Console
 
     buf = io.StringIO()
@@ -182,10 +182,8 @@ def test_rich_progress_line(ticket: Path, tmp_path: Path) -> None:
     assert watch.watch(h.run_dir, poll=0.1, progress=console) == "crashed"
     out = buf.getvalue()
     assert "RUN-001" in out and "train/loss=0.9" in out and "crashed (exit 3)" in out
-
-
-def test_plain_progress_to_a_stream(ticket: Path, tmp_path: Path) -> None:
-    buf = io.StringIO()
-    h = runs.launch(ticket, "demo", {"command": command("crash.py")}, tmp_path)
-    watch.watch(h.run_dir, poll=0.1, progress=buf)
-    assert buf.getvalue().splitlines()[-1].startswith("RUN-001  step 1  train/loss=0.9")
+    plain = io.StringIO()
+    assert watch.watch(h.run_dir, progress=plain) == "crashed"  # already ended: one line
+    line = plain.getvalue().splitlines()[-1]
+    assert line.startswith("RUN-001  step 1  train/loss=0.9  elapsed ")
+    assert line.endswith("crashed (exit 3)")

@@ -37,7 +37,7 @@ from typing import Any
 from mlgate import baselines as baselines_mod
 from mlgate import closure
 from mlgate.constants import RUNS_DIR
-from mlgate.errors import MlgateError
+from mlgate.errors import MissingExtra, MlgateError
 from mlgate.evidence import CheckResult, HandlerContext, HandlerResult
 
 __all__ = ["TrainHandler"]
@@ -88,8 +88,7 @@ class TrainHandler:
             if launched.error is not None:
                 checks.append(CheckResult("launch", "fail", launched.error, secs))
                 return self._result(ctx, "Fail", checks, [], {})
-            checks.append(CheckResult("launch", "pass", launched.detail, secs if ctx.detach
-                                      else 0.0))
+            checks.append(CheckResult("launch", "pass", launched.detail, secs))
 
         records = closure.load_runs(ctx.folder)
         by_id = {r.run: r for r in records}
@@ -112,10 +111,11 @@ class TrainHandler:
                 "run", "skipped", f"{newest.run} launched detached; follow it with "
                 f"`mlgate watch {newest.run}`" if ctx.detach and not collect_only else
                 f"{newest.run} is still running; follow it with `mlgate watch {newest.run}`"))
-            checks += self._write_rows(ctx, config, records, running=True)
+            checks += self._write_rows(ctx, config, records, running=True,
+                                       launched=launched.runs)
             return self._result(ctx, "Blocked", checks, mine, {})
 
-        checks.append(self._run_check(newest, mine))
+        checks.append(self._run_check(newest, records))
         completed = [r for r in records if r.completed]
         metrics: dict[str, Any] = {}
         latest_ok = newest if newest.completed else (completed[-1] if completed else None)
@@ -159,6 +159,8 @@ class TrainHandler:
             finished = watch.run_with_retries(
                 ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,
                 progress=ctx.progress)
+        except MissingExtra:
+            raise  # e.g. submitit for launcher slurm: `mlgate run` exits 4 naming the extra
         except MlgateError as exc:
             return _Launch([], error=f"could not launch {opts.get('command')!r}: "
                                      f"{exc.message}")
@@ -170,12 +172,19 @@ class TrainHandler:
         return _Launch(ids, detail=detail)
 
     @staticmethod
-    def _run_check(newest: closure.RunRecord, mine: list[closure.RunRecord]) -> CheckResult:
+    def _run_check(newest: closure.RunRecord, records: list[closure.RunRecord]
+                   ) -> CheckResult:
+        by_id = {r.run: r for r in records}
+        retried: list[closure.RunRecord] = []  # the OOM chain that led to ``newest``
+        parent = newest.meta.get("parent_run")
+        while parent in by_id and by_id[parent] not in retried:
+            retried.insert(0, by_id[parent])
+            parent = by_id[parent].meta.get("parent_run")
         chain = ""
-        if len(mine) > 1:
+        if retried:
             chain = " after " + ", ".join(
                 f"{r.run} {r.failure_class or r.status.lower()} (batch_size "
-                f"{r.meta.get('batch_size')})" for r in mine[:-1])
+                f"{r.meta.get('batch_size')})" for r in retried)
         secs = _duration(newest.meta)
         if newest.completed:
             return CheckResult("run", "pass", f"{newest.run} completed{chain}", secs)
@@ -258,7 +267,7 @@ class TrainHandler:
             dec, cls, _ = update.suggestion
             detail += (f"; suggested decision {dec}" + (f" ({cls})" if dec != "Pass" else "")
                        + ("" if update.gate_written else
-                          " (not written: the Gate Decision was set by a person)"))
+                          " (not written: a person set the Gate Decision)"))
         ctx.report(f"closure: {summary}")
         return [CheckResult("closure", "pass", detail, round(time.perf_counter() - t0, 3))]
 
