@@ -346,13 +346,20 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
 @click.argument("handler", required=False)
 @click.argument("name", required=False)
 @click.option("--detach", is_flag=True, help="Return as soon as a training run is launched.")
+@click.option("--collect", is_flag=True, help="train: collect finished runs into the report "
+              "without launching a new one (after a --detach run ended).")
+@click.option("--purpose", metavar="TEXT", help="train: the Purpose of the new run in the "
+              "Run Registry.")
 @pass_obj
-def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool) -> None:
+def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, collect: bool,
+            purpose: str | None) -> None:
     """Run the current stage's configured handlers (or HANDLER) and record the evidence."""
     ws = obj.ws()
     t = ws.ticket(name, cwd=obj.dir)
     progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
-    results = t.run_handlers([handler] if handler else None, detach=detach, progress=progress)
+    options = {k: v for k, v in (("collect", collect), ("purpose", purpose)) if v}
+    results = t.run_handlers([handler] if handler else None, detach=detach, progress=progress,
+                             options=options)
     data = [r.to_dict() | {"evidence": r.evidence} for r in results]
     text = "\n".join(f"{r.handler}: {r.status}  ({r.evidence})" +
                      (f"\n  error: {r.error.strip().splitlines()[-1]}" if r.error else "")
@@ -464,7 +471,7 @@ def _baselines(obj: Obj) -> Any:
 def baseline_show(obj: Obj) -> None:
     """The current baseline."""
     B, b = _baselines(obj)
-    emit(obj, b.current, B.format_show(b))
+    emit(obj, b.current.to_dict() if b.current else None, B.format_show(b))
 
 
 @baseline.command("history")
@@ -472,7 +479,7 @@ def baseline_show(obj: Obj) -> None:
 def baseline_history(obj: Obj) -> None:
     """Every baseline so far, newest last."""
     B, b = _baselines(obj)
-    emit(obj, b.history, B.format_history(b))
+    emit(obj, [h.to_dict() for h in b.history], B.format_history(b))
 
 
 @baseline.command("set")
@@ -501,7 +508,7 @@ def baseline_set(obj: Obj, metrics: tuple[str, ...], direction: tuple[str, ...],
         raise UsageError(f"metric values must be numbers: {exc}") from None
     b.set(values, direction=pairs(direction, "--direction") or None, note=note)
     b.save()
-    emit(obj, b.current, B.format_show(b))
+    emit(obj, b.current.to_dict(), B.format_show(b))
 
 
 @baseline.command("rollback")
@@ -512,7 +519,7 @@ def baseline_rollback(obj: Obj, steps: int) -> None:
     B, b = _baselines(obj)
     b.rollback(steps)
     b.save()
-    emit(obj, b.current, B.format_show(b))
+    emit(obj, b.current.to_dict() if b.current else None, B.format_show(b))
 
 
 # -- report and demo -----------------------------------------------------------------------

@@ -572,7 +572,7 @@ class Ticket:
             from mlgate import baselines
 
             b = baselines.load(self.ws.root, self.ws.config.baseline_file)
-            b.promote_run(target / C.RUNS_DIR / promote, self.name, self.head())
+            b.promote_run(target / C.RUNS_DIR / promote, self.name)  # the run's own commit
             b.save()
         if fin is not None:
             self._finalize(*fin)
@@ -647,7 +647,8 @@ class Ticket:
 
     def run_handlers(self, names: list[str] | None = None, detach: bool = False,
                      progress: Callable[[str], None] | None = None,
-                     registry: Any = None) -> list[ev.HandlerResult]:
+                     registry: Any = None,
+                     options: dict[str, Any] | None = None) -> list[ev.HandlerResult]:
         """Run the current stage's configured handlers (or ``names``); save the evidence and
         record it in the Stage Gates evidence column. The state is never changed otherwise."""
         from mlgate.handlers.registry import Registry
@@ -677,7 +678,7 @@ class Ticket:
                 workspace=self.ws.root, ticket=self.name, stage=stage, folder=self.folder,
                 worktree=self.checkout, options=self.ws.config.handler_options(name),
                 config=config, commit=head, dirty=dirty, progress=progress, detach=detach,
-                run_options={"detach": detach})
+                run_options={"detach": detach, **(options or {})})
 
         with file_lock(self.ws.lock_path(self.name).with_suffix(".run")):
             results = run_stage(reg, list(names), make_ctx)
