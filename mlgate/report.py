@@ -22,6 +22,7 @@ import html
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from mlgate import baselines as B
 from mlgate import closure
 from mlgate import constants as C
 from mlgate import evidence as ev
+from mlgate.errors import MlgateError
 from mlgate.statefile import ReEntry, StateDoc, TransitionRow, ViolationRow
 from mlgate.util import atomic_write
 
@@ -132,7 +134,7 @@ def _baseline_for(ticket: Any) -> tuple[B.BaselineEntry | None, str]:
     one was promoted from this ticket, the one it replaced."""
     try:
         b = B.load(ticket.ws.root, ticket.ws.config.baseline_file)
-    except Exception as exc:  # a broken baselines.yaml must not stop the report
+    except (MlgateError, OSError, ValueError) as exc:  # the page still renders
         return None, f"baselines.yaml could not be read: {exc}"
     cur = b.current
     if cur is None:
@@ -234,6 +236,11 @@ def _closure_rows(folder: Path) -> tuple[list[dict[str, str]], dict[str, str | N
         "next": art.value("Gate Decision", "Next action"),
     }
     best = art.value("Best Current Result", "Best run")
+    registry = art.table("Run Registry")
+    if registry is not None:
+        for r in registry.rows:
+            if r.first:
+                decision[f"purpose:{r.first}"] = r.get("Purpose")
     return rows, decision, best
 
 
@@ -276,7 +283,7 @@ def _artifacts(folder: Path, html_dir: Path) -> list[dict[str, Any]]:
                 art = A.load(folder, name)
                 if art is not None:
                     status, updated = art.status, art.last_updated
-            except Exception:  # an unreadable artifact is still linked
+            except (MlgateError, OSError, ValueError):  # still linked
                 status = "unreadable"
         out.append({"label": label, "name": name, "exists": path.is_file(),
                     "status": status, "updated": updated,
@@ -306,7 +313,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
     doc = ticket.doc()
     try:
         seal = ticket.seal_status(doc)
-    except Exception:
+    except (MlgateError, OSError, ValueError):
         seal = "unknown"
     boot = doc.bootstrap
     base_branch = boot.get("Resolved Base Branch")
@@ -321,7 +328,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
             verified = f"{row.reason[len(VERIFY_PREFIX):].strip()} on {row.date}"
     try:
         criteria = closure.read_success_criteria(folder / C.STAGES[2].artifact)  # type: ignore
-    except Exception:
+    except (MlgateError, OSError, ValueError):
         criteria = []
     rows, decision, best = _closure_rows(folder)
     baseline, note = _baseline_for(ticket)
@@ -330,7 +337,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
         cur = B.load(ticket.ws.root, ticket.ws.config.baseline_file).current
         if cur is not None and cur.ticket == ticket.name:
             promoted_run = cur.run
-    except Exception:
+    except (MlgateError, OSError, ValueError):
         pass
     return ReportData(
         ticket=ticket.name, folder=folder, archived=bool(ticket.archived), doc=doc, seal=seal,
@@ -645,6 +652,8 @@ header.top .inner{max-width:1240px;margin:0 auto}
 header.top h1{margin:0 0 6px;font-size:26px;letter-spacing:.2px}
 header.top .sub{color:#d1d5db}
 header.top .badge{margin-right:6px}
+header.top nav{margin-top:10px;font-size:13px}
+header.top nav a{color:#93c5fd;margin-right:16px;text-decoration:none}
 h2{font-size:18px;margin:30px 0 10px;padding-bottom:6px;border-bottom:2px solid var(--line)}
 h3{font-size:15px;margin:18px 0 8px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;
@@ -708,18 +717,22 @@ def _table(headers: list[str], rows: list[list[str]], num: set[int] | None = Non
 
 def _section_header(d: ReportData) -> str:
     snap = d.doc.snapshot
-    stage = "archived (tickets/done)" if d.archived else _stage_label(d.stage)
+    stage = "archived (tickets/done)" if d.archived else f"stage {_stage_label(d.stage)}"
     perm = snap.permission or "Locked"
     if d.seal != "valid" and perm == "Unlocked":
         perm = "Locked"
-    badges = [_badge(f"stage {stage}", "info"),
+    badges = [_badge(stage, "info"),
               _badge(f"code edits {perm}", "pass" if perm == "Unlocked" else "todo"),
               _badge("verified" if d.verified_by else "not verified",
                      "pass" if d.verified_by else "progress")]
     if snap.active_reentry:
         badges.append(_badge(f"re-entry {snap.classification}", "fail"))
+    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("diagram", "Stages"), ("criteria", "Success criteria"), ("runs", "Runs"),
+        ("timeline", "Timeline"), ("gates", "Gates"), ("reentries", "Re-entries"),
+        ("evidence", "Evidence"), ("artifacts", "Artifacts")))
     return (f'<header class="top"><div class="inner"><h1>Ticket {esc(d.ticket)}</h1>'
-            f'<div class="sub">{"".join(badges)}</div></div></header>')
+            f'<div class="sub">{"".join(badges)}</div><nav>{nav}</nav></div></header>')
 
 
 def _section_overview(d: ReportData) -> str:
@@ -859,6 +872,8 @@ def _section_runs(d: ReportData) -> str:
         cells = [f'<a href="#{esc(r.run)}"><code>{esc(r.run)}</code></a>'
                  + (' ' + _badge("promoted", "info") if rv.promoted else "")
                  + (' ' + _badge("best", "pass") if d.best_run == r.run else ""),
+                 md(re.sub(r"\s*\(mlgate:[^()]*\)", "",
+                           (d.gate_decision or {}).get(f"purpose:{r.run}") or "")),
                  _badge(r.status, "pass" if r.completed else ("progress" if r.status == "Running"
                                                                else "fail")),
                  esc(r.failure_class or "–"),
@@ -874,12 +889,21 @@ def _section_runs(d: ReportData) -> str:
             cells.append(f"{fmt(m.last)}{delta}")
         rows.append(cells)
     out.append('<div class="card">' + _table(
-        ["Run", "Status", "End", "Commit"] + [f"{esc(k)} (Δ baseline)" for k in keys], rows,
-        num=set(range(4, 4 + len(keys)))) + "</div>")
+        ["Run", "Purpose", "Status", "End", "Commit"] + [f"{esc(k)} (Δ baseline)" for k in keys],
+        rows, num=set(range(5, 5 + len(keys)))) + "</div>")
     charts = comparison_charts(d)
     if charts:
         out.append('<h3>Curves of every run against the baseline</h3>'
                    f'<div class="card plots">{charts}</div>')
+    out.append('<p class="muted">Every run in detail: <a href="#run-details">Run details</a>.'
+               '</p>')
+    return "".join(out)
+
+
+def _section_run_details(d: ReportData) -> str:
+    if not d.runs:
+        return ""
+    out = ['<h2 id="run-details">Run details</h2>']
     for rv in d.runs:
         r = rv.record
         meta = r.meta
@@ -965,8 +989,9 @@ def render_html(d: ReportData) -> str:
     """The whole page as one string."""
     body = "".join([
         _section_header(d), "<main>", _section_overview(d), _section_diagram(d),
-        _section_timeline(d), _section_gates(d), _section_reentries(d), _section_criteria(d),
-        _section_runs(d), _section_evidence(d), _section_violations(d), _section_artifacts(d),
+        _section_criteria(d), _section_runs(d), _section_timeline(d), _section_gates(d),
+        _section_reentries(d), _section_evidence(d), _section_violations(d),
+        _section_artifacts(d), _section_run_details(d),
         f'<footer>Generated by mlgate {esc(__version__)} on {esc(d.generated)} from '
         f'<code>{esc(d.folder)}</code>. Self-contained: no scripts and no network '
         "resources.</footer></main>"])

@@ -848,19 +848,30 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+_JOB_STATES: dict[str, tuple[float, str | None]] = {}
+JOB_STATE_TTL = 15.0  # seconds between two `sacct` queries for the same job
+
+
 def job_state(meta: Mapping[str, Any]) -> str | None:
-    """The Slurm state of a run's job (``None`` when it cannot be asked)."""
+    """The Slurm state of a run's job (``None`` when it cannot be asked). A real cluster is
+    asked at most every :data:`JOB_STATE_TTL` seconds per job."""
     if meta.get("launcher") != "slurm" or not meta.get("job_id"):
         return None
+    job_id = str(meta["job_id"])
     if meta.get("cluster") == "local":
-        return "RUNNING" if pid_alive(_int(meta.get("job_id"))) else "FINISHED"
+        return "RUNNING" if pid_alive(_int(job_id)) else "FINISHED"
+    cached = _JOB_STATES.get(job_id)
+    if cached and time.monotonic() - cached[0] < JOB_STATE_TTL:
+        return cached[1]
     try:
         import submitit
 
-        state = submitit.SlurmJob(folder=meta.get("slurm_folder"), job_id=str(meta["job_id"])).state
+        raw = submitit.SlurmJob(folder=meta.get("slurm_folder"), job_id=job_id).state
+        state = str(raw).split()[0].upper() if raw else None
     except Exception:
-        return None
-    return str(state).split()[0].upper() if state else None
+        state = None
+    _JOB_STATES[job_id] = (time.monotonic(), state)
+    return state
 
 
 def _int(value: Any) -> int | None:
@@ -912,10 +923,14 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _signal_tree(pids: Iterable[int], sig: int) -> None:
+    """Send ``sig`` to each pid and to the process groups it leads (a group is signalled only
+    when its leader is in ``pids``, so a process that left for its own session is spared)."""
+    pids = list(pids)
     groups: set[int] = set()
     for p in pids:
         with contextlib.suppress(OSError):
-            groups.add(os.getpgid(p))
+            if os.getpgid(p) == p:
+                groups.add(p)
     for g in groups:
         if g > 1 and g != os.getpgrp():
             with contextlib.suppress(OSError):
@@ -946,14 +961,19 @@ def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
             with contextlib.suppress(OSError):
                 os.kill(sup, signal.SIGTERM)
         return
-    tree = [pid, *_descendants(pid)]
+    # The wandb writer of mlgate.track (a child of the training process) is left alone: it
+    # logs what was flushed and finishes the wandb run once its parent is gone.
+    writer = _int((meta.get("wandb") or {}).get("writer_pid"))
+    spare = {writer, *_descendants(writer)} if writer else set()
+    tree = [p for p in [pid, *_descendants(pid)] if p not in spare]
     _signal_tree(tree, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(pid_alive(p) for p in tree):
         time.sleep(0.1)
     left = [p for p in tree if pid_alive(p)]
     if left:
-        _signal_tree(left + [q for p in left for q in _descendants(p)], signal.SIGKILL)
+        _signal_tree([p for p in left + [q for p in left for q in _descendants(p)]
+                      if p not in spare], signal.SIGKILL)
 
 
 # --- entry point ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import hmac
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -428,6 +428,18 @@ class StateDoc:
 
     def _parse_seal(self) -> tuple[str | None, int | None]:
         found: tuple[str | None, int | None] = (None, None)
+        text, lines = self.doc.text, self.doc.lines
+        if C.SEAL_PREFIX not in text:
+            return found
+        if text.count(C.SEAL_PREFIX) == 1:  # the usual case: find that one line from the end
+            for i in range(len(lines) - 1, -1, -1):
+                if C.SEAL_PREFIX in lines[i]:
+                    if not lines[i].startswith(C.SEAL_PREFIX):
+                        return found
+                    m = C.SEAL_RE.match(lines[i].rstrip("\r\n"))
+                    if not m:
+                        raise self._err(i + 1, "malformed mlgate seal line")
+                    return m.group("digest"), i + 1
         for i, raw in enumerate(self.doc.lines):
             if raw.startswith(C.SEAL_PREFIX):
                 m = C.SEAL_RE.match(raw.rstrip("\r\n"))
@@ -596,14 +608,14 @@ class StateDoc:
 
     def seal_payload(self) -> bytes:
         """The canonical bytes the seal covers: machine-owned fields and the logs."""
-        snap = asdict(self.snapshot)
+        snap = dict(vars(self.snapshot))  # flat dataclasses: same as asdict(), cheaper
         snap.pop("last_updated", None)
         data = {
             "snapshot": snap,
             "bootstrap": self.bootstrap,
             "gates": {str(n): g.status for n, g in sorted(self.gates.items())},
             "pre_edit": self.pre_edit,
-            "reentry": {k: v for k, v in asdict(self.reentry).items() if k != "return_path"},
+            "reentry": {k: v for k, v in vars(self.reentry).items() if k != "return_path"},
             "transitions": [r.cells() for r in self.transitions],
             "violations": [r.cells() for r in self.violations],
         }

@@ -215,6 +215,7 @@ class Run:
         self._rows: list[tuple[int, float, dict[str, Any]]] = []
         self._step = 0
         self._tensor_type: Any = None
+        self._key_json: dict[str, str] = {}
         self._last_flush = time.monotonic()
         self._fh = open(run_dir / rec.METRICS, "a", encoding="utf-8")
         self._writer: _WandbWriter | None = None
@@ -304,11 +305,30 @@ class Run:
                        if type(v) is tuple]
             if pending:
                 self._resolve(pending)
-            text = "".join(json.dumps({"step": s, "time": t, **row}) + "\n" for s, t, row in rows)
-            self._fh.write(text)
+            self._fh.write(self._lines(rows))
             self._fh.flush()
             if self._writer is not None:
                 self._writer.log_rows({"step": s, **row} for s, _, row in rows)
+
+    def _lines(self, rows: list[tuple[int, float, dict[str, Any]]]) -> str:
+        """The ``metrics.jsonl`` lines of ``rows`` (hand-formatted: about twice as fast as
+        ``json.dumps`` per row; the same JSON, ``NaN``/``Infinity`` for non-finite values)."""
+        keys = self._key_json
+        out = []
+        for step, t, row in rows:
+            parts = [f'{{"step": {step}, "time": {t!r}']
+            for k, v in row.items():
+                kj = keys.get(k)
+                if kj is None:
+                    kj = keys[k] = json.dumps(k)
+                if type(v) is int:
+                    parts.append(f"{kj}: {v}")
+                elif v - v == 0.0:  # finite
+                    parts.append(f"{kj}: {v!r}")
+                else:
+                    parts.append(f"{kj}: {json.dumps(v)}")
+            out.append(", ".join(parts) + "}\n")
+        return "".join(out)
 
     def _resolve(self, pending: list[tuple[dict[str, Any], str, tuple[Any, int]]]) -> None:
         import torch
@@ -380,10 +400,12 @@ class Run:
                                       f"background (see {self.run_dir / WRITER_LOG})")
             return
         wb = rec.read_meta(self.run_dir).get("wandb") or {}
-        if proc.returncode != 0 or wb.get("error"):
+        if proc.returncode != 0:
             _warn_once("writer-failed", f"the wandb writer failed: {wb.get('error') or ''} "
                                         f"(see {self.run_dir / WRITER_LOG}); metrics.jsonl is "
                                         f"complete")
+        elif wb.get("error"):
+            _warn_once("writer-error", f"wandb: {wb['error']} (see {self.run_dir / WRITER_LOG})")
 
     def _on_exception(self, exc: BaseException) -> None:
         self._exc = exc

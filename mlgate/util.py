@@ -5,11 +5,9 @@ Standard library (+ ``filelock``, imported lazily) only: the hook path imports t
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -21,10 +19,14 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 
 def today() -> str:
     """Today's date as ``YYYY-MM-DD`` (``MLGATE_TODAY`` overrides, for reproducible demos)."""
+    import datetime as _dt  # imported here: the hooks import this module and never need it
+
     return os.environ.get("MLGATE_TODAY") or _dt.date.today().isoformat()
 
 
 def now_iso() -> str:
+    import datetime as _dt
+
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -39,6 +41,8 @@ def atomic_write(path: str | Path, text: str | bytes, mode: int | None = None) -
     data = text.encode("utf-8") if isinstance(text, str) else text
     tmp_name: str | None = None
     try:
+        import tempfile  # imported here: the hooks import this module and never write
+
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -330,6 +330,14 @@ def _set_status(text: str, status: str) -> str:
     return d.render()
 
 
+class _Moves(Engine):
+    """:meth:`Engine.allowed` without building the transitions machine (the list depends
+    only on the stage, the gates and the re-entry path of the file)."""
+
+    def __init__(self, name: str, doc: StateDoc, archived: bool) -> None:  # noqa: D107
+        self.name, self.doc, self.archived = name, doc, archived
+
+
 class Ticket:
     """One ticket: its folder, state and moves."""
 
@@ -357,7 +365,11 @@ class Ticket:
 
     @property
     def state(self) -> WorkflowState:
-        doc = self.doc()
+        return self.state_of(self.doc())
+
+    def state_of(self, doc: StateDoc) -> WorkflowState:
+        """The public model of an already parsed state file (one parse serves several
+        views, e.g. ``status``)."""
         return WorkflowState.from_doc(doc, self.seal_status(doc))  # type: ignore[arg-type]
 
     @property
@@ -432,8 +444,10 @@ class Ticket:
     def graph(self) -> str:
         return mermaid(self.doc(), self.archived)
 
-    def allowed(self) -> list[str]:
-        return self._engine(self.doc()).allowed()
+    def allowed(self, doc: StateDoc | None = None) -> list[str]:
+        """The moves from here, in words. Reads the file only (no state machine is built:
+        ``status`` asks this of every ticket)."""
+        return _Moves(self.name, doc if doc is not None else self.doc(), self.archived).allowed()
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ minute or two on 2 CPU cores, hence `slow`.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mlgate import closure
 from mlgate import demo as D
 
 TICKET = D.TICKET
@@ -26,7 +26,16 @@ def _git(cwd: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     home = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ)
+    # Module-scoped, so conftest's per-test isolation is not active yet: isolate here.
+    user = tmp_path_factory.mktemp("demo-home")
+    (user / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[user]\n\tname = Test\n"
+                                     "\temail = test@example.com\n")
+    templates = tmp_path_factory.mktemp("demo-git-templates")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GIT_", "WANDB_", "MLGATE_"))}
+    env.update({"HOME": str(user), "GIT_CONFIG_GLOBAL": str(user / ".gitconfig"),
+                "GIT_CONFIG_NOSYSTEM": "1", "GIT_TEMPLATE_DIR": str(templates),
+                "WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     proc = subprocess.run([sys.executable, "-m", "mlgate", "demo", str(home)],
                           capture_output=True, text=True, timeout=900, env=env,
                           cwd=str(home))
@@ -53,14 +62,13 @@ def test_demo_plays_the_ticket_to_the_end(demo_run) -> None:
     # two runs: the under-trained one and the fixed one; the second was promoted
     runs = sorted(p.name for p in (done / "runs").iterdir() if p.name.startswith("RUN-"))
     assert len(runs) >= 2, runs
-    status = json.loads(subprocess.run(
-        [sys.executable, "-m", "mlgate", "--json", "runs", TICKET], cwd=repo,
-        capture_output=True, text=True, check=True).stdout)
-    assert [r["status"] for r in status][:2] == ["Completed", "Completed"]
-    first, last = status[0]["metrics"]["val/acc"], status[-1]["metrics"]["val/acc"]
+    records = closure.load_runs(done)
+    assert [r.status for r in records][:2] == ["Completed", "Completed"]
+    first, last = records[0].last["val/acc"], records[-1].last["val/acc"]
     assert first < 0.95 <= last
+    assert all(r.plots for r in records)
     baseline = (repo / "baselines.yaml").read_text()
-    assert f"run: {status[-1]['run']}" in baseline
+    assert f"run: {records[-1].run}" in baseline
 
     # the state file tells the whole story: every gate passed, one Local Fix re-entry
     state = (done / "workflow-state.md").read_text()
@@ -90,6 +98,6 @@ def test_demo_plays_the_ticket_to_the_end(demo_run) -> None:
 def test_demo_refuses_a_directory_that_already_has_the_project(demo_run) -> None:
     home, proc = demo_run
     again = subprocess.run([sys.executable, "-m", "mlgate", "demo", str(home)],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, cwd=str(home))
     assert again.returncode == 2
     assert "already exists" in again.stderr

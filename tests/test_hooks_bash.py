@@ -192,6 +192,11 @@ def test_read_only_commands_write_nothing(tmp_path: Path, command: str) -> None:
     "git -c core.hooksPath=/dev/null commit -m x",
     "git config core.hooksPath .nohooks",
     "python -c 'import os; os.system(\"git commit -n -m x\")'",
+    "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.hooksPath GIT_CONFIG_VALUE_0=/x git commit",
+    "mlgate hooks uninstall --git",
+    "mlgate --json hooks uninstall",
+    "mlgate hooks install --git --force",
+    "pre-commit uninstall",
 ])
 def test_hook_bypasses_are_refused(tmp_path: Path, command: str) -> None:
     result = analyze(command, tmp_path)

@@ -206,7 +206,7 @@ def test_detached_run_outlives_the_process_that_launched_it(ticket: Path, tmp_pa
 @pytest.mark.slow
 def test_torchrun_two_gloo_processes_only_rank0_writes(ticket: Path, tmp_path: Path) -> None:
     cfg = {"command": f"{PY} {script('ddp.py')}", "launcher": "torchrun", "nproc": 2,
-           "stall_after": 120, "env": {"OMP_NUM_THREADS": "1"}}
+           "stall_after": 120, "env": {"OMP_NUM_THREADS": "1", "TEST_NO_WANDB": "1"}}
     h = runs.launch(ticket, "demo", cfg, tmp_path)
     assert watch.watch(h.run_dir, poll=0.2) == "completed", (h.run_dir / "train.log").read_text()
     m = meta(h.run_dir)
@@ -226,7 +226,8 @@ def test_torchrun_two_gloo_processes_only_rank0_writes(ticket: Path, tmp_path: P
 def test_slurm_launcher_with_submitit_local_executor(ticket: Path, tmp_path: Path) -> None:
     cfg = {"command": command("complete.py", "--steps", "20", "--batch-size", "{batch_size}"),
            "launcher": "slurm", "batch_size": 16, "stall_after": 120,
-           "slurm": {"cluster": "local", "time_min": 5, "gpus_per_node": 0}}
+           "slurm": {"cluster": "local", "time_min": 5, "gpus_per_node": 0},
+           "env": {"TEST_NO_WANDB": "1"}}
     h = runs.launch(ticket, "demo", cfg, tmp_path)
     assert h.launcher == "slurm" and h.job
     assert watch.watch(h.run_dir, poll=0.2) == "completed", (h.run_dir / "train.log").read_text()

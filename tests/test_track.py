@@ -282,3 +282,34 @@ def test_importing_track_pulls_in_no_heavy_package() -> None:
             "if m in sys.modules))")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_logging_cuda_tensors_does_not_synchronize_per_step(no_wandb: None) -> None:
+    run = track.init(flush_every=50, flush_secs=None)
+    w = torch.randn(256, 256, device="cuda", requires_grad=True)
+    torch.cuda.set_sync_debug_mode("error")  # any synchronizing call now raises
+    try:
+        for i in range(49):
+            loss = (w @ w).pow(2).mean()
+            run.log({"loss": loss, "acc": (loss > 0).float()}, step=i)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    run.finish()  # the flush reads them all in one transfer
+    assert [r["step"] for r in metrics(run.run_dir)] == list(range(49))
+
+
+@pytest.mark.slow
+def test_online_without_credentials_falls_back_to_offline_and_says_so(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    run = track.init(mode="online")
+    run.log({"loss": 1.0})
+    run.finish()
+    wb = meta(run.run_dir)["wandb"]
+    assert wb["mode"] == "offline" and wb["finished"] and wb["url"] is None
+    assert "online init failed" in wb["error"] and wb["sync_command"].startswith("wandb sync ")
+    assert "wandb: wandb online init failed" in capsys.readouterr().err
+    assert [r["loss"] for r in wandb_history(wb["dir"])] == [1.0]

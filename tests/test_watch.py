@@ -31,6 +31,9 @@ def ticket(tmp_path: Path) -> Path:
     return folder
 
 
+NO_WANDB = {"TEST_NO_WANDB": "1"}  # for tests that don't look at wandb (it has its own tests)
+
+
 def _dead(pid: int) -> bool:
     return wait_for(lambda: not runs.pid_alive(pid), timeout=30)
 
@@ -39,26 +42,29 @@ def _dead(pid: int) -> bool:
 def test_completed_run_has_metrics_summary_plots_and_wandb_offline_history(
         ticket: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WANDB_DIR")  # the default: wandb writes inside the run directory
-    cfg = {"command": command("complete.py", "--steps", "60", "--batch-size", "{batch_size}"),
-           "batch_size": 32, "stall_after": 120}
+    cfg = {"command": command("example_train.py", "--epochs", "2", "--batch-size",
+                              "{batch_size}", "--grad-accum", "{grad_accum}"),
+           "batch_size": 64, "stall_after": 120}
     lines: list[str] = []
     h = runs.launch(ticket, "demo", cfg, tmp_path, "abc123", False, {"mode": "offline"})
     assert watch.watch(h.run_dir, poll=0.2, progress=lines.append) == "completed"
     m = meta(h.run_dir)
     assert (m["status"], m["exit_code"], m["failure_class"]) == ("completed", 0, "completed")
     rows = metrics(h.run_dir)
-    loss_steps = [r["step"] for r in rows if "train/loss" in r]
-    assert loss_steps == list(range(60))
+    assert [r["step"] for r in rows if "train/loss" in r] == list(range(64))  # 2048/64 x 2
+    assert [r["step"] for r in rows if "val/acc" in r] == [31, 63]
     assert all(isinstance(r["time"], float) for r in rows)
     summary = json.loads((h.run_dir / "summary.json").read_text())
-    assert summary["run"] == "RUN-001"
-    assert summary["direction"] == {"train/loss": "min", "val/acc": "max"}
+    assert summary["run"] == "RUN-001" and summary["steps"] == 64
+    assert summary["direction"] == {"train/loss": "min", "val/loss": "min", "val/acc": "max"}
     losses = [r["train/loss"] for r in rows if "train/loss" in r]
     accs = [r["val/acc"] for r in rows if "val/acc" in r]
-    assert summary["last"] == {"train/loss": losses[-1], "val/acc": accs[-1]}
-    assert summary["best"] == {"train/loss": min(losses), "val/acc": max(accs)}
-    assert sorted(p.name for p in (h.run_dir / "viz").glob("*.png")) == ["train_loss.png",
-                                                                        "val_acc.png"]
+    assert summary["last"]["train/loss"] == losses[-1] and summary["last"]["val/acc"] == accs[-1]
+    assert summary["best"]["train/loss"] == min(losses) and summary["best"]["val/acc"] == max(accs)
+    assert losses[-1] < losses[0]
+    assert sorted(p.name for p in (h.run_dir / "viz").glob("*.png")) == [
+        "train_loss.png", "val_acc.png", "val_loss.png"]
+    assert (h.run_dir / "model.pt").exists()
     # wandb: offline, inside the run dir, the same keys and steps in its history.
     wb = m["wandb"]
     assert wb["mode"] == "offline" and wb["url"] is None and wb["finished"] is True
@@ -66,16 +72,17 @@ def test_completed_run_has_metrics_summary_plots_and_wandb_offline_history(
     assert wb["sync_command"] == f"wandb sync {wb['dir']}"
     history = wandb_history(wb["dir"])
     keys = {k for r in history for k in r if not k.startswith("_")}
-    assert keys == {"train/loss", "val/acc"}
-    assert sorted({r["_step"] for r in history}) == list(range(60))
+    assert keys == {"train/loss", "val/loss", "val/acc"}
+    assert sorted({r["_step"] for r in history}) == list(range(64))
     hist_loss = {r["_step"]: r["train/loss"] for r in history if "train/loss" in r}
     assert hist_loss == {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
     assert m["wandb"]["project"] == "demo"
-    assert lines and lines[-1].startswith("RUN-001  step 59") and "completed (exit 0)" in lines[-1]
+    assert m["script_config"] == {"batch_size": 64, "grad_accum": 1, "epochs": 2, "lr": 0.01}
+    assert lines and lines[-1].startswith("RUN-001  step 63") and "completed (exit 0)" in lines[-1]
 
 
 def test_crash_is_classified_with_its_exit_code(ticket: Path, tmp_path: Path) -> None:
-    h = runs.launch(ticket, "demo", {"command": command("crash.py")}, tmp_path)
+    h = runs.launch(ticket, "demo", {"command": command("crash.py"), "env": NO_WANDB}, tmp_path)
     assert watch.watch(h.run_dir, poll=0.1) == "crashed"
     m = meta(h.run_dir)
     assert (m["exit_code"], m["status"]) == (3, "failed")
@@ -85,7 +92,8 @@ def test_crash_is_classified_with_its_exit_code(ticket: Path, tmp_path: Path) ->
 
 
 def test_nan_loss_stops_the_run(ticket: Path, tmp_path: Path) -> None:
-    h = runs.launch(ticket, "demo", {"command": command("nan.py"), "stall_after": 120}, tmp_path)
+    h = runs.launch(ticket, "demo", {"command": command("nan.py"), "stall_after": 120,
+                                     "env": NO_WANDB}, tmp_path)
     t0 = time.time()
     assert watch.watch(h.run_dir, poll=0.1) == "nan"
     assert time.time() - t0 < 120
@@ -104,11 +112,15 @@ def test_stalled_run_is_stopped(ticket: Path, tmp_path: Path) -> None:
     assert (m["status"], m["failure_class"], m["exit_code"]) == ("failed", "stalled", 143)
     assert "no new metric" in m["kill_detail"]
     assert [r["step"] for r in metrics(h.run_dir)] == [0, 1]
+    # The wandb writer was spared: it logged what was flushed and closed the wandb run.
+    wb = m["wandb"]
+    assert wb["finished"] and wb["exit_code"] == 1
+    assert [r["train/loss"] for r in wandb_history(wb["dir"])] == [1.0, 0.9]
 
 
 def test_timeout_stops_a_run_that_keeps_logging(ticket: Path, tmp_path: Path) -> None:
     h = runs.launch(ticket, "demo", {"command": command("slow.py"), "timeout": 4,
-                                     "stall_after": 60}, tmp_path)
+                                     "stall_after": 60, "env": NO_WANDB}, tmp_path)
     assert watch.watch(h.run_dir, poll=0.2) == "timeout"
     assert _dead(h.pid)
     m = meta(h.run_dir)
@@ -118,7 +130,7 @@ def test_timeout_stops_a_run_that_keeps_logging(ticket: Path, tmp_path: Path) ->
 
 def test_oom_relaunches_with_halved_batch_until_it_fits(ticket: Path, tmp_path: Path) -> None:
     cfg = {"command": command("oom.py", "--batch-size", "{batch_size}", "--grad-accum",
-                              "{grad_accum}"), "batch_size": 64, "grad_accum": 1}
+                              "{grad_accum}"), "batch_size": 64, "grad_accum": 1, "env": NO_WANDB}
     lines: list[str] = []
     infos = watch.run_with_retries(ticket, "demo", cfg, tmp_path, "abc", False, {},
                                    progress=lines.append, poll=0.1)
@@ -178,7 +190,7 @@ def test_progress_rich_live_line_and_plain_lines(ticket: Path, tmp_path: Path) -
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=False, width=120)
-    h = runs.launch(ticket, "demo", {"command": command("crash.py")}, tmp_path)
+    h = runs.launch(ticket, "demo", {"command": command("crash.py"), "env": NO_WANDB}, tmp_path)
     assert watch.watch(h.run_dir, poll=0.1, progress=console) == "crashed"
     out = buf.getvalue()
     assert "RUN-001" in out and "train/loss=0.9" in out and "crashed (exit 3)" in out

@@ -42,7 +42,6 @@ MAX_DEPTH = 8  # nesting of bash -c / eval / $(...) analysed before giving up (f
 MAX_PATCH_BYTES = 8 * 1024 * 1024
 
 _SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero")
-_SEPARATORS = {";", "&", "&&", "||", "|", "|&", "\n", ";;", ";&", ";;&", "(", ")"}
 _WRITE_REDIRS = {">", ">>", ">|", "&>", "&>>", "<>"}
 _RESERVED = {"!", "{", "}", "then", "do", "else", "elif", "if", "while", "until", "time",
              "fi", "done", "esac", "in"}
@@ -809,7 +808,7 @@ def _truncate(ctx: _Ctx) -> None:
 
 
 def _curl(ctx: _Ctx) -> None:
-    _, opts = _operands(ctx.args, "oOdHXuAeErTwKxbcFhmyYzCKQ", (
+    _, opts = _operands(ctx.args, "oOdHXuAeErTwKxbcFhmyYzCQ", (
         "--output", "--data", "--header", "--request", "--user", "--config", "--cookie",
         "--cookie-jar", "--dump-header", "--trace", "--trace-ascii", "--url"))
     for key in ("-o", "--output", "--cookie-jar", "--dump-header", "-c", "-D",
@@ -1039,6 +1038,19 @@ def _python(ctx: _Ctx) -> None:
         ctx.unknown(why)
     for cmd in found.commands:
         ctx.an.run(cmd, ctx.cwd, ctx.depth + 1)
+
+
+def _mlgate(ctx: _Ctx) -> None:
+    words = [w.value for w in ctx.args if not w.value.startswith("--json")]
+    if words[:2] == ["hooks", "uninstall"] or (words[:2] == ["hooks", "install"]
+                                                 and "--force" in words):
+        ctx.refuse("removing or replacing mlgate's hooks is for a person to do, not an agent")
+
+
+def _pre_commit_tool(ctx: _Ctx) -> None:
+    if [w.value for w in ctx.args][:1] == ["uninstall"]:
+        ctx.refuse("`pre-commit uninstall` removes the commit hook; that is for a person to "
+                   "do, not an agent")
 
 
 def _script_e(ctx: _Ctx) -> None:
@@ -1294,6 +1306,9 @@ _GIT_WORKTREE_WRITERS = {"merge", "pull", "rebase", "cherry-pick", "revert", "am
 def _git(ctx: _Ctx) -> None:
     args = ctx.args
     cwd = ctx.cwd
+    if any(k.startswith("GIT_CONFIG") and "hookspath" in v.lower() for k, v in ctx.env.items()):
+        ctx.refuse("setting core.hooksPath through GIT_CONFIG_* turns off the mlgate commit "
+                   "hook; commit without it")
     i = 0
     while i < len(args):
         v = args[i].value
@@ -1357,8 +1372,6 @@ def _git(ctx: _Ctx) -> None:
         if sub == "bisect" and not (vals & {"start", "good", "bad", "new", "old", "reset",
                                              "skip", "run"}):
             return
-        if sub == "rebase" and "--no-verify" in vals:
-            pass
         sctx.unknown(f"git {sub} rewrites the worktree")
     elif sub == "submodule":
         if any(w.value in ("update", "add", "deinit", "sync") for w in rest):
@@ -1504,5 +1517,7 @@ _HANDLERS = {
     "eval": _eval,
     "source": lambda ctx: None,
     "node": _script_e,
+    "mlgate": _mlgate,
+    "pre-commit": _pre_commit_tool,
     "ruby": _script_e,
 }

@@ -1,5 +1,9 @@
 """Logs two steps, then exits with code 3."""
+import os
 import sys
+
+if os.environ.get("TEST_NO_WANDB"):  # the test does not look at wandb: skip its writer
+    sys.modules["wandb"] = None
 
 from mlgate import track
 

@@ -1,0 +1,274 @@
+"""Core costs (SPEC §13): state file round trips, and ``mlgate status --json`` over many tickets.
+
+Rows:
+
+* ``state round trip (parse + render)``: :meth:`StateDoc.parse` of a sealed, realistic state
+  file (stage 5, five Transition Log rows) and :meth:`StateDoc.render` back to the same bytes,
+  in memory. Goal: >= 2,000 per second.
+* ``state round trip (load + atomic write)``: what every mlgate command does to the file: read,
+  parse, render, :func:`mlgate.util.atomic_write` (temp file, fsync, rename, fsync of the
+  folder). Baseline: the same bytes written the same durable way without mlgate (open, write,
+  fsync, rename, fsync of the folder), i.e. the disk's own floor. Goal: >= 2,000 per second.
+* ``mlgate status --json`` with 10, 100 and 1,000 tickets in a git workspace (the venv's
+  console script in a fresh process, byte-code caching on), against ``mlgate --version`` (the
+  start-up every command pays). Goal: <= 1 s at 1,000 tickets; the per-ticket slope between
+  100 and 1,000 tickets and the 1000/100 ratio show that the cost is linear.
+
+The children's CPU time is reported next to the wall time: on a busy machine the wall time
+grows with the load, the CPU time much less.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MLGATE = str(BIN / "mlgate")
+ROUND_TRIP_GOAL = ">= 2000/s"
+STATUS_GOAL = "<= 1 s at 1,000 tickets"
+SIZES = (10, 100, 1000)
+QUICK = os.environ.get("MLGATE_BENCH_QUICK") == "1"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE")}
+    env.update({"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+                "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+                "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"})
+    return env
+
+
+def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}"
+                           f"{proc.stderr}")
+    return proc.stdout
+
+
+# -- realistic state files -----------------------------------------------------------------
+
+
+def state_text(name: str, stage: int, key: bytes | None = None) -> str:
+    """A state file as mlgate leaves it after ``stage`` advances (gates Pass, log rows,
+    snapshot, Pre-Edit Checklist), sealed with ``key`` when given."""
+    from mlgate import constants as C
+    from mlgate.statefile import StateDoc, TransitionRow
+
+    doc = StateDoc.parse((REPO / "shared" / "workflow-state-template.md").read_text(),
+                         "workflow-state.md")
+    doc.set_snapshot(ticket=name, current_stage=0, next_stage=1, permission="Locked",
+                     active_reentry=False, classification=None, last_updated="2026-11-22")
+    doc.set_bootstrap({k: ("Non-Git" if k == "Bootstrap Mode" else "N/A")
+                       for k in doc.bootstrap})
+    for n in C.STAGE_NUMBERS:
+        doc.set_gate(n, status="Pass" if n < stage else
+                     ("In Progress" if n == stage else "Not Started"),
+                     evidence=(C.STAGES[n].artifact or "") if n < stage else "")
+    for n in range(stage):
+        perm = "Unlocked" if n + 1 == 4 else "Locked"
+        doc.append_transition(TransitionRow(
+            doc.next_transition_id(), "2026-11-22", n, n + 1,
+            f"Stage {n} gate passed, moving to {C.STAGES[n + 1].label}", None, perm,
+            f"{C.STAGES[n].artifact}, workflow-state.md"))
+    perm = "Unlocked" if stage == 4 else "Locked"
+    doc.set_snapshot(current_stage=stage, next_stage=stage + 1 if stage < 8 else None,
+                     permission=perm, last_transition_id=f"T-{stage:03d}" if stage else None)
+    doc.set_pre_edit(dict(zip(list(doc.pre_edit),
+                              ["Yes", "Yes", "Yes", "Yes", "Pass"] if stage == 4 else
+                              ["No", "No", "Yes" if stage > 3 else "No",
+                               "Yes" if stage > 3 else "No", "Fail"])))
+    if key is not None:
+        doc.apply_seal(key)
+    return doc.render()
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+def _rate(fn, seconds: float) -> tuple[float, int]:
+    """Median seconds per call over rounds of ``fn`` lasting about ``seconds`` in all."""
+    fn()
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < 0.05:
+        fn()
+        n += 1
+    per_round = max(1, n)
+    samples = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(samples) < 5:
+        t = time.perf_counter()
+        for _ in range(per_round):
+            fn()
+        samples.append((time.perf_counter() - t) / per_round)
+    return statistics.median(samples), len(samples) * per_round
+
+
+def round_trips(seconds: float) -> list[dict]:
+    from mlgate.statefile import StateDoc
+    from mlgate.util import atomic_write
+
+    tmp = Path(tempfile.mkdtemp(prefix="mlgate-bench-rt-"))
+    try:
+        text = state_text("bench-ticket", 5, key=os.urandom(32))
+        path = tmp / "workflow-state.md"
+        path.write_text(text, encoding="utf-8")
+        raw = tmp / "raw.md"
+        data = text.encode()
+
+        def parse_render() -> None:
+            if StateDoc.parse(text, path).render() != text:
+                raise RuntimeError("round trip changed the bytes")
+
+        def load_write() -> None:
+            atomic_write(path, StateDoc.load(path).render())
+
+        def bare_write() -> None:
+            tmp_name = raw.with_name(".raw.md.tmp")
+            fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp_name, raw)
+            dfd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+        mem, n_mem = _rate(parse_render, seconds)
+        disk, n_disk = _rate(load_write, seconds)
+        floor, _ = _rate(bare_write, seconds / 2)
+        if path.read_text(encoding="utf-8") != text:
+            raise RuntimeError("the state file changed over the round trips")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [
+        {"name": "state round trip (parse + render, in memory)", "median_s": mem,
+         "baseline": None, "ratio": None, "goal": ROUND_TRIP_GOAL, "met": 1 / mem >= 2000,
+         "note": f"{1 / mem:,.0f} round trips/s over {n_mem:,} round trips "
+                 f"({len(text.splitlines())}-line sealed state file, stage 5)"},
+        {"name": "state round trip (load + atomic write, fsync)", "median_s": disk,
+         "baseline": "bare write+fsync+rename+dir fsync of the same bytes",
+         "ratio": disk / floor, "goal": ROUND_TRIP_GOAL, "met": 1 / disk >= 2000,
+         "note": f"{1 / disk:,.0f} round trips/s over {n_disk:,}; the disk floor (two fsyncs) "
+                 f"alone allows {1 / floor:,.0f}/s"},
+    ]
+
+
+# -- status over many tickets --------------------------------------------------------------
+
+
+def make_workspace(tmp: Path, n: int, env: dict[str, str]) -> Path:
+    """A git workspace (``mlgate init``) with ``n`` sealed tickets at mixed stages, made in
+    the main checkout (as ``mlgate new --no-worktree`` makes them)."""
+    from mlgate import tickets
+    from mlgate.statefile import StateDoc, load_key
+
+    repo = tmp / f"ws{n}"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "model.py").write_text("x = 1\n")
+    _sh(["git", "init", "-q", "-b", "main"], repo, env)
+    _sh([MLGATE, "init"], repo, env)
+    _sh(["git", "add", "-A"], repo, env)
+    _sh(["git", "commit", "-qm", "init"], repo, env)
+    key = load_key(tickets.key_dir(repo), create=True)
+    assert key is not None
+    variants = {stage: state_text("x", stage) for stage in range(9)}
+    base = repo / "tickets" / "in-progress"
+    for i in range(n):
+        name = f"exp-{i:04d}"
+        doc = StateDoc.parse(variants[i % 9], "workflow-state.md")
+        doc.set_snapshot(ticket=name)
+        doc.apply_seal(key)
+        folder = base / name
+        folder.mkdir(parents=True)
+        (folder / "workflow-state.md").write_text(doc.render(), encoding="utf-8")
+    return repo
+
+
+def _child_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def status_rows(rounds: int) -> list[dict]:
+    tmp = Path(tempfile.mkdtemp(prefix="mlgate-bench-status-"))
+    try:
+        home = tmp / "home"
+        home.mkdir()
+        (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+        env = _env(home)
+        spaces = {n: make_workspace(tmp, n, env) for n in SIZES}
+        cmds: dict[str, tuple[list[str], Path]] = {"version": ([MLGATE, "--version"], spaces[10])}
+        for n, ws in spaces.items():
+            cmds[str(n)] = ([MLGATE, "--json", "status"], ws)
+        for name, (cmd, cwd) in cmds.items():  # warm up (byte-code) and check the output
+            out = _sh(cmd, cwd, env)
+            if name != "version":
+                data = json.loads(out)
+                if len(data) != int(name) or any("error" in d for d in data):
+                    raise RuntimeError(f"status at {name} tickets: {out[:500]}")
+                if {d["seal"] for d in data} != {"valid"}:
+                    raise RuntimeError("status: seals are not valid")
+        wall: dict[str, list[float]] = {k: [] for k in cmds}
+        cpu: dict[str, list[float]] = {k: [] for k in cmds}
+        for _ in range(rounds):
+            for name, (cmd, cwd) in cmds.items():
+                c0, t0 = _child_cpu(), time.perf_counter()
+                subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=True)
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(_child_cpu() - c0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    rows = [{"name": "mlgate --version (start-up)", "median_s": med["version"], "baseline": None,
+             "ratio": None, "goal": "baseline", "note": f"CPU {mcpu['version']:.3f} s"}]
+    for n in SIZES:
+        rows.append({"name": f"mlgate status --json, {n:,} tickets", "median_s": med[str(n)],
+                     "baseline": "mlgate --version", "ratio": med[str(n)] / med["version"],
+                     "goal": "<= 1 s" if n == 1000 else "informational",
+                     "met": med[str(n)] <= 1.0 if n == 1000 else None,
+                     "note": f"CPU {mcpu[str(n)]:.3f} s"})
+    small = (med["100"] - med["10"]) / 90
+    large = (med["1000"] - med["100"]) / 900
+    cpu_large = (mcpu["1000"] - mcpu["100"]) / 900
+    rows.append({"name": "status per-ticket slope (100 -> 1,000)", "median_s": large,
+                 "baseline": "slope 10 -> 100", "ratio": large / small if small > 0 else None,
+                 "goal": "linear: slope ratio <= 1.5",
+                 "met": (large / small <= 1.5) if small > 0 else None,
+                 "note": f"{large * 1e3:.3f} ms/ticket wall, {cpu_large * 1e3:.3f} ms/ticket CPU; "
+                         f"10 -> 100: {small * 1e3:.3f} ms/ticket"})
+    rows.append({"name": "status time ratio 1,000 / 100 tickets", "median_s": med["1000"],
+                 "baseline": "status, 100 tickets", "ratio": med["1000"] / med["100"],
+                 "goal": "<= 10x (linear or better)", "met": med["1000"] / med["100"] <= 10})
+    return rows
+
+
+def run() -> list[dict]:
+    quick = QUICK or os.environ.get("MLGATE_BENCH_ROUNDS") == "quick"
+    return round_trips(1.0 if quick else 3.0) + status_rows(3 if quick else 7)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    for row in run():
+        ratio = f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "-"
+        print(f"{row['name']:<48} {row['median_s'] * 1000:10.3f} ms  {ratio:>8}  "
+              f"{row['goal']:<28} {row.get('note', '')}")
