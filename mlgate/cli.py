@@ -386,12 +386,13 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, colle
 def runs(obj: Obj, name: str | None) -> None:
     """List the ticket's training runs."""
     from mlgate import runs as R
+    from mlgate.watch import format_runs
 
     t = obj.ticket(name)
     infos = R.list_runs(t.folder)
     data = [{"run": i.run, "status": i.status, "failure_class": i.failure_class,
              "metrics": i.metrics, "batch_size": i.batch_size} for i in infos]
-    emit(obj, data, R.format_runs(infos) if infos else "(no runs yet: `mlgate run train`)")
+    emit(obj, data, format_runs(infos) if infos else "(no runs yet: `mlgate run train`)")
 
 
 @cli.command()
@@ -403,7 +404,14 @@ def watch(obj: Obj, run_id: str, name: str | None) -> None:
     from mlgate import watch as W
 
     t = obj.ticket(name)
-    cls = W.watch_run(t.folder, run_id, config=t.ws.config.to_dict())
+    train = t.ws.config.handler_options("train")
+    progress = None
+    if not obj.json:
+        from rich.console import Console
+
+        progress = Console(stderr=True)
+    cls = W.watch_run(t.folder, run_id, stall_after=train.get("stall_after"),
+                      timeout=train.get("timeout"), progress=progress)
     emit(obj, {"run": run_id, "failure_class": cls}, f"{run_id}: {cls}")
     if cls != "completed":
         sys.exit(1)

@@ -343,7 +343,7 @@ def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
         path = viz / plot_name(key, taken)
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers may race
         fig.savefig(tmp, format="png")
         os.replace(tmp, path)
         out.append(path)

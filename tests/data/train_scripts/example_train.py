@@ -40,7 +40,7 @@ def main() -> None:
                               nn.Linear(64, 2))
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
         step = 0
-        for epoch in range(args.epochs):
+        for _epoch in range(args.epochs):
             model.train()
             perm = torch.randperm(len(x))
             for i in range(0, len(x), args.batch_size):
