@@ -12,7 +12,9 @@ Names are imported lazily so that ``import mlgate`` (and the hooks) stay fast.
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the hook path
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -589,6 +589,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             click.echo(json.dumps(data, indent=2, default=str))
         click.echo(f"mlgate: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the file system said no (disk full, read-only, permissions)
+        where = f" ({exc.filename})" if exc.filename else ""
+        msg = (f"{exc.strerror or exc}{where}\nhint: check free space and permissions there, "
+               "then run the command again")
+        if as_json:
+            click.echo(json.dumps({"error": "environment", "message": msg,
+                                   "path": exc.filename, "errno": exc.errno}, indent=2))
+        click.echo(f"mlgate: {msg}", err=True)
+        sys.exit(4)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

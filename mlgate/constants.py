@@ -6,7 +6,7 @@ Standard library only (the hook path imports it). Everything here follows
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from mlgate.record import record
 
 STATE_FILE = "workflow-state.md"
 CONFIG_FILE = "mlgate.yaml"
@@ -48,7 +48,7 @@ COMPARATORS = (">=", "<=", ">", "<", "==")
 FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stage:
     number: int
     name: str  # as used in the Stage Gates table, after the number

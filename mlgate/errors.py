@@ -12,7 +12,9 @@ Standard library only: the hook path imports this module.
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the hook path
+    from typing import Any
 
 
 class MlgateError(Exception):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from mlgate.record import record
 from pathlib import Path
 
 from mlgate.errors import GitError
@@ -45,7 +45,7 @@ _ZERO_SHA = "0" * 40
 _GENERIC_HINT = "see git's message above"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Worktree:
     """One entry of ``git worktree list --porcelain``."""
 

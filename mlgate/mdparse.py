@@ -13,13 +13,15 @@ value that still shows its alternatives (`` `Locked` / `Unlocked` ``) or is empt
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from mlgate.record import field, record
 from pathlib import Path
 
-_HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+_HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.*)$")  # title: group 2 without trailing " \t#"
 _BULLET_RE = re.compile(r"^(?P<indent>[ \t]*)[-*+][ \t]+(?P<body>.*)$")
 _ALTERNATIVES_RE = re.compile(r"^`[^`]*`(?:\s*/\s*`[^`]*`)+$")
-_PAREN_ENUM_RE = re.compile(r"\s*\((?:`[^`]*`\s*/?\s*)+\)")
+# `(`A` / `B`)`, and (in label_key) the white space before it. The pattern starts at the "(":
+# a leading `\s*` made every scan over a long run of spaces quadratic.
+_PAREN_ENUM_RE = re.compile(r"\((?:`[^`]*`\s*(?:/\s*)?)+\)")
 _FENCE_RE = re.compile(r"^[ \t]*(```|~~~)")
 _SEPARATOR_CELL_RE = re.compile(r"^:?-{3,}:?$")
 PLACEHOLDER_MARKERS = ("YYYY-MM-DD", "...", "…")
@@ -62,8 +64,15 @@ def label_key(label: str) -> str:
     ``Re-Entry Classification (`Local Fix` / ...)`` -> ``Re-Entry Classification``;
     ``Status (`Planned` / `Done`)`` -> ``Status``.
     """
-    key = _PAREN_ENUM_RE.sub("", label).strip()
-    return key
+    if "(`" not in label:
+        return label.strip()
+    kept: list[str] = []
+    last = 0
+    for m in _PAREN_ENUM_RE.finditer(label):
+        kept.append(label[last:m.start()].rstrip())
+        last = m.end()
+    kept.append(label[last:])
+    return "".join(kept).strip()
 
 
 def split_label(body: str) -> tuple[str, str] | None:
@@ -106,7 +115,7 @@ def canonical_id(text: str, prefix: str) -> str | None:
     return None if num is None else f"{prefix}-{num:03d}"
 
 
-@dataclass
+@record
 class Field:
     label: str  # the label as written, e.g. "Re-Entry Classification (`Local Fix` / ...)"
     key: str  # label_key(label)
@@ -119,7 +128,7 @@ class Field:
         return normalize_value(self.raw)
 
 
-@dataclass
+@record
 class Row:
     cells: list[str]  # raw cell text, stripped
     line: int
@@ -133,7 +142,8 @@ class Row:
         """An example row of a template: holds ``YYYY-MM-DD``/``...``, or its first cell is an
         id and every other filled cell is an id or a template default (``Planned``,
         ``Queued``, ``High``…), e.g. ``| EXP-001 |  |  |  |  | High |``."""
-        if any(marker in cell for cell in self.cells for marker in PLACEHOLDER_MARKERS):
+        joined = "\x00".join(self.cells)  # (no marker holds a NUL: none spans two cells)
+        if any(marker in joined for marker in PLACEHOLDER_MARKERS):
             return True
         if not self.cells or not _ROW_ID_RE.match(strip_ticks(self.cells[0])):
             return False
@@ -145,7 +155,7 @@ class Row:
         return all(not c.strip() for c in self.cells)
 
 
-@dataclass
+@record
 class Table:
     header: list[str]  # raw header cells
     line: int  # header line
@@ -188,7 +198,7 @@ class Table:
                 for r in rows]
 
 
-@dataclass
+@record
 class Section:
     title: str
     level: int
@@ -259,17 +269,18 @@ def split_row(line: str) -> list[str] | None:
         cells = [p.strip() for p in parts[:-1]]
     else:  # rejoin the pieces split at an escaped pipe or a pipe inside backticks
         cells = []
-        buf, ticks = parts[0], parts[0].count("`")
+        buf, ticks = [parts[0]], parts[0].count("`")  # pieces of the current cell
         for part in parts[1:]:
-            if buf.endswith("\\"):
-                buf = buf[:-1] + "|" + part
+            if buf[-1].endswith("\\"):
+                buf[-1] = buf[-1][:-1]
+                buf.append("|" + part)
             elif ticks % 2:
-                buf = buf + "|" + part
+                buf.append("|" + part)
             else:
-                cells.append(buf.strip())
-                buf, ticks = part, 0
+                cells.append("".join(buf).strip())
+                buf, ticks = [part], 0
             ticks += part.count("`")
-        parts = [buf]
+        parts = ["".join(buf)]
     tail = parts[-1].strip()
     if tail:
         cells.append(tail)
@@ -298,8 +309,8 @@ def _classify(line: str) -> tuple:
         kind = ("f",)
     else:
         m = _HEADING_RE.match(line) if line.startswith("#") else None
-        if m and len(m.group(1)) <= 2:
-            kind = ("h", len(m.group(1)), m.group(2).strip())
+        if m and len(m.group(1)) <= 2:  # (a lazy `(.*?)[ \t#]*$` was quadratic on long lines)
+            kind = ("h", len(m.group(1)), m.group(2).rstrip(" \t#").strip())
         else:
             cells = split_row(line) if "|" in line else None
             if cells is not None:
@@ -313,9 +324,10 @@ def _classify(line: str) -> tuple:
                         label, value = parts
                         kind = ("b", label, label_key(strip_ticks(label)), value,
                                 bm.group("indent"))
-    if len(_LINE_KINDS) >= _LINE_KINDS_MAX:
-        _LINE_KINDS.clear()
-    _LINE_KINDS[line] = kind
+    if len(line) <= 1000:  # (bounded memory: long lines are not kept)
+        if len(_LINE_KINDS) >= _LINE_KINDS_MAX:
+            _LINE_KINDS.clear()
+        _LINE_KINDS[line] = kind
     return kind
 
 
@@ -348,8 +360,7 @@ class Document:
         table: Table | None = None
         pending_header: tuple[list[str], int] | None = None
         cache = _LINE_KINDS
-        for idx, raw in enumerate(self.lines):
-            lineno = idx + 1
+        for lineno, raw in enumerate(self.lines, 1):
             line = raw.rstrip("\r\n")
             kind = cache.get(line)
             if kind is None:

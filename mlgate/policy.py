@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from mlgate.record import record
 from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the hook path
+    from typing import Any
 
 from mlgate import constants as C
 from mlgate import rawconfig, tickets
@@ -49,7 +51,7 @@ _AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json",
 _HOOK_MARK = "mlgate hook"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decision:
     """The answer of :func:`decide`. ``paths``: the denied paths when denied, else every path
     judged (as given, made relative to their checkout where possible)."""
@@ -65,7 +67,7 @@ class Decision:
                 "stage": self.stage, "paths": list(self.paths)}
 
 
-@dataclass
+@record
 class _Verdict:
     allowed: bool
     why: str  # the reason, without the path
@@ -73,7 +75,7 @@ class _Verdict:
     stage: int | None = None
 
 
-@dataclass
+@record
 class _TicketState:
     stage: int | None
     permission: str | None

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import re
 from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the hook path
+    from typing import Any
 
 from mlgate.constants import CONFIG_FILE
 from mlgate.errors import ConfigError
@@ -87,7 +90,7 @@ def load_raw(root: str | Path) -> dict[str, Any]:
     merged = copy.deepcopy(DEFAULTS)
     if not path.is_file():
         return merged
-    data = read_yaml(path)
+    data = _cached_yaml(Path(root), path)
     if data is None:
         return merged
     if not isinstance(data, dict):
@@ -97,6 +100,44 @@ def load_raw(root: str | Path) -> dict[str, Any]:
     merged = deep_merge(merged, data)
     merged["handlers"] = normalize_handlers(merged.get("handlers"))
     return merged
+
+
+def _cache_file(root: Path) -> Path:
+    git = root / ".git"
+    return (git / "mlgate" if git.is_dir() else root / ".mlgate") / "config-cache.json"
+
+
+def _cached_yaml(root: Path, path: Path) -> Any:
+    """The parsed YAML of ``path``, without importing PyYAML when possible (the hooks run on
+    every tool call): a file of comments only is empty, and a parse is cached as JSON keyed
+    by the file's content hash (in the git common dir, or ``.mlgate/``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return read_yaml(path)  # raises the ConfigError with the reason
+    if all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        return None
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    cache = _cache_file(root)
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached.get("sha256") == digest:
+            return cached["data"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    data = parse_yaml(text, str(path))
+    try:
+        payload = json.dumps({"sha256": digest, "data": data})
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(payload, encoding="utf-8")
+        os.replace(tmp, cache)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache that cannot be written only costs speed
+    return data
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -97,7 +97,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.constants import FAILURE_CLASSES, RUNS_DIR
-from mlgate.errors import ConfigError, MissingExtra, UsageError
+from mlgate.errors import ConfigError, EnvironmentFailure, MissingExtra, UsageError
 from mlgate.plots import (
     LOG,
     METRICS,
@@ -112,7 +112,6 @@ from mlgate.plots import (
     read_meta,
     read_metrics,
     run_dirs,
-    run_number,
     format_run_id,
     update_meta,
     write_json,
@@ -317,7 +316,9 @@ def _gpu_names() -> list[str]:
                              capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.SubprocessError):
         return []
-    return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()] if out.returncode == 0 else []
+    if out.returncode != 0:
+        return []
+    return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
 
 
 def _torch_cuda_version() -> str | None:
@@ -637,20 +638,31 @@ def _launch_slurm(run_id: str, run_dir: Path, argv: list[str], extra_env: dict[s
     try:
         import submitit
     except ImportError as exc:
-        finalize(run_dir, 127, plots=False)
+        _abort(run_dir, "submitit is not installed: pip install 'mlgate[slurm]'")
         raise MissingExtra("submitit", "slurm", "train.launcher: slurm") from exc
     scfg = dict(cfg["slurm"])
     cluster = None if scfg.get("cluster") in (None, "auto") else scfg["cluster"]
-    executor = submitit.AutoExecutor(folder=run_dir / "slurm", cluster=cluster)
     params: dict[str, Any] = {"timeout_min": int(scfg.get("time_min") or 60),
                               "gpus_per_node": int(scfg.get("gpus_per_node") or 0),
                               "nodes": 1, "name": f"mlgate-{run_id}"}
     if scfg.get("partition"):
         params["slurm_partition"] = scfg["partition"]
     params.update(dict(scfg.get("extra") or {}))
-    executor.update_parameters(**params)
-    job = executor.submit(_slurm_entry, str(run_dir.resolve()), list(argv), dict(extra_env),
-                          str(worktree.resolve()))
+    try:
+        executor = submitit.AutoExecutor(folder=run_dir / "slurm", cluster=cluster)
+        executor.update_parameters(**params)
+    except (NameError, ValueError, TypeError, RuntimeError) as exc:
+        _abort(run_dir, f"submitit refused the parameters: {exc}")
+        raise ConfigError(CONFIG_NAME, f"train.slurm: {exc}\nhint: submitit parameters of the "
+                                       f"Slurm executor take the prefix slurm_ in "
+                                       f"train.slurm.extra (e.g. slurm_account)") from exc
+    try:
+        job = executor.submit(_slurm_entry, str(run_dir.resolve()), list(argv),
+                              dict(extra_env), str(worktree.resolve()))
+    except Exception as exc:
+        _abort(run_dir, f"the job could not be submitted: {exc}")
+        raise EnvironmentFailure(f"{run_id}: the Slurm job could not be submitted: {exc}",
+                                 run=run_id) from exc
     job_id = str(job.job_id)
     used = getattr(executor, "cluster", cluster) or "slurm"
     update_meta(run_dir, job_id=job_id, cluster=used, slurm_folder=str(run_dir / "slurm"))
@@ -660,6 +672,13 @@ def _launch_slurm(run_id: str, run_dir: Path, argv: list[str], extra_env: dict[s
             if proc is not None:
                 _CHILDREN[int(job_id)] = proc
     return RunHandle(run_id, run_dir, _read_pid(run_dir), "slurm", job_id, None)
+
+
+def _abort(run_dir: Path, reason: str) -> None:
+    """A run that never started: say why in train.log and record it as crashed."""
+    with contextlib.suppress(OSError), open(run_dir / LOG, "a", encoding="utf-8") as log:
+        log.write(f"[mlgate] {reason}\n")
+    finalize(run_dir, 127, plots=False)
 
 
 def _slurm_entry(run_dir: str, argv: list[str], extra_env: dict[str, str], cwd: str) -> int:

@@ -12,14 +12,17 @@ Standard library only (the hook path uses it). The file layout is workflow-sourc
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
-from dataclasses import dataclass
+from mlgate.record import record
 from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the hook path
+    from typing import Any
 
 from mlgate import constants as C
 from mlgate.errors import StateFileError
@@ -89,7 +92,7 @@ _V_ID = re.compile(r"^V-(\d{3,})$")
 _STAGE_CELL = re.compile(r"^`?(\d)`?\b")
 
 
-@dataclass
+@record
 class Snapshot:
     ticket: str | None
     current_stage: int | None
@@ -101,7 +104,7 @@ class Snapshot:
     last_updated: str | None
 
 
-@dataclass
+@record
 class GateRow:
     stage: int
     label: str
@@ -111,7 +114,7 @@ class GateRow:
     line: int
 
 
-@dataclass
+@record
 class TransitionRow:
     id: str
     date: str
@@ -128,7 +131,7 @@ class TransitionRow:
                 self.classification or C.NA, self.permission_after or "", self.evidence_updated]
 
 
-@dataclass
+@record
 class ViolationRow:
     date: str
     id: str
@@ -143,7 +146,7 @@ class ViolationRow:
         return [self.date, self.id, self.violation, _num(self.stage), self.action, cleared]
 
 
-@dataclass
+@record
 class ReEntry:
     trigger_stage: int | None
     classification: str | None
@@ -164,6 +167,12 @@ def _num(value: int | None) -> str:
 def _clean(value: str | None) -> str:
     """Cell/field text for a typed view: backticks and surrounding space removed."""
     return normalize_value(value) or ""
+
+
+def _row_values(cells: list[str], cols: list[tuple[str, int | None]]) -> dict[str, str]:
+    """{column: cleaned cell} of one table row ("" for a missing column or cell)."""
+    n = len(cells)
+    return {c: (_clean(cells[i]) if i is not None and i < n else "") for c, i in cols}
 
 
 def parse_path(text: str | None) -> tuple[int, ...] | None:
@@ -384,21 +393,21 @@ class StateDoc:
     def _parse_transitions(self) -> list[TransitionRow]:
         s = self._section("Transition Log")
         t = self._table(s, "Transition ID")
-        idx = {c: t.column(c) for c in TRANSITION_COLUMNS}
+        cols = [(c, t.column(c)) for c in TRANSITION_COLUMNS]
         rows: list[TransitionRow] = []
         for row in t.data_rows:
-            get = lambda c: _clean(row.cells[idx[c]]) if idx[c] is not None and idx[c] < len(row.cells) else ""  # noqa: E731,E501
-            tid = get("Transition ID")
+            get = _row_values(row.cells, cols)
+            tid = get["Transition ID"]
             if not _T_ID.match(tid):
                 raise self._err(row.line, f"Transition ID {tid!r} does not look like T-NNN")
             rows.append(TransitionRow(
-                id=tid, date=get("Date"),
-                from_stage=self._cell_stage(get("From Stage"), row.line, "From Stage"),
-                to_stage=self._cell_stage(get("To Stage"), row.line, "To Stage"),
-                reason=get("Reason"),
-                classification=None if get("Classification") in ("", C.NA) else get("Classification"),
-                permission_after=get("Code Edit Permission After Transition") or None,
-                evidence_updated=get("Evidence Updated"), line=row.line))
+                id=tid, date=get["Date"],
+                from_stage=self._cell_stage(get["From Stage"], row.line, "From Stage"),
+                to_stage=self._cell_stage(get["To Stage"], row.line, "To Stage"),
+                reason=get["Reason"],
+                classification=None if get["Classification"] in ("", C.NA) else get["Classification"],
+                permission_after=get["Code Edit Permission After Transition"] or None,
+                evidence_updated=get["Evidence Updated"], line=row.line))
         return rows
 
     def _cell_stage(self, text: str, line: int, what: str) -> int | None:
@@ -411,19 +420,19 @@ class StateDoc:
     def _parse_violations(self) -> list[ViolationRow]:
         s = self._section("Process Violation Log")
         t = self._table(s, "Date")
-        idx = {c: t.column(c) for c in VIOLATION_COLUMNS}
+        cols = [(c, t.column(c)) for c in VIOLATION_COLUMNS]
         rows: list[ViolationRow] = []
         for row in t.data_rows:
-            get = lambda c: _clean(row.cells[idx[c]]) if idx[c] is not None and idx[c] < len(row.cells) else ""  # noqa: E731,E501
-            vid = get("Violation ID")
+            get = _row_values(row.cells, cols)
+            vid = get["Violation ID"]
             if not _V_ID.match(vid):
                 raise self._err(row.line, f"Violation ID {vid!r} does not look like V-NNN")
-            cleared_txt = get("Cleared")
+            cleared_txt = get["Cleared"]
             cleared = None if not cleared_txt else cleared_txt.lower() == "yes"
             rows.append(ViolationRow(
-                date=get("Date"), id=vid, violation=get("Violation"),
-                stage=self._cell_stage(get("Detected At Stage"), row.line, "Detected At Stage"),
-                action=get("Action Taken"), cleared=cleared, line=row.line))
+                date=get["Date"], id=vid, violation=get["Violation"],
+                stage=self._cell_stage(get["Detected At Stage"], row.line, "Detected At Stage"),
+                action=get["Action Taken"], cleared=cleared, line=row.line))
         return rows
 
     def _parse_seal(self) -> tuple[str | None, int | None]:
@@ -651,21 +660,49 @@ def load_key(key_dir: str | Path, create: bool = False) -> bytes | None:
     """The seal key in ``key_dir/seal.key``; created (0600) when ``create`` and missing."""
     path = Path(key_dir) / "seal.key"
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return _read_key(path)
     except FileNotFoundError:
         if not create:
             return None
-    except ValueError:
-        raise StateFileError(str(path), 1, "seal key is not hex; delete it and run "
-                                           "`mlgate doctor --repair`") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     key = os.urandom(32)
+    # All or nothing: the key is written to a temp file first and linked into place, so a
+    # process killed half way never leaves an empty or partial key behind.
+    tmp = path.with_name(f".seal.key.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key.hex() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails if another process made the key first: use that one
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system: create it exclusively
+            _create_exclusive(path, key)
     except FileExistsError:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return _read_key(path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return key
+
+
+def _create_exclusive(path: Path, key: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key.hex() + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        key = b""
+    if len(key) < 16:
+        raise StateFileError(str(path), 1, "the seal key is damaged (not 32 hex-encoded "
+                                           "bytes); delete it and run `mlgate doctor --repair`")
     return key

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from mlgate.record import record
 from pathlib import Path
 
 from mlgate import git
@@ -31,7 +31,7 @@ KEY_DIR_NAME = "mlgate"  # <git common dir>/mlgate
 NON_GIT_KEY_DIR = ".mlgate"  # <workspace>/.mlgate
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Checkout:
     """A working copy of the workspace: the main checkout or a linked worktree."""
 
@@ -40,7 +40,7 @@ class Checkout:
     is_main: bool
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TicketLocation:
     name: str
     folder: Path  # <checkout>/tickets/<in-progress|done>/<name>

@@ -10,6 +10,7 @@ runs the move on the engine, seals, and writes atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -145,6 +146,16 @@ class Workspace:
     def key(self) -> bytes:
         key = load_key(tickets.key_dir(self.root), create=True)
         assert key is not None
+        self._known_key = key
+        return key
+
+    def known_key(self) -> bytes | None:
+        """The seal key for checking seals (never created here); read once per Workspace
+        (``status`` checks the seal of every ticket), re-read by :meth:`key`."""
+        key = getattr(self, "_known_key", None)
+        if key is None:
+            key = load_key(tickets.key_dir(self.root))
+            self._known_key = key
         return key
 
     # -- tickets -------------------------------------------------------------------------
@@ -281,7 +292,7 @@ class Workspace:
         if existing is not None:
             wt_path = existing.path
         else:
-            if wt_path.exists() and any(wt_path.iterdir()):
+            if wt_path.exists() and (not wt_path.is_dir() or any(wt_path.iterdir())):
                 raise GitError(["worktree", "add", str(wt_path), branch], 1,
                                f"'{wt_path}' already exists and is not the worktree of {branch}",
                                hint="remove or move that folder, or set `worktrees:` in "
@@ -291,9 +302,7 @@ class Workspace:
             if start is None and not G.branch_exists(root, branch):
                 raise GitError(["worktree", "add"], 1, "the repository has no commit to "
                                "branch from", hint="make a first commit, then run `mlgate new` again")
-            wt_path.parent.mkdir(parents=True, exist_ok=True)
-            G.add_worktree(root, wt_path, branch,
-                           start=None if G.branch_exists(root, branch) else start)
+            self._add_worktree(name, wt_path, branch, start)
         record: dict[str, str | None] = {
             "Bootstrap Mode": "Git",
             "User-Specified Base Branch": base or C.NA,
@@ -307,6 +316,35 @@ class Workspace:
             "Ticket Branch": branch,
         }
         return wt_path, record, blocked
+
+    def _add_worktree(self, name: str, wt_path: Path, branch: str, start: str | None) -> None:
+        """``git worktree add``, all or nothing: when git fails half way (it creates the
+        branch before the worktree), the new branch and any folder made for it are removed
+        again, and the error says so."""
+        root = self.root
+        new_branch = not G.branch_exists(root, branch)
+        made = [p for p in (wt_path.parent, wt_path) if not p.exists()]
+        cmd = ["worktree", "add", str(wt_path), branch]
+        try:
+            wt_path.parent.mkdir(parents=True, exist_ok=True)
+            G.add_worktree(root, wt_path, branch, start=start if new_branch else None)
+        except (GitError, OSError) as exc:
+            undone = []
+            if new_branch and G.branch_exists(root, branch):
+                run(["git", "branch", "-D", branch], cwd=root)
+                undone.append(f"the branch {branch} git had created was deleted")
+            run(["git", "worktree", "prune"], cwd=root)
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
+            why = exc.stderr if isinstance(exc, GitError) else \
+                f"cannot create {exc.filename or wt_path}: {exc.strerror or exc}"
+            raise GitError(exc.cmd if isinstance(exc, GitError) else cmd,
+                           exc.returncode if isinstance(exc, GitError) else 1, why,
+                           hint=f"fix the cause above (or set `worktrees:` in mlgate.yaml to "
+                                f"another location), then run `mlgate new {name}` again; "
+                                f"nothing was left behind"
+                                + (f" ({'; '.join(undone)})" if undone else "")) from None
 
     def _worktree_path(self, name: str) -> Path:
         pattern = self.config.worktrees
@@ -361,7 +399,7 @@ class Ticket:
 
     def seal_status(self, doc: StateDoc | None = None) -> str:
         doc = doc or self.doc()
-        return seal_state(doc, load_key(tickets.key_dir(self.ws.root)))
+        return seal_state(doc, self.ws.known_key())
 
     @property
     def state(self) -> WorkflowState:
@@ -454,6 +492,11 @@ class Ticket:
     @contextmanager
     def _locked_doc(self, allow_broken: bool = False) -> Iterator[tuple[StateDoc, bytes]]:
         with file_lock(self.ws.lock_path(self.name)):
+            # A writer killed between its temp file and the rename leaves the temp file
+            # behind; every writer of the state file holds this lock, so it is stale.
+            for tmp in self.folder.glob(f".{C.STATE_FILE}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             doc = self.doc()
             key = self.ws.key()
             status = seal_state(doc, key)
@@ -589,7 +632,14 @@ class Ticket:
             b.promote_run(target / C.RUNS_DIR / promote, self.name)  # the run's own commit
             b.save()
         if fin is not None:
-            self._finalize(*fin)
+            try:
+                self._finalize(*fin)
+            except GitError as exc:  # the archive itself is done and committed on the branch
+                raise GitError(exc.cmd, exc.returncode, exc.stderr, hint=(
+                    f"ticket {self.name} is archived and committed on {fin[2]}, but finalizing "
+                    f"stopped here; fix the cause above, then finish by hand in {fin[0]}: "
+                    f"`git merge --no-ff {fin[2]}` (if not merged yet), `git worktree remove "
+                    f"{self.loc.checkout}`, `git branch -d {fin[2]}`")) from None
         return outcome
 
     def _commit_archive(self) -> None:
@@ -614,6 +664,15 @@ class Ticket:
         if G.dirty_files(main):
             raise GitError(["merge", branch], 1, f"the main checkout {main} has uncommitted "
                            "changes", hint="commit or stash them, then archive again")
+        stray = [f for f in G.dirty_files(self.checkout, untracked=True)
+                 if not f.startswith(f"{C.TICKETS_DIR}/")]
+        if stray:  # `git worktree remove` would refuse after the merge: refuse now instead
+            raise GitError(["worktree", "remove", str(self.checkout)], 1,
+                           f"the ticket worktree {self.checkout} has uncommitted or untracked "
+                           f"files outside tickets/: {', '.join(stray[:10])}",
+                           hint="commit them on the ticket branch (or delete them), then "
+                                f"`mlgate archive {self.name} --finalize` again; nothing was "
+                                "changed")
         proc = run(["git", "merge-tree", "--write-tree", "--name-only", target, branch], cwd=main)
         if proc.returncode not in (0,):
             files = [ln for ln in proc.stdout.splitlines()[1:] if ln.strip()]

@@ -12,6 +12,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "mlgate"
 
 LAYERS: dict[str, int] = {
+    "record": -1,  # stdlib only, below everything
     "errors": 0, "constants": 0,
     "mdparse": 1, "util": 1, "resources": 1, "rawconfig": 1,
     "statefile": 2, "git": 2, "config": 2,

@@ -20,7 +20,7 @@ from mlgate import plots, runs, watch
 from mlgate.errors import ConfigError, UsageError
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
-from helpers import PY, command, meta, metrics, script, wait_for  # noqa: E402
+from train_script_helpers import PY, command, meta, metrics, script, wait_for  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +153,8 @@ def test_placeholders_and_torchrun_argv() -> None:
                           {"batch_size": 16, "grad_accum": 4})
     assert cmd == "python t.py --bs 16 --ga 4 --x {other}"
     dist = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
-    assert runs.build_argv("python t.py --a 1", "torchrun", 2) == ["python", *dist, "t.py", "--a", "1"]
+    assert runs.build_argv("python t.py --a 1", "torchrun", 2) == ["python", *dist, "t.py", "--a",
+                                                                   "1"]
     assert runs.build_argv("python3 -u -m pkg.train", "torchrun", 2) == ["python3", *dist, "-m",
                                                                          "pkg.train"]
     assert runs.build_argv("t.py", "torchrun", 2) == [sys.executable, *dist, "t.py"]
@@ -165,7 +166,8 @@ def test_placeholders_and_torchrun_argv() -> None:
 
 def test_bad_settings_are_refused_before_a_run_dir_exists(ticket: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="disabled"):
-        runs.launch(ticket, "demo", {"command": "python x.py"}, tmp_path, wandb_cfg={"mode": "disabled"})
+        runs.launch(ticket, "demo", {"command": "python x.py"}, tmp_path,
+                    wandb_cfg={"mode": "disabled"})
     with pytest.raises(ConfigError, match="train.launcher"):
         runs.launch(ticket, "demo", {"command": "python x.py", "launcher": "mpi"}, tmp_path)
     with pytest.raises(ConfigError, match="torchrun"):
@@ -282,7 +284,8 @@ def test_nonfinite_loss_is_nan_and_watchdog_reason_wins(tmp_path: Path) -> None:
     assert (run_dir / "summary.json").exists() and list((run_dir / "viz").glob("*.png"))
 
 
-def test_sigkill_of_the_training_process_is_recorded_as_killed(ticket: Path, tmp_path: Path) -> None:
+def test_sigkill_of_the_training_process_is_recorded_as_killed(ticket: Path,
+                                                               tmp_path: Path) -> None:
     h = runs.launch(ticket, "demo", {"command": command("sleep_exit.py", "60", "0",
                                                         str(tmp_path / "x"))}, tmp_path)
     os.kill(h.pid, signal.SIGKILL)
@@ -329,3 +332,13 @@ def test_environment_info_does_not_import_torch() -> None:
             "print(i['torch'], 'torch' in sys.modules)")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [importlib.metadata.version("torch"), "False"]
+
+
+def test_slurm_parameters_submitit_refuses_are_a_config_error(ticket: Path, tmp_path: Path) -> None:
+    cfg = {"command": "python train.py", "launcher": "slurm",
+           "slurm": {"cluster": "local", "extra": {"no_such_option": 1}}}
+    with pytest.raises(ConfigError, match="slurm_"):
+        runs.launch(ticket, "demo", cfg, tmp_path)
+    m = meta(ticket / "runs" / "RUN-001")
+    assert (m["status"], m["failure_class"], m["exit_code"]) == ("failed", "crashed", 127)
+    assert "submitit refused" in (ticket / "runs" / "RUN-001" / "train.log").read_text()

@@ -18,7 +18,7 @@ from mlgate import plots, track
 from mlgate.errors import UsageError
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
-from helpers import PY, meta, metrics, wandb_history  # noqa: E402
+from train_script_helpers import PY, meta, metrics, wandb_history  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -226,7 +226,7 @@ def test_writer_finishes_wandb_after_the_trainer_is_killed(tmp_path: Path) -> No
     proc = subprocess.run([PY, "-c", code], cwd=tmp_path, timeout=120)
     assert proc.returncode == -signal.SIGKILL
     run_dir = tmp_path / "runs" / "RUN-001"
-    from helpers import wait_for
+    from train_script_helpers import wait_for
 
     assert wait_for(lambda: meta(run_dir)["wandb"].get("finished"), timeout=90)
     wb = meta(run_dir)["wandb"]
@@ -243,7 +243,8 @@ def test_sigterm_flushes_the_buffer_before_dying(tmp_path: Path) -> None:
             "import time; time.sleep(30)\n")
     proc = subprocess.run([PY, "-c", code], cwd=tmp_path, timeout=60, capture_output=True)
     assert proc.returncode == -signal.SIGTERM
-    assert [r["loss"] for r in metrics(tmp_path / "runs" / "RUN-001")] == [float(i) for i in range(10)]
+    rows = metrics(tmp_path / "runs" / "RUN-001")
+    assert [r["loss"] for r in rows] == [float(i) for i in range(10)]
 
 
 def test_direction_and_summary_rules() -> None:

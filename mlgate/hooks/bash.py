@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from mlgate.record import field, record
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import ast
@@ -53,14 +53,14 @@ _SHELLS = {"bash", "sh", "zsh", "dash", "ksh", "ash"}
 # -- lexer ---------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class Word:
     value: str  # unquoted text; expansions are kept as written ($HOME, $(...))
     dynamic: bool = False  # holds an expansion the hook cannot evaluate
     subs: list[str] = field(default_factory=list)  # $(...), `...`, <(...), >(...) bodies
 
 
-@dataclass
+@record
 class Op:
     text: str
     fd: str | None = None  # for redirections: the fd number written before the operator
@@ -296,7 +296,7 @@ def _find_close(s: str, i: int) -> int:
 # -- simple commands ----------------------------------------------------------------------
 
 
-@dataclass
+@record
 class Command:
     words: list[Word] = field(default_factory=list)
     redirs: list[tuple[Op, Word | None]] = field(default_factory=list)
@@ -340,7 +340,7 @@ def split_commands(text: str) -> list[Command | str]:
 # -- analysis -----------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class BashAnalysis:
     """What a command writes. ``writes`` are absolute paths (``unknown`` ones are the command's
     directory, standing for "somewhere here"); ``refusals`` are refused whatever the stage."""
@@ -470,7 +470,7 @@ class _Analyzer:
         return cwd
 
 
-@dataclass
+@record
 class _Ctx:
     an: _Analyzer
     cwd: str
@@ -1084,7 +1084,7 @@ _PY_SAVERS = {"save", "savez", "savez_compressed", "savetxt", "savefig", "to_csv
               "save_pretrained", "save_model", "imwrite", "imsave", "write"}
 
 
-@dataclass
+@record
 class PythonWrites:
     paths: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the hook path
+    from typing import IO, Any
 
 MAX_PAYLOAD = 4 * 1024 * 1024  # bytes of hook JSON read at most; more is refused
 FILE_TOOLS = {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
