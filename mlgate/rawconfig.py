@@ -103,8 +103,23 @@ def load_raw(root: str | Path) -> dict[str, Any]:
 
 
 def _cache_file(root: Path) -> Path:
+    """Inside git's own folders (never in the work tree): ``.git/mlgate/`` in a main
+    checkout, the worktree's git dir in a linked worktree (``.git`` is then a file holding
+    ``gitdir: PATH``); ``.mlgate/`` in a non-git workspace."""
     git = root / ".git"
-    return (git / "mlgate" if git.is_dir() else root / ".mlgate") / "config-cache.json"
+    if git.is_dir():
+        return git / "mlgate" / "config-cache.json"
+    if git.is_file():
+        try:
+            line = git.read_text(encoding="utf-8").strip()
+        except OSError:
+            line = ""
+        if line.startswith("gitdir:"):
+            gitdir = Path(line[len("gitdir:"):].strip())
+            if not gitdir.is_absolute():
+                gitdir = root / gitdir
+            return gitdir / "mlgate-config-cache.json"
+    return root / ".mlgate" / "config-cache.json"
 
 
 def _cached_yaml(root: Path, path: Path) -> Any:

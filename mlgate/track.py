@@ -222,6 +222,8 @@ class Run:
         self._writer: _WandbWriter | None = None
         self._writer_proc: subprocess.Popen[bytes] | None = None
         self._exc: BaseException | None = None
+        self._hooks: dict[str, tuple[Any, Any]] = {}
+        self._at_exit = False
         self._lock = threading.RLock()
 
     # -- properties --------------------------------------------------------------------
@@ -382,6 +384,7 @@ class Run:
                             status="completed" if cls == "completed" else "failed")
         else:
             rec.update_meta(self.run_dir, track_finished=now_iso())
+        _remove_hooks(self, at_exit=self._at_exit)
         if _ACTIVE is self:
             _ACTIVE = None
 
@@ -548,7 +551,8 @@ def _standalone_meta(run_dir: Path, run_id: str, ticket: str | None, cfg: dict[s
 
 def _install_hooks(run: Run) -> None:
     """atexit: finish the run if the script did not; excepthook: remember an uncaught
-    exception (exit code 1); SIGTERM (when nothing else handles it): flush, then die."""
+    exception (exit code 1); SIGTERM (when nothing else handles it): flush, then die.
+    :meth:`Run.finish` takes them back out (:func:`_remove_hooks`)."""
     atexit.register(_atexit_finish, run)
     prev_hook = sys.excepthook
 
@@ -557,6 +561,7 @@ def _install_hooks(run: Run) -> None:
         prev_hook(tp, value, tb)
 
     sys.excepthook = hook
+    run._hooks = {"excepthook": (hook, prev_hook)}
     if threading.current_thread() is threading.main_thread():
         with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -567,10 +572,27 @@ def _install_hooks(run: Run) -> None:
                     os.kill(os.getpid(), signum)
 
                 signal.signal(signal.SIGTERM, on_term)
+                run._hooks["sigterm"] = (on_term, signal.SIG_DFL)
+
+
+def _remove_hooks(run: Run, at_exit: bool) -> None:
+    hooks = getattr(run, "_hooks", {})
+    ours, prev = hooks.get("excepthook", (None, None))
+    if ours is not None and sys.excepthook is ours:
+        sys.excepthook = prev
+    ours, prev = hooks.get("sigterm", (None, None))
+    if ours is not None and threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            if signal.getsignal(signal.SIGTERM) is ours:
+                signal.signal(signal.SIGTERM, prev)
+    if not at_exit:
+        atexit.unregister(_atexit_finish)
+    run._hooks = {}
 
 
 def _atexit_finish(run: Run) -> None:
     if not run.finished:
+        run._at_exit = True
         with contextlib.suppress(Exception):
             run.finish()
 

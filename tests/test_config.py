@@ -314,3 +314,25 @@ def test_commented_template_documents_every_key_with_its_default(tmp_path: Path)
 ])
 def test_glob_match(path: str, patterns: list[str], expected: bool) -> None:
     assert glob_match(path, patterns) is expected
+
+
+def test_hook_config_cache_stays_out_of_the_work_tree(git_repo: Path) -> None:
+    """The JSON cache of mlgate.yaml (hooks skip PyYAML) never lands in a work tree."""
+    import subprocess
+
+    from mlgate.rawconfig import load_raw
+
+    (git_repo / "mlgate.yaml").write_text("outside_tickets: block\n")
+    subprocess.run(["git", "add", "-A"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "cfg"], cwd=git_repo, check=True)
+    wt = git_repo.parent / "wt"
+    subprocess.run(["git", "worktree", "add", "-q", "-b", "codex/x", str(wt)], cwd=git_repo,
+                   check=True)
+    for root in (git_repo, wt):
+        assert load_raw(root)["outside_tickets"] == "block"
+        assert load_raw(root)["outside_tickets"] == "block"  # from the cache
+        status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout
+        assert status.strip() == "", status
+    (git_repo / "mlgate.yaml").write_text("outside_tickets: allow\n")
+    assert load_raw(git_repo)["outside_tickets"] == "allow"  # a changed file is re-read

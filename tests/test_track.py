@@ -314,3 +314,11 @@ def test_online_without_credentials_falls_back_to_offline_and_says_so(
     assert "online init failed" in wb["error"] and wb["sync_command"].startswith("wandb sync ")
     assert "wandb: wandb online init failed" in capsys.readouterr().err
     assert [r["loss"] for r in wandb_history(wb["dir"])] == [1.0]
+
+
+def test_finish_takes_its_process_hooks_back(no_wandb: None) -> None:
+    before = (sys.excepthook, signal.getsignal(signal.SIGTERM))
+    run = track.init()
+    assert sys.excepthook is not before[0]
+    run.finish()
+    assert (sys.excepthook, signal.getsignal(signal.SIGTERM)) == before
