@@ -68,6 +68,7 @@ GITIGNORE = """\
 !*/viz/*.png
 """
 
+MAX_POINTS = 5000  # drawn per series at most
 _LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
 DIRECTIONS = ("min", "max")
 
@@ -325,6 +326,9 @@ def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None
     for key, points in series(recs).items():
         xs = [s for s, v in points if math.isfinite(v)]
         ys = [v for _, v in points if math.isfinite(v)]
+        if len(xs) > MAX_POINTS:  # a long run: every k-th point (and the last) is plenty
+            k = -(-len(xs) // MAX_POINTS)
+            xs, ys = xs[::k] + xs[-1:], ys[::k] + ys[-1:]
         fig = Figure(figsize=(6.0, 4.0), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
@@ -332,7 +336,7 @@ def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None
             ax.plot(xs, ys, marker="o")
         else:
             ax.plot(xs, ys, linewidth=1.2)
-        bad = len(points) - len(xs)
+        bad = sum(1 for _, v in points if not math.isfinite(v))
         better = "lower" if direction_of(key, declared) == "min" else "higher"
         title = f"{run_id}: {key} ({better} is better)"
         if bad:

@@ -25,8 +25,8 @@ anything: other ranks get a :class:`NoOpRun` with the same methods.
 tensors (any device/dtype). Tensors are *not* read on each call (no ``.item()``, no GPU→host
 sync per step): they are detached and kept, and read in one batch — one
 ``torch.stack(...).tolist()`` per device — when the buffer is flushed: every
-``flush_every`` calls (default 50), after ``flush_secs`` seconds (default 10), and at
-``finish()``. Don't modify a logged tensor in place before it is flushed (a warning says so if
+``flush_every`` calls (default 50), at the first call more than ``flush_secs`` seconds
+(default 10) after the last flush, at ``finish()`` and on ``run.flush()``. Don't modify a logged tensor in place before it is flushed (a warning says so if
 it happens; log ``t.clone()`` instead). ``step`` defaults to one more than the previous
 step, starting at 0. The keys ``step`` and ``time`` are reserved.
 
