@@ -19,7 +19,21 @@ from mlgate import __version__
 from mlgate import constants as C
 from mlgate.errors import MlgateError, TransitionNotAllowed, UsageError
 
-CLASS_CHOICES = [c for c in C.CLASSIFICATIONS]
+class Classification(click.ParamType):
+    """A re-entry classification, any letter case, returned in its canonical spelling."""
+
+    name = "classification"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "CLASS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str:
+        for c in C.CLASSIFICATIONS:
+            if str(value).strip().lower() == c.lower():
+                return c
+        self.fail(f"{value!r} is not a classification; use one of: "
+                  + ", ".join(f'"{c}"' for c in C.CLASSIFICATIONS), param, ctx)
 
 
 class Obj:
@@ -232,12 +246,24 @@ def advance(obj: Obj, name: str | None, reason: str | None) -> None:
 
 
 @cli.command()
-@click.argument("classification", type=click.Choice(CLASS_CHOICES, case_sensitive=False))
+@click.argument("classification", type=Classification())
 @click.argument("name", required=False)
 @click.option("--reason", required=True, help="What failed and why.")
 @pass_obj
 def reenter(obj: Obj, classification: str, name: str | None, reason: str) -> None:
-    """Declare a classified re-entry from stage 4-7 and take its return path (locks first)."""
+    """Declare a classified re-entry from stage 4-7 and take its return path (locks first).
+
+    \b
+    CLASS and the return path, by the stage the ticket is in:
+      4: "Local Fix" (stay in 4), "Plan Impact" 1->3->4, "Requirement Gap" 2->3->4,
+         "Investigation Gap" 1->2->3->4, "Unclear" 0->1->2->3->4
+      5: "Local Fix" 4->5, "Plan Impact" 1->3->4->5, "Requirement Gap" 2->3->4->5,
+         "Investigation Gap" 1->2->3->4->5, "Unclear" 0->...->5
+      6: "Local Fix" 4->5->6, "Validation Gap" 5->6, "Plan Impact" 1->3->...->6,
+         "Requirement Gap" 2->3->...->6, "Investigation Gap" 1->2->...->6, "Unclear" 0->...->6
+      7: "Local Fix" 4->...->7, "Requirement Gap" 2->...->7, "Investigation Gap" 1->...->7,
+         "Unclear" 0->...->7
+    """
     _outcome(obj, obj.ticket(name).reenter(classification, reason))
 
 

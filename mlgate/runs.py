@@ -960,26 +960,32 @@ def _signal_tree(pids: Iterable[int], sig: int) -> None:
 
 
 def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
-             grace: float = 10.0) -> None:
+             grace: float = 10.0) -> bool:
     """Stop a run's training process and everything it started: SIGTERM to their process
     groups, SIGKILL after ``grace`` seconds. A Slurm job is cancelled (``scancel``). The
-    supervisor survives and records the exit code."""
+    supervisor survives and records the exit code. Returns ``False`` when the run's processes
+    are on another machine (nothing is signalled then)."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir) if meta is None else meta
     if meta.get("launcher") == "slurm" and meta.get("cluster") not in (None, "local"):
-        with contextlib.suppress(Exception):
+        try:
             import submitit
 
-            submitit.SlurmJob(folder=meta.get("slurm_folder"), job_id=str(meta["job_id"])).cancel(
-                check=False)
-        return
+            submitit.SlurmJob(folder=meta.get("slurm_folder"),
+                              job_id=str(meta["job_id"])).cancel(check=False)
+        except Exception:
+            return False
+        return True
+    host = meta.get("supervisor_host") or meta.get("hostname")
+    if host and host != socket.gethostname():
+        return False
     pid = _int(meta.get("pid")) or _read_pid(run_dir)
     if not pid:
         sup = _int(meta.get("supervisor_pid"))
         if sup and pid_alive(sup):
             with contextlib.suppress(OSError):
                 os.kill(sup, signal.SIGTERM)
-        return
+        return True
     # The wandb writer of mlgate.track (a child of the training process) is left alone: it
     # logs what was flushed and finishes the wandb run once its parent is gone.
     writer = _int((meta.get("wandb") or {}).get("writer_pid"))
@@ -993,6 +999,7 @@ def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
     if left:
         _signal_tree([p for p in left + [q for p in left for q in _descendants(p)]
                       if p not in spare], signal.SIGKILL)
+    return True
 
 
 # --- entry point ---------------------------------------------------------------------------

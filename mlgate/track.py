@@ -223,6 +223,7 @@ class Run:
         self._writer_proc: subprocess.Popen[bytes] | None = None
         self._exc: BaseException | None = None
         self._hooks: dict[str, tuple[Any, Any]] = {}
+        self._pid = os.getpid()  # forked children (DataLoader workers) never write
         self._at_exit = False
         self._lock = threading.RLock()
 
@@ -308,7 +309,7 @@ class Run:
         with self._lock:
             rows, self._rows = self._rows, []
             self._last_flush = time.monotonic()
-            if not rows:
+            if not rows or os.getpid() != self._pid:  # nothing, or a forked child's copy
                 return
             pending = [(row, k, v) for _, _, row in rows for k, v in row.items()
                        if type(v) is tuple]
@@ -359,6 +360,8 @@ class Run:
     def finish(self, exit_code: int | None = None) -> None:
         """Flush, write ``summary.json`` and the plots, finish wandb. Idempotent."""
         global _ACTIVE
+        if os.getpid() != self._pid:  # a forked child (e.g. a DataLoader worker)
+            return
         with self._lock:
             if self.finished:
                 return

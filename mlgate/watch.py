@@ -182,7 +182,12 @@ def _ended(meta: Mapping[str, Any]) -> bool:
 def _stop(run_dir: Path, reason: str, detail: str, grace: float) -> None:
     """Record why, stop the processes, and wait for the supervisor to record the exit."""
     meta = update_meta(run_dir, kill_reason=reason, kill_detail=detail)
-    runs_mod.stop_run(run_dir, meta, grace=grace)
+    if not runs_mod.stop_run(run_dir, meta, grace=grace):
+        where = meta.get("supervisor_host") or meta.get("hostname") or "another machine"
+        update_meta(run_dir, kill_detail=f"{detail}; NOT stopped: its processes run on {where}, "
+                                         f"stop them there")
+        runs_mod.finalize(run_dir, None, reason=reason)
+        return
     deadline = time.monotonic() + grace + 5.0
     while time.monotonic() < deadline:
         meta = read_meta(run_dir)

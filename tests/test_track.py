@@ -322,3 +322,19 @@ def test_finish_takes_its_process_hooks_back(no_wandb: None) -> None:
     assert sys.excepthook is not before[0]
     run.finish()
     assert (sys.excepthook, signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_a_forked_child_never_writes_the_parents_buffer(no_wandb: None) -> None:
+    import os
+
+    run = track.init(flush_every=50, flush_secs=None)
+    run.log({"loss": torch.tensor(1.0)}, step=0)
+    pid = os.fork()
+    if pid == 0:  # like a DataLoader worker killed by SIGTERM, or exiting normally
+        run.flush()
+        run.finish()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert (run.run_dir / "metrics.jsonl").read_text() == ""
+    run.finish()
+    assert [r["step"] for r in metrics(run.run_dir)] == [0]
