@@ -416,8 +416,7 @@ def runs(obj: Obj, name: str | None) -> None:
 
     t = obj.ticket(name)
     infos = R.list_runs(t.folder)
-    data = [{"run": i.run, "status": i.status, "failure_class": i.failure_class,
-             "metrics": i.metrics, "batch_size": i.batch_size} for i in infos]
+    data = [i.to_dict() for i in infos]
     emit(obj, data, format_runs(infos) if infos else "(no runs yet: `mlgate run train`)")
 
 

@@ -78,6 +78,10 @@ class SlurmConfig(_Model):
     partition: str | None = Field(None, description="partition to submit to (cluster default)")
     gpus_per_node: int = Field(1, ge=0)
     time_min: int = Field(60, ge=1, description="time limit in minutes")
+    cluster: Literal["auto", "slurm", "local"] = Field(
+        "auto", description="submitit executor: auto (Slurm when srun exists), slurm, local")
+    extra: dict[str, Any] = Field(default_factory=dict,
+                                  description="more submitit update_parameters() keys")
 
 
 class TrainConfig(_Model):
@@ -97,6 +101,10 @@ class TrainConfig(_Model):
     data: list[Glob] = Field(default_factory=list,
                              description="paths hashed into the run's data version")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+    env: dict[str, str] = Field(default_factory=dict,
+                                description="extra environment variables for the run")
+    config: str | None = Field(None, description="a YAML/JSON config file of the training "
+                                                 "script, hashed and recorded in meta.json")
 
 
 class WandbConfig(_Model):
@@ -442,10 +450,14 @@ COMMENTED_TEMPLATE = """\
 #   oom_retries: 3                    # relaunches after an out-of-memory failure
 #   seed: 0
 #   data: []                          # paths hashed into each run's data version, e.g. ["data/"]
+#   env: {}                           # extra environment variables for the run
+#   config: null                      # the script's config file, hashed into meta.json
 #   slurm:
 #     partition: null                 # null: the cluster's default partition
 #     gpus_per_node: 1
 #     time_min: 60                    # time limit in minutes
+#     cluster: auto                   # auto (Slurm when srun exists) | slurm | local
+#     extra: {}                       # more submitit parameters, e.g. {mem_gb: 64}
 
 # Weights & Biases tracking of runs. mode: offline (local files, no network) | online.
 # project defaults to the ticket name, entity to your wandb default.

@@ -25,7 +25,7 @@ from mlgate import evidence as ev
 from mlgate import git as G
 from mlgate import resources, tickets
 from mlgate.config import Config, load_config
-from mlgate.engine import Engine, Outcome, mermaid
+from mlgate.engine import Engine, Outcome, mermaid, next_on_path
 from mlgate.errors import (
     GateFailed,
     GitError,
@@ -366,6 +366,11 @@ def _set_status(text: str, status: str) -> str:
         if f is not None:
             d.lines[f.line - 1] = render_field_line(f, value, d.lines[f.line - 1])
     return d.render()
+
+
+def _logged_stage(doc: StateDoc) -> int | None:
+    """The stage the Transition Log says the ticket is in (0 before the first move)."""
+    return doc.transitions[-1].to_stage if doc.transitions else 0
 
 
 class _Moves(Engine):
@@ -799,6 +804,13 @@ class Ticket:
         if ids and snap.last_transition_id != ids[-1]:
             rep.problems.append({"id": "last-id", "message": "Last Transition ID "
                                  f"{snap.last_transition_id} != last log row {ids[-1]}"})
+        logged = _logged_stage(doc)
+        if snap.current_stage is not None and logged is not None and \
+                snap.current_stage != logged:
+            rep.problems.append({"id": "stage-log", "message": "Current Stage is "
+                                 f"{snap.current_stage}, but the Transition Log ends in stage "
+                                 f"{logged} ({ids[-1] if ids else 'no transition yet'}); only "
+                                 "mlgate's moves change the stage"})
         if self.ws.git and self.loc.own_worktree is False and doc.bootstrap.get(
                 "Ticket Branch", "").startswith(self.ws.config.branch_prefix):
             rep.problems.append({"id": "worktree", "message": "the ticket's worktree/branch "
@@ -811,20 +823,31 @@ class Ticket:
         if repair and status in ("broken", "missing"):
             with self._locked_doc(allow_broken=True) as (doc2, key):
                 if status == "broken":
+                    action = "Re-sealed by `mlgate doctor --repair`; permission Locked"
+                    # the stage follows the (append-only) Transition Log, not a hand edit
+                    logged2 = _logged_stage(doc2)
+                    if logged2 is not None and doc2.snapshot.current_stage != logged2:
+                        doc2.set_snapshot(current_stage=logged2,
+                                          next_stage=next_on_path(logged2, doc2))
+                        action += f"; Current Stage restored to {logged2} from the Transition Log"
+                    if doc2.transitions and \
+                            doc2.snapshot.last_transition_id != doc2.transitions[-1].id:
+                        doc2.set_snapshot(last_transition_id=doc2.transitions[-1].id)
                     if doc2.snapshot.permission == "Unlocked":
                         doc2.set_snapshot(permission="Locked")
+                    _Moves(self.name, doc2, self.archived)._sync_pre_edit()
                     doc2.append_violation(ViolationRow(
                         date=today(), id=doc2.next_violation_id(),
                         violation="workflow-state.md machine-owned fields edited by hand "
                                   "(seal broken)",
-                        stage=doc2.snapshot.current_stage,
-                        action="Re-sealed by `mlgate doctor --repair`; permission Locked",
-                        cleared=False))
+                        stage=doc2.snapshot.current_stage, action=action, cleared=False))
                 self._write(doc2, key)
             rep.repaired.append("re-sealed" + (" and recorded a process violation"
                                                if status == "broken" else ""))
             for p in rep.problems:
-                if p["id"] in ("seal", "seal-missing"):
+                if p["id"] in ("seal", "seal-missing") or (
+                        status == "broken" and p["id"] in ("stage-log", "last-id",
+                                                          "unlocked-outside-4")):
                     p["repaired"] = True
         return rep
 

@@ -28,7 +28,9 @@ SPEC_DEFAULTS = {
     "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000},
     "train": {"launcher": "local", "nproc": 1, "batch_size": 64, "grad_accum": 1,
               "timeout": 86400, "stall_after": 900, "oom_retries": 3, "seed": 0, "data": [],
-              "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60}},
+              "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60,
+                        "cluster": "auto", "extra": {}},
+              "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
 }
@@ -64,7 +66,8 @@ def test_load_raw_deep_merges(tmp_path: Path) -> None:
     raw = load_raw(tmp_path)
     assert raw["train"]["nproc"] == 2
     assert raw["train"]["batch_size"] == 64
-    assert raw["train"]["slurm"] == {"partition": "gpu", "gpus_per_node": 1, "time_min": 60}
+    assert raw["train"]["slurm"] == {"partition": "gpu", "gpus_per_node": 1, "time_min": 60,
+                                     "cluster": "auto", "extra": {}}
     assert raw["wandb"] == SPEC_DEFAULTS["wandb"]  # an empty section keeps its defaults
     assert raw["docs"] == ["notes/**"]  # lists replace
     assert raw["handlers"] == {4: ["torch-smoke"], 5: ["train"], 6: []}
