@@ -34,12 +34,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mlgate import constants as C
 from mlgate.errors import ConfigError, UsageError
 from mlgate.util import atomic_write, today
 
 DEFAULT_FILE = "baselines.yaml"
 DIRECTIONS = ("min", "max")
-LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
+LOWER_IS_BETTER = C.LOWER_IS_BETTER
 _HEADER = (
     "# mlgate baselines (SPEC §11). Edit with `mlgate baseline set|rollback` or\n"
     "# `mlgate archive --promote RUN`; history entries are never deleted.\n"
@@ -50,8 +51,7 @@ _ENTRY_KEYS = ("id", "metrics", "direction", "commit", "ticket", "run", "date", 
 
 def heuristic_direction(name: str) -> str:
     """``"min"`` when ``name`` contains a loss-like word (case-insensitive), else ``"max"``."""
-    low = name.lower()
-    return "min" if any(word in low for word in LOWER_IS_BETTER) else "max"
+    return C.metric_direction(name)
 
 
 def _finite_number(value: Any) -> float | None:

@@ -46,6 +46,14 @@ SC_DECISIONS = ("Passed", "Failed", "Inconclusive", "Waived")
 RUN_STATUSES = ("Queued", "Running", "Completed", "Failed")
 COMPARATORS = (">=", "<=", ">", "<", "==")
 FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout")
+# SPEC §11: a metric whose name holds one of these words is lower-is-better, else higher.
+LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
+
+
+def metric_direction(name: str) -> str:
+    """``"min"`` when ``name`` contains a loss-like word (case-insensitive), else ``"max"``."""
+    low = name.lower()
+    return "min" if any(word in low for word in LOWER_IS_BETTER) else "max"
 
 
 @record(frozen=True)

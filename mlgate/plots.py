@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Callable
 
+from mlgate import constants as C
 from mlgate.util import atomic_write
 
 META = "meta.json"
@@ -69,7 +70,6 @@ GITIGNORE = """\
 """
 
 MAX_POINTS = 5000  # drawn per series at most
-_LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
 DIRECTIONS = ("min", "max")
 
 
@@ -226,8 +226,7 @@ def direction_of(name: str, declared: Mapping[str, str] | None = None) -> str:
         d = declared.get(name)
         if d in DIRECTIONS:
             return str(d)
-    low = name.lower()
-    return "min" if any(w in low for w in _LOWER_IS_BETTER) else "max"
+    return C.metric_direction(name)
 
 
 def series(records: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:

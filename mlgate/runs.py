@@ -96,6 +96,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlgate import rawconfig as _rawconfig
 from mlgate.constants import FAILURE_CLASSES, RUNS_DIR
 from mlgate.errors import ConfigError, EnvironmentFailure, MissingExtra, UsageError
 from mlgate.plots import (
@@ -133,25 +134,11 @@ LAUNCHERS = ("local", "torchrun", "slurm")
 CLUSTERS = ("auto", "slurm", "local")
 CONFIG_NAME = "mlgate.yaml"
 
-#: Defaults of the ``train:`` block (SPEC §12.1). ``timeout``/``stall_after`` ``None`` = no limit.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "command": None,
-    "launcher": "local",
-    "nproc": 1,
-    "batch_size": 64,
-    "grad_accum": 1,
-    "timeout": 86400,
-    "stall_after": 900,
-    "oom_retries": 3,
-    "seed": 0,
-    "data": [],
-    "env": {},
-    "config": None,
-    "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60, "cluster": "auto",
-              "extra": {}},
-}
-#: Defaults of the ``wandb:`` block. ``disabled`` is refused.
-WANDB_DEFAULTS: dict[str, Any] = {"mode": "offline", "project": None, "entity": None}
+#: Defaults of the ``train:`` and ``wandb:`` blocks: the one table in
+#: :data:`mlgate.rawconfig.DEFAULTS` (SPEC §12.1), plus ``command`` (none by default).
+TRAIN_DEFAULTS: dict[str, Any] = {"command": None, **_rawconfig.DEFAULTS["train"]}
+#: ``disabled`` is refused.
+WANDB_DEFAULTS: dict[str, Any] = dict(_rawconfig.DEFAULTS["wandb"])
 WANDB_MODES = ("offline", "online")
 
 PLACEHOLDERS = ("batch_size", "grad_accum", "seed", "nproc", "run_id", "run_dir")
