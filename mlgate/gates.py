@@ -9,7 +9,7 @@ a reason that names the file, the line and what is missing or wrong, and the num
 workflow-sources §5 rule it enforces. When several rows fail the same check, the report holds
 one failing entry per row (same id, each with its own line); a passing check appears once.
 
-Profiles: ``strict`` (the default; SPEC §5 plus the rules chosen in ``docs/parts/gates.md``)
+Profiles: ``strict`` (the default; SPEC §5 plus the rules chosen in ``docs/gates.md``)
 and ``basic`` (artifact exists, Document Status is the stage's final value, required
 sections present and non-empty; stage 0 checks the bootstrap record; stage 8 always needs
 ``mlgate verify``). ``strict`` includes every ``basic`` check.
