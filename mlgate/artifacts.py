@@ -135,7 +135,7 @@ _ANY_ID_RE = re.compile(r"^(?:%s)-?\d+$" % "|".join(ID_PREFIXES))
 _ALL_STATUSES = tuple(dict.fromkeys(s for st in C.STAGES for s in st.statuses))
 _DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _NUMBERING_RE = re.compile(r"^\d+(?:\.\d+)*\.?\s+")
-_LINK_RE = re.compile(r"\[[^\]]*\]\(([^)\s]+)[^)]*\)")
+_LINK_RE = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s[^)]*)?\)")  # linear on long cells
 _BOLD_REQ_RE = re.compile(r"^\s*[-*+]\s+(?:\*\*|__)?\s*(R-?\d+)\b")
 _STATUS_LINE_RE = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)?(?:Current\s+)?Status(?:\*\*|__)?"
                              r"\s*:\s*(?:\*\*|__)?\s*(?P<value>.+?)\s*$", re.IGNORECASE)
@@ -287,7 +287,7 @@ def paths_in_cell(text: str | None) -> list[str]:
         return []
     t = _LINK_RE.sub(lambda m: f" `{m.group(1)}` ", text)
     ticked = re.findall(r"`([^`]+)`", t)
-    parts = ticked if ticked else re.split(r"[,;]|<br\s*/?>|\s+and\s+", t)
+    parts = ticked if ticked else re.split(r"[,;]|<br\s*/?>|(?<!\s)\s+and\s+", t)
     out: list[str] = []
     for part in parts:
         words = part.strip().split()

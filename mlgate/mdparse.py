@@ -125,7 +125,12 @@ class Field:
 
     @property
     def value(self) -> str | None:
-        return normalize_value(self.raw)
+        raw = self.raw
+        cached = self.__dict__.get("_value")  # (read many times per parse)
+        if cached is None or cached[0] is not raw:
+            cached = (raw, normalize_value(raw))
+            self.__dict__["_value"] = cached
+        return cached[1]
 
 
 @record
@@ -143,12 +148,21 @@ class Row:
         id and every other filled cell is an id or a template default (``Planned``,
         ``Queued``, ``High``…), e.g. ``| EXP-001 |  |  |  |  | High |``."""
         joined = "\x00".join(self.cells)  # (no marker holds a NUL: none spans two cells)
+        known = _PLACEHOLDER_ROWS.get(joined)  # rows repeat across files: decided once
+        if known is not None:
+            return known
         if any(marker in joined for marker in PLACEHOLDER_MARKERS):
-            return True
-        if not self.cells or not _ROW_ID_RE.match(strip_ticks(self.cells[0])):
-            return False
-        rest = (strip_ticks(c) for c in self.cells[1:] if c.strip())
-        return all(_ROW_ID_RE.match(c) or c in TEMPLATE_DEFAULTS for c in rest)
+            answer = True
+        elif not self.cells or not _ROW_ID_RE.match(strip_ticks(self.cells[0])):
+            answer = False
+        else:
+            rest = (strip_ticks(c) for c in self.cells[1:] if c.strip())
+            answer = all(_ROW_ID_RE.match(c) or c in TEMPLATE_DEFAULTS for c in rest)
+        if len(joined) <= 1000:
+            if len(_PLACEHOLDER_ROWS) >= _LINE_KINDS_MAX:
+                _PLACEHOLDER_ROWS.clear()
+            _PLACEHOLDER_ROWS[joined] = answer
+        return answer
 
     @property
     def is_empty(self) -> bool:
@@ -298,6 +312,7 @@ def is_separator(cells: list[str]) -> bool:
 # (templates, tables), so the answers are kept: parsing many files costs little per line.
 _LINE_KINDS: dict[str, tuple] = {}
 _LINE_KINDS_MAX = 50_000
+_PLACEHOLDER_ROWS: dict[str, bool] = {}  # Row.is_placeholder by the row's cells
 
 
 def _classify(line: str) -> tuple:
@@ -331,13 +346,27 @@ def _classify(line: str) -> tuple:
     return kind
 
 
+# str.splitlines() also breaks at \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029; markdown (and
+# every editor's line numbers) break only at \n, \r\n and \r.
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` with their endings (``\n``, ``\r\n`` or ``\r``), as markdown
+    and editors count them; ``"".join(split_lines(t)) == t``."""
+    if _OTHER_BREAKS.search(text) is None:
+        return text.splitlines(keepends=True)
+    return _LINE_RE.findall(text)
+
+
 class Document:
     """A parsed markdown file. ``lines`` keep their line endings; ``render()`` joins them."""
 
     def __init__(self, text: str, path: str | Path = "<string>") -> None:
         self.path = str(path)
         self.text = text
-        self.lines: list[str] = text.splitlines(keepends=True)
+        self.lines: list[str] = split_lines(text)
         self.title: str | None = None
         self.title_line: int | None = None
         self.sections: list[Section] = []
@@ -365,7 +394,8 @@ class Document:
             kind = cache.get(line)
             if kind is None:
                 kind = _classify(line)
-            if kind[0] == "f":  # a code fence opens or closes
+            k = kind[0]
+            if k == "f":  # a code fence opens or closes
                 in_fence = not in_fence
                 if current is not None:
                     current.body.append(line)
@@ -376,7 +406,7 @@ class Document:
                 if current is not None:
                     current.body.append(line)
                 continue
-            if kind[0] == "h":  # a `#` or `##` heading
+            if k == "h":  # a `#` or `##` heading
                 level, title = kind[1], kind[2]
                 if current is not None:
                     current.end = lineno - 1
@@ -394,11 +424,11 @@ class Document:
             if current is None:
                 continue
             current.body.append(line)
-            if kind[0] == "r":  # a pipe-table row: (cells, is_separator)
+            if k == "r":  # a pipe-table row: (cells, is_separator)
                 cells = list(kind[1])
                 if table is not None:
                     if not kind[2]:
-                        table.rows.append(Row(cells=cells, line=lineno))
+                        table.rows.append(Row(cells, lineno))
                     table.end_line = lineno
                 elif pending_header is not None and kind[2]:
                     header, hline = pending_header
@@ -410,9 +440,8 @@ class Document:
                 continue
             table = None
             pending_header = None
-            if kind[0] == "b":  # a bullet field: (label, key, raw value, indent)
-                current.fields.append(Field(label=kind[1], key=kind[2], raw=kind[3],
-                                            line=lineno, indent=kind[4]))
+            if k == "b":  # a bullet field: (label, key, raw value, indent)
+                current.fields.append(Field(kind[1], kind[2], kind[3], lineno, kind[4]))
         if current is not None:
             current.end = len(self.lines)
 

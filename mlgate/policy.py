@@ -92,11 +92,48 @@ def decide(paths: Sequence[str | Path], cwd: str | Path | None = None,
     if not paths:
         return Decision(True, "no path to judge", paths=())
     base = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+    given = [str(p) for p in paths]
     try:
-        return _Judge(base, root, purpose).decide([str(p) for p in paths])
+        judge = _Judge(base, root, purpose)
+        if judge.root is not None or root is not None:
+            return judge.decide(given)
+        return _decide_by_path(base, given, purpose, judge)
     except (MlgateError, OSError) as exc:  # fail closed, with the error as the reason
         return Decision(False, f"mlgate cannot decide, so the edit is refused: {exc}",
-                        paths=tuple(str(p) for p in paths))
+                        paths=tuple(given))
+
+
+def _decide_by_path(base: Path, given: list[str], purpose: str, outside: "_Judge") -> Decision:
+    """The cwd is in no workspace: each path is judged by the workspace that holds it (an
+    absolute path into a locked ticket worktree must not slip through from ``/tmp``)."""
+    groups: dict[Path | None, list[str]] = {}
+    for raw in given:
+        real = os.path.realpath(os.path.normpath(os.path.join(base, os.path.expanduser(raw))))
+        probe = real
+        while probe and not os.path.isdir(probe):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        try:
+            ws_root, _ = tickets.discover(Path(probe))
+        except MlgateError:
+            ws_root = None
+        groups.setdefault(ws_root, []).append(raw)
+    if list(groups) == [None]:
+        return outside.decide(given)
+    decisions = [outside.decide(ps) if r is None else _Judge(base, r, purpose).decide(ps)
+                 for r, ps in groups.items()]
+    denied = [d for d in decisions if not d.allowed]
+    if denied:
+        first = denied[0]
+        return Decision(False, " ".join(d.reason for d in denied), first.ticket, first.stage,
+                        tuple(p for d in denied for p in d.paths))
+    owners = {d.ticket for d in decisions if d.ticket}
+    ticket = next(iter(owners)) if len(owners) == 1 else None
+    stage = next((d.stage for d in decisions if d.ticket == ticket and ticket), None)
+    return Decision(True, " ".join(d.reason for d in decisions), ticket, stage,
+                    tuple(given))
 
 
 class _Judge:

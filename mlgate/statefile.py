@@ -18,7 +18,7 @@ import hmac
 import json
 import os
 import re
-from mlgate.record import record
+from mlgate.record import as_dict, record
 from pathlib import Path
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs import time on the hook path
@@ -169,10 +169,27 @@ def _clean(value: str | None) -> str:
     return normalize_value(value) or ""
 
 
+_CLEAN: dict[str, str] = {}  # _clean() by cell text: log cells repeat across files
+
+
 def _row_values(cells: list[str], cols: list[tuple[str, int | None]]) -> dict[str, str]:
     """{column: cleaned cell} of one table row ("" for a missing column or cell)."""
     n = len(cells)
-    return {c: (_clean(cells[i]) if i is not None and i < n else "") for c, i in cols}
+    out: dict[str, str] = {}
+    for c, i in cols:
+        if i is None or i >= n:
+            out[c] = ""
+            continue
+        raw = cells[i]
+        v = _CLEAN.get(raw)
+        if v is None:
+            v = _clean(raw)
+            if len(raw) <= 300:
+                if len(_CLEAN) >= 20_000:
+                    _CLEAN.clear()
+                _CLEAN[raw] = v
+        out[c] = v
+    return out
 
 
 def parse_path(text: str | None) -> tuple[int, ...] | None:
@@ -212,7 +229,8 @@ class StateDoc:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
+            head = raw[: exc.start]
+            line = head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
             raise StateFileError(str(p), line, "not valid UTF-8 text") from None
         return cls(text, p)
 
@@ -405,7 +423,8 @@ class StateDoc:
                 from_stage=self._cell_stage(get["From Stage"], row.line, "From Stage"),
                 to_stage=self._cell_stage(get["To Stage"], row.line, "To Stage"),
                 reason=get["Reason"],
-                classification=None if get["Classification"] in ("", C.NA) else get["Classification"],
+                classification=(None if get["Classification"] in ("", C.NA)
+                                else get["Classification"]),
                 permission_after=get["Code Edit Permission After Transition"] or None,
                 evidence_updated=get["Evidence Updated"], line=row.line))
         return rows
@@ -617,14 +636,14 @@ class StateDoc:
 
     def seal_payload(self) -> bytes:
         """The canonical bytes the seal covers: machine-owned fields and the logs."""
-        snap = dict(vars(self.snapshot))  # flat dataclasses: same as asdict(), cheaper
+        snap = as_dict(self.snapshot)
         snap.pop("last_updated", None)
         data = {
             "snapshot": snap,
             "bootstrap": self.bootstrap,
             "gates": {str(n): g.status for n, g in sorted(self.gates.items())},
             "pre_edit": self.pre_edit,
-            "reentry": {k: v for k, v in vars(self.reentry).items() if k != "return_path"},
+            "reentry": {k: v for k, v in as_dict(self.reentry).items() if k != "return_path"},
             "transitions": [r.cells() for r in self.transitions],
             "violations": [r.cells() for r in self.violations],
         }

@@ -255,10 +255,6 @@ def test_huge_command_is_judged_in_bounded_time(locked: Path) -> None:
     assert "src/model.py" in reason
 
 
-@pytest.mark.xfail(strict=True, reason="policy.decide finds the workspace from the payload's "
-                   "cwd only: a cwd outside every workspace allows an absolute path into a "
-                   "locked worktree (owner of mlgate/policy.py to fix: find the workspace from "
-                   "each path when the cwd is in none; see docs/parts/reliability.md)")
 def test_cwd_outside_the_repository_does_not_unlock_its_files(locked: Path,
                                                               tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
@@ -272,27 +268,31 @@ def test_cwd_outside_the_repository_does_not_unlock_its_files(locked: Path,
 # -- a state file edited by hand ---------------------------------------------------------------
 
 
+LOCKED, UNLOCKED = "- Code Edit Permission: `Locked`", "- Code Edit Permission: `Unlocked`"
+
+
 def forge(state: Path, edit: str) -> None:
     text = state.read_text()
     if edit == "unlock":
-        text = text.replace("- Code Edit Permission: `Locked`", "- Code Edit Permission: `Unlocked`")
+        text = text.replace(LOCKED, UNLOCKED)
     elif edit in ("stage", "skip"):
         to = "4" if edit == "stage" else "6"
         text = text.replace("- Current Stage: `3`", f"- Current Stage: `{to}`")
-        text = text.replace("- Code Edit Permission: `Locked`", "- Code Edit Permission: `Unlocked`")
+        text = text.replace(LOCKED, UNLOCKED)
     elif edit == "log":  # a whole forged move: log row, snapshot, gate
         last = [ln for ln in text.splitlines() if ln.startswith("| T-003 ")][0]
         row = "| T-004 | 2026-01-01 | 3 | 4 | Stage 3 gate passed | N/A | Unlocked | x |"
         text = text.replace(last, last + "\n" + row)
         text = text.replace("- Current Stage: `3`", "- Current Stage: `4`")
-        text = text.replace("- Code Edit Permission: `Locked`", "- Code Edit Permission: `Unlocked`")
+        text = text.replace(LOCKED, UNLOCKED)
         text = text.replace("- Last Transition ID: `T-003`", "- Last Transition ID: `T-004`")
     assert text != state.read_text()
     state.write_text(text)
 
 
 @pytest.mark.parametrize("edit", ["unlock", "stage", "skip", "log"])
-def test_hand_edited_state_is_locked_reported_and_repaired(git_repo: Path, edit: str) -> None:
+def test_hand_edited_state_is_locked_reported_and_repaired(
+        git_repo: Path, edit: str, capsys: pytest.CaptureFixture[str]) -> None:
     ws, _ = Workspace.init(git_repo)
     git(git_repo, "add", "-A")
     git(git_repo, "commit", "-q", "-m", "mlgate init")
@@ -305,36 +305,38 @@ def test_hand_edited_state_is_locked_reported_and_repaired(git_repo: Path, edit:
     wt = t.checkout
     forge(t.state_path, edit)
 
-    r = mlgate(wt, "can-edit", SRC)
-    assert r.returncode == 1 and "seal broken" in r.stdout
+    def run(*args: str) -> tuple[int, str, str]:  # the CLI, in this process (quicker)
+        return cli(capsys, wt, *args)
+
+    code, out, _ = run("can-edit", SRC)
+    assert code == 1 and "seal broken" in out
     assert not decide([str(wt / SRC)], cwd=wt).allowed
     reason = deny_reason(run_hook("claude", claude_payload("Edit", wt, file_path=str(wt / SRC),
                                                            old_string="x", new_string="y")))
     assert reason is not None and "seal broken" in reason
-    st = json.loads(mlgate(wt, "--json", "status").stdout)
+    st = json.loads(run("--json", "status")[1])
     assert st["seal"] == "broken" and st["permission"] == "Locked"
     assert st["recorded_permission"] == "Unlocked"
-    r = mlgate(wt, "doctor")
-    assert r.returncode == 3 and "[seal]" in r.stdout
+    code, out, _ = run("doctor")
+    assert code == 3 and "[seal]" in out
     before = t.state_path.read_bytes()
-    r = mlgate(wt, "advance")
-    assert r.returncode == 3 and "doctor exp --repair" in r.stderr
+    code, _, err = run("advance")
+    assert code == 3 and "doctor exp --repair" in err
     assert t.state_path.read_bytes() == before  # a tampered file is never acted upon
 
-    r = mlgate(wt, "doctor", "--repair")
-    assert r.returncode == 0, r.stdout + r.stderr
-    st = json.loads(mlgate(wt, "--json", "status").stdout)
+    code, out, err = run("doctor", "--repair")
+    assert code == 0, out + err
+    st = json.loads(run("--json", "status")[1])
     assert st["seal"] == "valid" and st["permission"] == st["recorded_permission"] == "Locked"
     assert st["stage"] == (4 if edit == "log" else 3)  # back where the log says
     assert [v["id"] for v in st["violations"]] == ["V-001"]
     assert "seal broken" in st["violations"][0]["violation"]
     if edit == "skip":
         assert "Current Stage restored to 3" in st["violations"][0]["action"]
-    assert mlgate(wt, "can-edit", SRC).returncode == 1
-    r = mlgate(wt, "advance")
-    assert r.returncode == 1 and "V-001" in r.stderr  # the violation blocks moves forward
+    assert run("can-edit", SRC)[0] == 1
+    code, _, err = run("advance")
+    assert code == 1 and "V-001" in err  # the violation blocks moves forward
     if edit == "log":  # a forged move into 4 does not unlock code: unlock re-checks stage 3
-        r = mlgate(wt, "unlock")
-        assert r.returncode == 1
-        assert mlgate(wt, "can-edit", SRC).returncode == 1
-    assert mlgate(wt, "doctor").returncode == 0
+        assert run("unlock")[0] == 1
+        assert run("can-edit", SRC)[0] == 1
+    assert run("doctor")[0] == 0

@@ -162,7 +162,8 @@ def check_after_load(ws: Workspace, records: list[dict], initial_rows: int) -> N
     assert [r.id for r in rows] == [f"T-{i:03d}" for i in range(1, len(rows) + 1)]
     # every successful move is in the log exactly once, under the id it was told; no
     # refused or read-only operation left a row
-    logged = [TAG_RE.search(r.reason).group(0) for r in rows[initial_rows:]]  # type: ignore[union-attr]
+    logged = [TAG_RE.search(r.reason).group(0)  # type: ignore[union-attr]
+              for r in rows[initial_rows:]]
     assert len(logged) == len(set(logged))
     moves = {r["tag"]: r["tid"] for r in records if r.get("ok") and "tid" in r}
     assert set(logged) == set(moves)
