@@ -146,24 +146,6 @@ def list_cmd(obj: Obj, show_all: bool) -> None:
     emit(obj, rows, "\n".join(lines))
 
 
-def _status_data(t: Any) -> dict[str, Any]:
-    doc = t.doc()  # parsed once for the state and the allowed moves
-    st = t.state_of(doc)
-    return {
-        "ticket": t.name, "stage": st.stage, "stage_name": st.stage_name,
-        "next_stage": st.next_stage, "permission": st.effective_permission,
-        "recorded_permission": st.permission, "seal": st.seal,
-        "active_reentry": st.active_reentry, "classification": st.classification,
-        "return_path": st.reentry.return_path, "location": "done" if t.archived else "in-progress",
-        "folder": str(t.folder), "worktree": str(t.checkout),
-        "last_transition": st.last_transition_id,
-        "gates": [{"stage": g.stage, "name": g.name, "status": g.status, "evidence": g.evidence}
-                  for g in st.gates],
-        "violations": [v.model_dump() for v in st.violations if v.cleared is False],
-        "allowed": t.allowed(doc),
-    }
-
-
 def _status_text(d: dict[str, Any]) -> str:
     stage = "?" if d["stage"] is None else f"{d['stage']} {d['stage_name']}"
     lines = [f"ticket {d['ticket']}  ({d['location']}: {d['folder']})",
@@ -197,18 +179,13 @@ def status(obj: Obj, name: str | None) -> None:
 
         here = tickets.ticket_for_path(ws.root, obj.dir, ws.config.branch_prefix)
         if here is None:
-            data = []
-            for t in ws.tickets():
-                try:
-                    data.append(_status_data(t))
-                except MlgateError as exc:
-                    data.append({"ticket": t.name, "error": str(exc)})
+            data = ws.statuses()
             emit(obj, data, "\n\n".join(_status_text(d) if "error" not in d else
                                         f"ticket {d['ticket']}: {d['error']}" for d in data)
                  or "(no tickets; create one with `mlgate new NAME`)")
             return
     t = ws.ticket(name, cwd=obj.dir)
-    d = _status_data(t)
+    d = t.status()
     emit(obj, d, _status_text(d))
 
 

@@ -28,6 +28,7 @@ from mlgate.config import Config, load_config
 from mlgate.engine import Engine, Outcome, mermaid, next_on_path
 from mlgate.errors import (
     GateFailed,
+    MlgateError,
     GitError,
     SealBroken,
     StateFileError,
@@ -43,6 +44,8 @@ from mlgate.statefile import StateDoc, ViolationRow, load_key, seal_state
 from mlgate.util import atomic_write, file_lock, run, today
 
 STAGE_ENTRY_FILE = "stage-entry.json"
+STATUS_CACHE_FILE = "status-cache.json"
+STATUS_CACHE_VERSION = 1
 
 
 class _GitFacts:
@@ -189,6 +192,52 @@ class Workspace:
     def reopen(self, name: str) -> "Ticket":
         t = self.ticket(name)
         return t.reopen()
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """:meth:`Ticket.status` of every ticket in progress (``mlgate status`` from the main
+        checkout). A ticket whose state file, location and seal key are unchanged since the
+        last call is answered from a cache kept beside the seal key (never in a work tree),
+        so a workspace with many tickets pays a read and a hash per ticket, not a parse."""
+        import hashlib
+
+        cache_path = tickets.key_dir(self.root) / STATUS_CACHE_FILE
+        try:
+            cache = json.loads(cache_path.read_text(encoding="utf-8"))
+            entries = cache["entries"] if cache.get("version") == STATUS_CACHE_VERSION else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entries = {}
+        key = self.known_key() or b""
+        salt = "|".join([str(STATUS_CACHE_VERSION), hashlib.sha256(key).hexdigest(),
+                         self.config.branch_prefix]).encode()
+        out: list[dict[str, Any]] = []
+        fresh: dict[str, Any] = {}
+        for t in self.tickets():
+            try:
+                raw = t.state_path.read_bytes()
+            except OSError as exc:
+                out.append({"ticket": t.name, "error": f"{t.state_path}: {exc.strerror}"})
+                continue
+            digest = hashlib.blake2b(raw + b"\0" + salt + b"\0" + "|".join(
+                [str(t.folder), str(t.checkout), str(t.archived)]).encode(),
+                digest_size=16).hexdigest()
+            hit = entries.get(str(t.folder))
+            if isinstance(hit, dict) and hit.get("hash") == digest:
+                data = hit["data"]
+            else:
+                try:
+                    data = t.status()
+                except MlgateError as exc:
+                    data = {"ticket": t.name, "error": str(exc)}
+            fresh[str(t.folder)] = {"hash": digest, "data": data}
+            out.append(data)
+        if fresh != entries:
+            try:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(cache_path, json.dumps({"version": STATUS_CACHE_VERSION,
+                                                     "entries": fresh}, separators=(",", ":")))
+            except MlgateError:
+                pass  # a cache that cannot be written only costs speed
+        return out
 
     def decide(self, paths: list[str | Path], cwd: str | Path | None = None) -> Decision:
         return decide(paths, Path(cwd) if cwd else None, root=self.root)
@@ -409,6 +458,26 @@ class Ticket:
     @property
     def state(self) -> WorkflowState:
         return self.state_of(self.doc())
+
+    def status(self, doc: StateDoc | None = None) -> dict[str, Any]:
+        """Stage, permission, seal, gates, re-entry, open violations and the next moves, as
+        the JSON of ``mlgate status`` (one parse of the state file serves every view)."""
+        doc = doc if doc is not None else self.doc()
+        st = self.state_of(doc)
+        return {
+            "ticket": self.name, "stage": st.stage, "stage_name": st.stage_name,
+            "next_stage": st.next_stage, "permission": st.effective_permission,
+            "recorded_permission": st.permission, "seal": st.seal,
+            "active_reentry": st.active_reentry, "classification": st.classification,
+            "return_path": st.reentry.return_path,
+            "location": "done" if self.archived else "in-progress",
+            "folder": str(self.folder), "worktree": str(self.checkout),
+            "last_transition": st.last_transition_id,
+            "gates": [{"stage": g.stage, "name": g.name, "status": g.status,
+                       "evidence": g.evidence} for g in st.gates],
+            "violations": [v.model_dump() for v in st.violations if v.cleared is False],
+            "allowed": self.allowed(doc),
+        }
 
     def state_of(self, doc: StateDoc) -> WorkflowState:
         """The public model of an already parsed state file (one parse serves several

@@ -285,3 +285,27 @@ def test_state_file_structure_preserved_through_walk(ws: Workspace) -> None:
     for title in ("Stage Transition Contract", "Transition Matrix"):
         a = doc.doc.section(title)
         assert a is not None and "\n".join(a.body).strip() in tmpl
+
+
+def test_statuses_cache_follows_every_change(ws: Workspace) -> None:
+    """`mlgate status` of all tickets answers unchanged tickets from a cache: any change of a
+    state file (a move, a hand edit) must show at once."""
+    a = walk_to(ws, "cache-a", 1)
+    walk_to(ws, "cache-b", 2)
+    first = {d["ticket"]: d for d in ws.statuses()}
+    assert (first["cache-a"]["stage"], first["cache-b"]["stage"]) == (1, 2)
+    cache = ws.root / ".mlgate" / "status-cache.json"
+    assert cache.exists()
+    assert {d["ticket"]: d for d in Workspace(ws.root).statuses()} == first  # from the cache
+    fill(a.folder, 1)
+    a.advance()
+    again = {d["ticket"]: d for d in Workspace(ws.root).statuses()}
+    assert again["cache-a"]["stage"] == 2 and again["cache-b"] == first["cache-b"]
+    text = a.state_path.read_text().replace("- Code Edit Permission: `Locked`",
+                                            "- Code Edit Permission: `Unlocked`")
+    a.state_path.write_text(text)
+    tampered = {d["ticket"]: d for d in Workspace(ws.root).statuses()}["cache-a"]
+    assert tampered["seal"] == "broken" and tampered["permission"] == "Locked"
+    a.state_path.write_text("# not a state file\n")
+    broken = {d["ticket"]: d for d in Workspace(ws.root).statuses()}["cache-a"]
+    assert "error" in broken and "Workflow State" in broken["error"]
