@@ -460,6 +460,7 @@ def stage5(d: Demo, iteration: int) -> None:
     purpose = ("EXP-001: MLP against the naive-Bayes baseline (SC-001, SC-002)" if iteration == 1
                else "EXP-001 again after the Local Fix: 15 epochs as planned")
     d.mlgate("run", "train", "--purpose", purpose, must_show=["train: Pass"])
+    d.mlgate("runs", must_show=[f"RUN-{iteration:03d}"])
     runs = _runs(d)
     if len(runs) != iteration:
         raise DemoFailed(f"expected {iteration} run(s) after `mlgate run train`, "
