@@ -31,31 +31,16 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BIN, MLGATE, isolated_env, sh  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-MLGATE = str(BIN / "mlgate")
 ROUND_TRIP_GOAL = ">= 2000/s"
 STATUS_GOAL = "<= 1 s at 1,000 tickets"
 SIZES = (10, 100, 500, 1000)
 QUICK = os.environ.get("MLGATE_BENCH_QUICK") == "1"
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONDONTWRITEBYTECODE", "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE")}
-    env.update({"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
-                "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
-                "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-                "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"})
-    return env
-
-
-def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}"
-                           f"{proc.stderr}")
-    return proc.stdout
 
 
 # -- realistic state files -----------------------------------------------------------------
@@ -183,10 +168,10 @@ def make_workspace(tmp: Path, n: int, env: dict[str, str]) -> Path:
     repo = tmp / f"ws{n}"
     (repo / "src").mkdir(parents=True)
     (repo / "src" / "model.py").write_text("x = 1\n")
-    _sh(["git", "init", "-q", "-b", "main"], repo, env)
-    _sh([MLGATE, "init"], repo, env)
-    _sh(["git", "add", "-A"], repo, env)
-    _sh(["git", "commit", "-qm", "init"], repo, env)
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
+    sh([MLGATE, "init"], repo, env)
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "init"], repo, env)
     key = load_key(tickets.key_dir(repo), create=True)
     assert key is not None
     variants = {stage: state_text("x", stage) for stage in range(9)}
@@ -213,13 +198,13 @@ def status_rows(rounds: int) -> list[dict]:
         home = tmp / "home"
         home.mkdir()
         (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-        env = _env(home)
+        env = isolated_env(home)
         spaces = {n: make_workspace(tmp, n, env) for n in SIZES}
         cmds: dict[str, tuple[list[str], Path]] = {"version": ([MLGATE, "--version"], spaces[10])}
         for n, ws in spaces.items():
             cmds[str(n)] = ([MLGATE, "--json", "status"], ws)
         for name, (cmd, cwd) in cmds.items():  # warm up (byte-code) and check the output
-            out = _sh(cmd, cwd, env)
+            out = sh(cmd, cwd, env)
             if name != "version":
                 data = json.loads(out)
                 if len(data) != int(name) or any("error" in d for d in data):

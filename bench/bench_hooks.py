@@ -22,28 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BIN, MLGATE, isolated_env, sh  # noqa: E402
+
 GOAL = "<= 4x python -c pass"
 ROUNDS = int(os.environ.get("MLGATE_BENCH_ROUNDS", "40"))
-BIN = Path(sys.executable).parent
-MLGATE = str(BIN / "mlgate")
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONDONTWRITEBYTECODE", "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE")}
-    env.update({"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
-                "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
-                "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-                "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"})
-    return env
-
-
-def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}"
-                           f"{proc.stderr}")
-    return proc.stdout
 
 
 def _workspace(tmp: Path, env: dict[str, str]) -> Path:
@@ -53,11 +38,11 @@ def _workspace(tmp: Path, env: dict[str, str]) -> Path:
     (repo / "src").mkdir(parents=True)
     (repo / "src" / "model.py").write_text("x = 1\n")
     (repo / "README.md").write_text("# bench\n")
-    _sh(["git", "init", "-q", "-b", "main"], repo, env)
-    _sh([MLGATE, "init"], repo, env)
-    _sh(["git", "add", "-A"], repo, env)
-    _sh(["git", "commit", "-qm", "init"], repo, env)
-    out = _sh([MLGATE, "--json", "new", "exp"], repo, env)
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
+    sh([MLGATE, "init"], repo, env)
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "init"], repo, env)
+    out = sh([MLGATE, "--json", "new", "exp"], repo, env)
     return Path(json.loads(out)["worktree"])
 
 
@@ -91,11 +76,11 @@ def _time(cmds: dict[str, tuple[list[str], bytes | None, Path, int | None]],
 def run() -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="mlgate-bench-hooks-"))
     try:
-        env = _env(tmp / "home")
+        env = isolated_env(tmp / "home")
         (tmp / "home").mkdir()
         wt = _workspace(tmp, env)
         (wt / "src" / "model.py").write_text("x = 2\n")
-        _sh(["git", "add", "src/model.py"], wt, env)  # a staged source change (stage 0: refused)
+        sh(["git", "add", "src/model.py"], wt, env)  # a staged source change (stage 0: refused)
         base = "python -c pass"
         cmds = {
             base: ([sys.executable, "-c", "pass"], None, wt, 0),
