@@ -135,20 +135,23 @@ def _cached_yaml(root: Path, path: Path) -> Any:
         return read_yaml(path)  # raises the ConfigError with the reason
     if all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         return None
-    import hashlib
     import json
 
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        from _blake2 import blake2b  # builtin: cheaper to load than hashlib's OpenSSL
+    except ImportError:  # pragma: no cover
+        from hashlib import blake2b
+    digest = blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
     cache = _cache_file(root)
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("sha256") == digest:
+        if cached.get("blake2b") == digest:
             return cached["data"]
     except (OSError, ValueError, KeyError, AttributeError):
         pass
     data = parse_yaml(text, str(path))
     try:
-        payload = json.dumps({"sha256": digest, "data": data})
+        payload = json.dumps({"blake2b": digest, "data": data})
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
         tmp.write_text(payload, encoding="utf-8")

@@ -13,8 +13,6 @@ Standard library only (the hook path uses it). The file layout is workflow-sourc
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -86,7 +84,7 @@ TRANSITION_COLUMNS = (
 )
 VIOLATION_COLUMNS = ("Date", "Violation ID", "Violation", "Detected At Stage", "Action Taken",
                      "Cleared")
-SEAL_VERSION = "v1"
+SEAL_VERSION = "v2"  # v2: keyed BLAKE2b-256; v1 (HMAC-SHA256) is still verified
 _T_ID = re.compile(r"^T-(\d{3,})$")
 _V_ID = re.compile(r"^V-(\d{3,})$")
 _STAGE_CELL = re.compile(r"^`?(\d)`?\b")
@@ -649,8 +647,15 @@ class StateDoc:
         }
         return json.dumps(data, sort_keys=True, ensure_ascii=True).encode("ascii")
 
-    def compute_seal(self, key: bytes) -> str:
-        return hmac.new(key, self.seal_payload(), hashlib.sha256).hexdigest()
+    def compute_seal(self, key: bytes, version: str = SEAL_VERSION) -> str:
+        return _mac(key, self.seal_payload(), version)
+
+    @property
+    def seal_version(self) -> str | None:
+        if self.seal_line is None:
+            return None
+        m = C.SEAL_RE.match(self.doc.lines[self.seal_line - 1].rstrip("\r\n"))
+        return m.group("version") if m else None
 
     def apply_seal(self, key: bytes) -> None:
         """Write (or replace) the seal line at the end of the file."""
@@ -670,9 +675,27 @@ def seal_state(doc: StateDoc, key: bytes | None) -> str:
     """``valid``, ``missing`` (never sealed: a hand-written file) or ``broken``."""
     if doc.seal is None:
         return "missing"
-    if key is None:
+    version = doc.seal_version
+    if key is None or version not in ("v1", "v2"):
         return "broken"
-    return "valid" if hmac.compare_digest(doc.seal, doc.compute_seal(key)) else "broken"
+    from _operator import _compare_digest  # constant time (what hmac.compare_digest is)
+
+    return "valid" if _compare_digest(doc.seal, doc.compute_seal(key, version)) else "broken"
+
+
+def _mac(key: bytes, payload: bytes, version: str) -> str:
+    """The seal's MAC. v2: keyed BLAKE2b-256 (``_blake2`` is a builtin: no OpenSSL load on
+    the hook path); v1: HMAC-SHA256, kept to verify files sealed before v2."""
+    if version == "v1":
+        import hashlib
+        import hmac
+
+        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - CPython always has it
+        from hashlib import blake2b
+    return blake2b(payload, key=key[:64], digest_size=32).hexdigest()
 
 
 def load_key(key_dir: str | Path, create: bool = False) -> bytes | None:

@@ -184,3 +184,22 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
         StateDoc.parse(text)
     except StateFileError:
         pass
+
+
+def test_v1_hmac_seals_still_verify(tmp_path: Path) -> None:
+    """Files sealed with v1 (HMAC-SHA256) keep verifying after the switch to v2 (keyed
+    BLAKE2b, cheaper on the hook path); a hand edit still breaks them."""
+    import hashlib
+    import hmac
+
+    key = load_key(tmp_path, create=True)
+    assert key is not None
+    doc = filled()
+    digest = hmac.new(key, doc.seal_payload(), hashlib.sha256).hexdigest()
+    text = doc.render() + f"<!-- mlgate-seal: v1 {digest} -->\n"
+    assert seal_state(StateDoc.parse(text), key) == "valid"
+    tampered = text.replace("- Current Stage: `0`", "- Current Stage: `4`")
+    assert seal_state(StateDoc.parse(tampered), key) == "broken"
+    doc.apply_seal(key)
+    assert "mlgate-seal: v2 " in doc.render()
+    assert seal_state(StateDoc.parse(text.replace(" v1 ", " v9 ")), key) == "broken"
