@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,8 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.fixture
-def git_repo(tmp_path: Path) -> Path:
-    """A real git repository with one commit on ``main`` (a README and a source file)."""
-    repo = tmp_path / "repo"
+def seed_repo(repo: Path) -> Path:
+    """A real git repository at ``repo`` with one commit on ``main`` (README, src/model.py)."""
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     (repo / "README.md").write_text("# demo\n")
@@ -53,19 +52,37 @@ def git_repo(tmp_path: Path) -> Path:
     return repo
 
 
+def mlgate(cwd: Path, *args: str, input: str | None = None, timeout: float = 120
+           ) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess (``python -m mlgate``)."""
+    return subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, capture_output=True,
+                          text=True, input=input, timeout=timeout)
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real git repository with one commit on ``main`` (a README and a source file)."""
+    return seed_repo(tmp_path / "repo")
+
+
 @pytest.fixture
 def cloned_repo(tmp_path: Path) -> Path:
     """A clone of a bare "remote" in a temp dir, so origin/HEAD and fetch are real."""
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    git(seed, "init", "-q", "-b", "main")
-    (seed / "README.md").write_text("# demo\n")
-    (seed / "src").mkdir()
-    (seed / "src" / "model.py").write_text("x = 1\n")
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "initial")
+    seed = seed_repo(tmp_path / "seed")
     bare = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone))
     return clone
+
+
+@pytest.fixture
+def git_workspace(cloned_repo: Path):  # type: ignore[no-untyped-def]
+    """An initialised mlgate workspace in a clone of a bare remote, pushed."""
+    from mlgate.workspace import Workspace
+
+    ws, _ = Workspace.init(cloned_repo)
+    git(cloned_repo, "add", "-A")
+    git(cloned_repo, "commit", "-q", "-m", "mlgate init")
+    git(cloned_repo, "push", "-q", "origin", "main")
+    return ws

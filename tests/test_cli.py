@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import mlgate
 from mlgate.cli import cli, main
 
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"
 
 
-def mlgate(cwd: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, capture_output=True,
-                          text=True, input=input, timeout=120)
 
 
 @pytest.fixture

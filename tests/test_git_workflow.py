@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import git
+from conftest import mlgate
 from mlgate import constants as C
 from mlgate.errors import GitError, InvalidTicketName, TicketExists
 from mlgate.workspace import Workspace
 from test_walk import GOOD, fill
 
 
-def mlgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture
-def ws(cloned_repo: Path) -> Workspace:
-    ws, _ = Workspace.init(cloned_repo)
-    git(cloned_repo, "add", "-A")
-    git(cloned_repo, "commit", "-q", "-m", "mlgate init")
-    git(cloned_repo, "push", "-q", "origin", "main")
-    return ws
+def ws(git_workspace: Workspace) -> Workspace:
+    return git_workspace
 
 
 def test_new_makes_branch_and_worktree_from_refreshed_remote(ws: Workspace) -> None:

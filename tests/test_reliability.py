@@ -519,12 +519,8 @@ def test_permission_denied_on_the_state_file(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def gws(cloned_repo: Path) -> Workspace:
-    ws, _ = Workspace.init(cloned_repo)
-    git(cloned_repo, "add", "-A")
-    git(cloned_repo, "commit", "-q", "-m", "mlgate init")
-    git(cloned_repo, "push", "-q", "origin", "main")
-    return ws
+def gws(git_workspace: Workspace) -> Workspace:
+    return git_workspace
 
 
 def test_new_refuses_when_branch_exists_but_its_worktree_path_is_taken(gws: Workspace) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import git
+from conftest import mlgate as run_cli
 from mlgate.errors import GateFailed
 from mlgate.workspace import Workspace
 from test_walk import fill
@@ -21,8 +21,7 @@ pytest.importorskip("torch")
 
 
 def mlgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return run_cli(cwd, *args, timeout=300)
 
 
 @pytest.fixture

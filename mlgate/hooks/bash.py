@@ -152,13 +152,7 @@ class _Lexer:
             elif c == "$":
                 self._dollar(buf, word)
             elif c == "`":
-                end = self.i + 1
-                while end < n and s[end] != "`":
-                    end += 2 if s[end] == "\\" else 1
-                word.subs.append(s[self.i + 1:end].replace("\\`", "`"))
-                word.dynamic = True
-                buf.append(s[self.i:end + 1])
-                self.i = end + 1
+                self._backticks(buf, word)
             else:
                 buf.append(c)
                 self.i += 1
@@ -192,16 +186,21 @@ class _Lexer:
             elif c == "$":
                 self._dollar(buf, word)
             elif c == "`":
-                end = self.i + 1
-                while end < n and s[end] != "`":
-                    end += 2 if s[end] == "\\" else 1
-                word.subs.append(s[self.i + 1:end].replace("\\`", "`"))
-                word.dynamic = True
-                buf.append(s[self.i:end + 1])
-                self.i = end + 1
+                self._backticks(buf, word)
             else:
                 buf.append(c)
                 self.i += 1
+
+    def _backticks(self, buf: list[str], word: Word) -> None:
+        """A `` `cmd` `` substitution (bare or inside double quotes): kept as a sub-command."""
+        s, n = self.s, len(self.s)
+        end = self.i + 1
+        while end < n and s[end] != "`":
+            end += 2 if s[end] == "\\" else 1
+        word.subs.append(s[self.i + 1:end].replace("\\`", "`"))
+        word.dynamic = True
+        buf.append(s[self.i:end + 1])
+        self.i = end + 1
 
     def _dollar(self, buf: list[str], word: Word) -> None:
         s = self.s
