@@ -614,3 +614,26 @@ def move(path: str | Path, src: str | Path, dst: str | Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     _git(path, "mv", "--", str(src), str(dst),
          hint=f"check that {src} is tracked and {dst} does not exist yet")
+
+
+def merge_conflicts(path: str | Path, target: str, branch: str) -> list[str] | None:
+    """Would merging ``branch`` into ``target`` conflict? ``None`` when it merges cleanly,
+    else the conflicting files (``git merge-tree --write-tree``: nothing is touched)."""
+    proc = _run(path, ["merge-tree", "--write-tree", "--name-only", target, branch])
+    if proc.returncode == 0:
+        return None
+    if proc.returncode != 1:
+        raise GitError(["git", "merge-tree", target, branch], proc.returncode,
+                       proc.stderr or proc.stdout, _hint_for(proc.stderr))
+    return [ln for ln in proc.stdout.splitlines()[1:] if ln.strip()]
+
+
+def is_tracked(path: str | Path, pathspec: str) -> bool:
+    """True when git tracks any file under ``pathspec``."""
+    return bool(_out(path, "ls-files", "--", pathspec).strip())
+
+
+def force_delete_branch(path: str | Path, name: str) -> None:
+    """``git branch -D``: only for undoing a branch mlgate itself just created."""
+    _git(path, "branch", "-D", name)
+

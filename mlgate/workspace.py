@@ -41,7 +41,7 @@ from mlgate.mdparse import Document, render_field_line
 from mlgate.model import WorkflowState
 from mlgate.policy import Decision, decide
 from mlgate.statefile import StateDoc, ViolationRow, load_key, seal_state
-from mlgate.util import atomic_write, file_lock, run, today
+from mlgate.util import atomic_write, file_lock, today
 
 STAGE_ENTRY_FILE = "stage-entry.json"
 STATUS_CACHE_FILE = "status-cache.json"
@@ -380,9 +380,9 @@ class Workspace:
         except (GitError, OSError) as exc:
             undone = []
             if new_branch and G.branch_exists(root, branch):
-                run(["git", "branch", "-D", branch], cwd=root)
+                G.force_delete_branch(root, branch)
                 undone.append(f"the branch {branch} git had created was deleted")
-            run(["git", "worktree", "prune"], cwd=root)
+            G.prune_worktrees(root)
             for folder in reversed(made):
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only when empty
@@ -747,10 +747,9 @@ class Ticket:
                            hint="commit them on the ticket branch (or delete them), then "
                                 f"`mlgate archive {self.name} --finalize` again; nothing was "
                                 "changed")
-        proc = run(["git", "merge-tree", "--write-tree", "--name-only", target, branch], cwd=main)
-        if proc.returncode not in (0,):
-            files = [ln for ln in proc.stdout.splitlines()[1:] if ln.strip()]
-            raise GitError(["merge-tree", target, branch], proc.returncode,
+        files = G.merge_conflicts(main, target, branch)
+        if files is not None:
+            raise GitError(["merge-tree", target, branch], 1,
                            f"merging {branch} into {target} would conflict"
                            + (f" in: {', '.join(files[:10])}" if files else ""),
                            hint=f"merge {target} into {branch} in the worktree and resolve the "
@@ -782,9 +781,7 @@ class Ticket:
         self.archived = False
         self._set_handoff("Ticket moved to", "No")
         self._set_handoff("User verification received", "No")
-        tracked = run(["git", "ls-files", "--", f"{C.TICKETS_DIR}/{C.DONE}/{self.name}"],
-                      cwd=self.checkout).stdout.strip() if self.ws.git else ""
-        if tracked:
+        if self.ws.git and G.is_tracked(self.checkout, f"{C.TICKETS_DIR}/{C.DONE}/{self.name}"):
             G.add(self.checkout, [f"{C.TICKETS_DIR}/"])
             G.commit(self.checkout, f"mlgate: reopen ticket {self.name} (back to "
                                     "tickets/in-progress)", no_verify=True)
