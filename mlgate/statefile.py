@@ -168,6 +168,10 @@ def _clean(value: str | None) -> str:
 
 
 _CLEAN: dict[str, str] = {}  # _clean() by cell text: log cells repeat across files
+# Parsed Stage Gates / Transition Log rows by (cells, column indexes): the values of a row
+# that passed every check (a row that fails raises and is never stored).
+_GATE_ROWS: dict[tuple, tuple] = {}
+_TRANSITION_ROWS: dict[tuple, tuple] = {}
 
 
 def _row_values(cells: list[str], cols: list[tuple[str, int | None]]) -> dict[str, str]:
@@ -359,7 +363,16 @@ class StateDoc:
             raise self._err(t.line, "Stage Gates table needs the columns 'Gate Status' "
                                     "and 'Evidence'")
         gates: dict[int, GateRow] = {}
+        memo = _GATE_ROWS
         for row in t.rows:
+            key = (tuple(row.cells), status_i, rule_i, ev_i)
+            known = memo.get(key)  # gate rows repeat across files: each is checked once
+            if known is not None:
+                n = known[0]
+                if n in gates:
+                    raise self._err(row.line, f"Stage Gates has two rows for stage {n}")
+                gates[n] = GateRow(*known, line=row.line)
+                continue
             if row.is_empty:
                 continue
             m = _STAGE_CELL.match(row.cells[0].strip())
@@ -376,9 +389,11 @@ class StateDoc:
             if status is not None and status not in C.GATE_STATUSES:
                 raise self._err(row.line, f"gate status of stage {n} is {status!r}; allowed: "
                                           f"{', '.join(C.GATE_STATUSES)}")
-            gates[n] = GateRow(stage=n, label=row.cells[0].strip(), status=status,
-                               rule=cell(rule_i).strip(), evidence=_clean(cell(ev_i)),
-                               line=row.line)
+            values = (n, row.cells[0].strip(), status, cell(rule_i).strip(), _clean(cell(ev_i)))
+            gates[n] = GateRow(*values, line=row.line)
+            if len(memo) >= 20_000:
+                memo.clear()
+            memo[key] = values
         missing = [n for n in C.STAGE_NUMBERS if n not in gates]
         if missing:
             raise self._err(t.line, "Stage Gates table lacks rows for stage(s) "
@@ -411,20 +426,30 @@ class StateDoc:
         t = self._table(s, "Transition ID")
         cols = [(c, t.column(c)) for c in TRANSITION_COLUMNS]
         rows: list[TransitionRow] = []
+        memo = _TRANSITION_ROWS
+        col_key = tuple(i for _, i in cols)
         for row in t.data_rows:
+            key = (tuple(row.cells), col_key)
+            known = memo.get(key)  # a row is checked once, however many files repeat it
+            if known is not None:
+                rows.append(TransitionRow(*known, line=row.line))
+                continue
             get = _row_values(row.cells, cols)
             tid = get["Transition ID"]
             if not _T_ID.match(tid):
                 raise self._err(row.line, f"Transition ID {tid!r} does not look like T-NNN")
-            rows.append(TransitionRow(
-                id=tid, date=get["Date"],
-                from_stage=self._cell_stage(get["From Stage"], row.line, "From Stage"),
-                to_stage=self._cell_stage(get["To Stage"], row.line, "To Stage"),
-                reason=get["Reason"],
-                classification=(None if get["Classification"] in ("", C.NA)
-                                else get["Classification"]),
-                permission_after=get["Code Edit Permission After Transition"] or None,
-                evidence_updated=get["Evidence Updated"], line=row.line))
+            values = (
+                tid, get["Date"],
+                self._cell_stage(get["From Stage"], row.line, "From Stage"),
+                self._cell_stage(get["To Stage"], row.line, "To Stage"),
+                get["Reason"],
+                None if get["Classification"] in ("", C.NA) else get["Classification"],
+                get["Code Edit Permission After Transition"] or None,
+                get["Evidence Updated"])
+            rows.append(TransitionRow(*values, line=row.line))
+            if len(memo) >= 20_000:
+                memo.clear()
+            memo[key] = values
         return rows
 
     def _cell_stage(self, text: str, line: int, what: str) -> int | None:
