@@ -18,6 +18,8 @@ import click
 from mlgate import __version__
 from mlgate import constants as C
 from mlgate.errors import MlgateError, TransitionNotAllowed, UsageError
+from mlgate.util import fsync_mode
+
 
 class Classification(click.ParamType):
     """A re-entry classification, any letter case, returned in its canonical spelling."""
@@ -81,6 +83,7 @@ def cli(ctx: click.Context, as_json: bool, directory: str | None) -> None:
     its gate holds; source edits are allowed only in stage 4. NAME defaults to the ticket of
     the worktree you are in.
     """
+    fsync_mode()  # a bad MLGATE_FSYNC is refused before anything runs, not at the first write
     ctx.obj = Obj(as_json, directory)
 
 

@@ -312,6 +312,63 @@ def test_sigkill_at_random_moments_heavy(tmp_path: Path) -> None:
     assert ws.ticket(NAME).doctor().ok
 
 
+@needs_fork
+@pytest.mark.parametrize("mode", ["off", "file"])
+def test_sigkill_with_relaxed_fsync_still_never_tears(tmp_path: Path, mode: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLGATE_FSYNC=off/file drop fsyncs, not the temp-file-and-rename: a killed writer still
+    leaves a whole old or a whole new file."""
+    monkeypatch.setenv("MLGATE_FSYNC", mode)
+    ws = make_ticket(tmp_path / "proj")
+    stats = kill_loop(ws, kills=10)
+    assert stats["kills"] == 10
+    assert ws.ticket(NAME).doctor().ok
+
+
+@pytest.mark.parametrize(("mode", "fsyncs"), [(None, 2), ("full", 2), ("FILE", 1), ("off", 0)])
+def test_fsync_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str | None,
+                     fsyncs: int) -> None:
+    """full (the default) syncs the file and its folder, file only the file, off neither; the
+    file's bytes and permission bits are the same in every mode."""
+    from mlgate import util
+
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(util.os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    if mode is None:
+        monkeypatch.delenv("MLGATE_FSYNC", raising=False)
+    else:
+        monkeypatch.setenv("MLGATE_FSYNC", mode)
+    target = tmp_path / "f.md"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    util.atomic_write(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert len(calls) == fsyncs
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(("var", "value", "says"), [
+    ("MLGATE_FSYNC", "sometimes", "expected one of full, file, off"),
+    ("MLGATE_LOCK_TIMEOUT", "soon", "expected a number of seconds"),
+    ("MLGATE_LOCK_TIMEOUT", "-3", "expected seconds >= 0"),
+])
+def test_bad_environment_values_are_refused_before_any_write(
+        tmp_path: Path, var: str, value: str, says: str) -> None:
+    """A bad MLGATE_FSYNC / MLGATE_LOCK_TIMEOUT is a usage error (exit 2) naming the variable
+    and the value, and the state file is untouched."""
+    ws = make_ticket(tmp_path / "proj")
+    state = ws.ticket(NAME).state_path
+    before = state.read_bytes()
+    env = dict(os.environ, **{var: value})
+    proc = subprocess.run([MLGATE, "-C", str(ws.root), "advance", NAME], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{var}={value!r}" in proc.stderr and says in proc.stderr
+    assert state.read_bytes() == before
+
+
 def _hold_lock(lock: Path, ready: Path) -> None:
     with file_lock(lock):
         ready.write_text("held")
