@@ -18,17 +18,21 @@ temporary file.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable, Sequence
 from mlgate.record import record
 from pathlib import Path
 
 from mlgate.errors import GitError
-from mlgate.util import run
+from mlgate.util import Completed, run, spawn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import subprocess
 
 __all__ = [
     "Worktree", "is_repo", "toplevel", "git_dir", "common_dir", "hooks_dir", "config_get",
-    "current_branch", "head", "rev_parse", "worktrees", "try_worktrees", "main_worktree",
+    "current_branch", "head", "rev_parse", "worktrees", "try_worktrees", "read_worktrees",
+    "main_worktree",
     "parse_worktree_list", "remotes", "remote_default_branch", "fetch", "push",
     "branch_exists", "ref_exists", "check_ref_format", "create_branch", "add_worktree",
     "remove_worktree", "prune_worktrees", "delete_branch", "merge_base", "is_ancestor",
@@ -71,9 +75,16 @@ def _env(keep_index: str | None = None) -> dict[str, str]:
 
 def _run(cwd: str | Path | None, args: Sequence[str], *, env: dict[str, str] | None = None,
          input: str | None = None, timeout: float | None = None,
-         ) -> subprocess.CompletedProcess[str]:
+         ) -> subprocess.CompletedProcess[str] | Completed:
     cmd = ["git", *args]
+    if cwd is not None and not os.path.isdir(cwd):
+        if os.path.exists(cwd):
+            raise GitError(cmd, -1, f"not a directory: {cwd}", "pass a directory")
+        raise GitError(cmd, -1, f"no such directory: {cwd}", "pass an existing directory")
     try:
+        if input is None and timeout is None:  # the common case: posix_spawn, `git -C cwd`
+            where = [] if cwd is None else ["-C", os.fspath(cwd)]
+            return spawn(["git", *where, *args], env if env is not None else _env())
         return run(cmd, cwd=cwd, env=env if env is not None else _env(), input=input,
                    timeout=timeout)
     except FileNotFoundError as exc:
@@ -92,7 +103,7 @@ def _run(cwd: str | Path | None, args: Sequence[str], *, env: dict[str, str] | N
 
 def _git(cwd: str | Path | None, *args: str, hint: str = "", ok: Iterable[int] = (0,),
          env: dict[str, str] | None = None, input: str | None = None,
-         timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+         timeout: float | None = None) -> subprocess.CompletedProcess[str] | Completed:
     """Run ``git ARGS`` in ``cwd``; raise :class:`GitError` unless the exit code is in ``ok``."""
     proc = _run(cwd, args, env=env, input=input, timeout=timeout)
     if proc.returncode not in tuple(ok):
@@ -288,11 +299,139 @@ def worktrees(path: str | Path) -> list[Worktree]:
 
 def try_worktrees(path: str | Path) -> list[Worktree] | None:
     """:func:`worktrees`, or None when ``path`` is not in a git repository (or git is not
-    installed). One subprocess either way."""
+    installed). Read from git's own files (:func:`read_worktrees`) when the repository is an
+    ordinary one, else one ``git worktree list``."""
+    fast = read_worktrees(path)
+    if fast is not None:
+        return fast
     try:
         return worktrees(path)
     except GitError:
         return None
+
+
+# Variables that change how git finds the repository: with any of them set, ask git.
+_DISCOVERY_ENV = ("GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+                  "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and set(text) <= _HEX
+
+
+def _resolve_head(common: str, head_text: str) -> tuple[str | None, str | None] | None:
+    """(sha, short branch) of a HEAD file's text; None when it is something unusual."""
+    head_text = head_text.strip()
+    if _is_sha(head_text):
+        return head_text, None
+    if not head_text.startswith("ref: refs/"):
+        return None
+    ref = head_text[5:].strip()
+    branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+    loose = _read(os.path.join(common, *ref.split("/")))
+    if loose is not None:
+        sha = loose.strip()
+        return (sha, branch) if _is_sha(sha) else None  # (a symbolic ref: ask git)
+    packed = _read(os.path.join(common, "packed-refs")) or ""
+    for line in packed.splitlines():
+        if line.endswith(" " + ref) and _is_sha(line[: line.index(" ")]):
+            return line[: line.index(" ")], branch
+    return None, branch  # a branch with no commit yet
+
+
+def read_worktrees(path: str | Path) -> list[Worktree] | None:
+    """What ``git worktree list`` would say, read from git's files (no subprocess: the hooks
+    call this on every tool use), or None when the repository is not an ordinary one and git
+    itself should be asked.
+
+    Ordinary: found by walking up from ``path`` to a ``.git`` folder (the main worktree) or a
+    ``.git`` file naming ``<common>/worktrees/<id>`` (a linked one), a common dir called
+    ``.git`` owned by this user, not bare, without ``core.worktree``, a ref storage other than
+    files, or an environment variable that changes discovery. The layout read is git's
+    documented one (gitrepository-layout(5)): ``worktrees/<id>/gitdir`` holds the path of the
+    worktree's ``.git`` file, ``worktrees/<id>/HEAD`` its HEAD, ``worktrees/<id>/locked`` marks
+    it locked; refs are loose files or ``packed-refs``."""
+    if any(os.environ.get(v) for v in _DISCOVERY_ENV):
+        return None
+    d = os.path.abspath(os.fspath(path))
+    while True:
+        dotgit = os.path.join(d, ".git")
+        if os.path.lexists(dotgit):
+            break
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+    if os.path.isdir(dotgit):
+        common = dotgit
+        if os.path.exists(os.path.join(common, "commondir")):
+            return None
+    else:
+        text = _read(dotgit)
+        if text is None or not text.startswith("gitdir: "):
+            return None
+        admin = os.path.normpath(os.path.join(d, text[8:].strip()))
+        rel = _read(os.path.join(admin, "commondir"))
+        if rel is None:
+            return None  # `--separate-git-dir`: ask git
+        common = os.path.normpath(os.path.join(admin, rel.strip()))
+    try:
+        owner_ok = os.stat(common).st_uid == os.getuid()  # (git's safe.directory check)
+    except OSError:
+        return None
+    if os.path.basename(common) != ".git" or not owner_ok:
+        return None
+    config = _read(os.path.join(common, "config"))
+    if config is None or not os.path.isdir(os.path.join(common, "objects")):
+        return None
+    for line in config.lower().splitlines():
+        if line.lstrip().startswith("[include"):  # [include] / [includeIf]: ask git
+            return None
+        key, eq, value = line.strip().partition("=")
+        key, value = key.strip(), value.strip()
+        if eq and (key in ("worktree", "refstorage", "worktreeconfig")
+                   or (key == "bare" and value == "true")):
+            return None
+    main_head = _read(os.path.join(common, "HEAD"))
+    resolved = None if main_head is None else _resolve_head(common, main_head)
+    if resolved is None:
+        return None
+    out = [Worktree(path=Path(os.path.realpath(os.path.dirname(common))), head=resolved[0],
+                    branch=resolved[1], detached=resolved[1] is None, is_main=True)]
+    admin_root = os.path.join(common, "worktrees")
+    try:
+        ids = sorted(os.listdir(admin_root))
+    except FileNotFoundError:
+        ids = []
+    except OSError:
+        return None
+    for wt_id in ids:
+        admin = os.path.join(admin_root, wt_id)
+        if not os.path.isdir(admin):
+            continue
+        gitfile = _read(os.path.join(admin, "gitdir"))
+        head_text = _read(os.path.join(admin, "HEAD"))
+        if not gitfile or head_text is None:
+            return None  # a damaged entry: git knows what to say
+        target = os.path.normpath(os.path.join(admin, gitfile.strip()))
+        resolved = _resolve_head(common, head_text)
+        if resolved is None:
+            return None
+        wt_path = target[:-len("/.git")] if target.endswith("/.git") else target
+        out.append(Worktree(path=Path(wt_path), head=resolved[0], branch=resolved[1],
+                            detached=resolved[1] is None,
+                            locked=os.path.exists(os.path.join(admin, "locked")),
+                            prunable=not os.path.exists(target)))
+    return out
 
 
 def main_worktree(path: str | Path) -> Path:
@@ -408,6 +547,8 @@ def fetch(path: str | Path, remote: str, timeout: float = FETCH_TIMEOUT) -> tupl
 
     Never prompts for credentials (``GIT_TERMINAL_PROMPT=0``); gives up after ``timeout``.
     """
+    import subprocess
+
     env = _env()
     env["GIT_TERMINAL_PROMPT"] = "0"
     try:
@@ -426,6 +567,8 @@ def fetch(path: str | Path, remote: str, timeout: float = FETCH_TIMEOUT) -> tupl
 def push(path: str | Path, remote: str, refspec: str,
          timeout: float = FETCH_TIMEOUT) -> tuple[bool, str]:
     """``git push REMOTE REFSPEC``. Never raises: returns ``(ok, one-line message)``."""
+    import subprocess
+
     env = _env()
     env["GIT_TERMINAL_PROMPT"] = "0"
     try:

@@ -16,8 +16,6 @@ import re
 from mlgate.record import field, record
 from pathlib import Path
 
-_HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.*)$")  # title: group 2 without trailing " \t#"
-_BULLET_RE = re.compile(r"^(?P<indent>[ \t]*)[-*+][ \t]+(?P<body>.*)$")
 _ALTERNATIVES_RE = re.compile(r"^`[^`]*`(?:\s*/\s*`[^`]*`)+$")
 # `(`A` / `B`)`, and (in label_key) the white space before it. The pattern starts at the "(":
 # a leading `\s*` made every scan over a long run of spaces quadratic.
@@ -325,6 +323,25 @@ _LINE_KINDS_MAX = 50_000
 _PLACEHOLDER_ROWS: dict[str, bool] = {}  # Row.is_placeholder by the row's cells
 
 
+def heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line (1-6 ``#``, then a space or tab), the title
+    without a closing ``#`` run; else None. (String operations: what ``^(#{1,6})[ \\t]+(.*)$``
+    matches, without compiling a regex at import: the hooks import this module.)"""
+    n = len(line) - len(line.lstrip("#"))
+    if not 1 <= n <= 6 or line[n:n + 1] not in (" ", "\t"):
+        return None
+    return n, line[n:].lstrip(" \t").rstrip(" \t#").strip()
+
+
+def bullet(line: str) -> tuple[str, str] | None:
+    """(indent, body) of a list item line (``-``, ``*`` or ``+`` after spaces or tabs, then a
+    space or tab); else None."""
+    body = line.lstrip(" \t")
+    if body[:1] not in ("-", "*", "+") or body[1:2] not in (" ", "\t"):
+        return None
+    return line[:len(line) - len(body)], body[1:].lstrip(" \t")
+
+
 def _classify(line: str) -> tuple:
     """``("f",)`` fence, ``("h", level, title)`` heading of level 1-2, ``("r", cells,
     is_separator)`` table row, ``("b", label, key, raw, indent)`` bullet field, ``("o",)``
@@ -333,24 +350,24 @@ def _classify(line: str) -> tuple:
     if ("```" in line or "~~~" in line) and _FENCE_RE.match(line):
         kind = ("f",)
     else:
-        m = _HEADING_RE.match(line) if line.startswith("#") else None
-        if m and len(m.group(1)) <= 2:  # (a lazy `(.*?)[ \t#]*$` was quadratic on long lines)
-            kind = ("h", len(m.group(1)), m.group(2).rstrip(" \t#").strip())
+        h = heading(line) if line.startswith("#") else None
+        if h is not None and h[0] <= 2:
+            kind = ("h", h[0], h[1])
         else:
             cells = split_row(line) if "|" in line else None
             if cells is not None:
                 kind = ("r", tuple(cells), is_separator(cells))
             else:
                 kind = ("o",)
-                if line.lstrip(" \t")[:1] in ("-", "*", "+"):
-                    bm = _BULLET_RE.match(line)
-                    parts = split_label(bm.group("body")) if bm else None
-                    if bm and parts is not None:
+                bm = bullet(line)
+                if bm is not None:
+                    parts = split_label(bm[1])
+                    if parts is not None:
                         label, value = parts
                         key = label_key(strip_ticks(label))
                         # (the normalised value and lowercased key ride along: both are
                         # read for nearly every field of every parsed file)
-                        kind = ("b", label, key, value, bm.group("indent"),
+                        kind = ("b", label, key, value, bm[0],
                                 normalize_value(value), key.lower())
     return kind
 

@@ -6,7 +6,6 @@ hook path uses this module. The validated, typed view is :mod:`mlgate.config`.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import os
 import re
@@ -82,6 +81,16 @@ def parse_yaml(text: str, path: str = CONFIG_FILE) -> Any:
         raise ConfigError(path, f"invalid YAML: {exc}") from exc
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of plain config data (dicts, lists, scalars): ``copy.deepcopy`` without
+    importing ``copy`` and ``weakref`` on the hook path."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def load_raw(root: str | Path) -> dict[str, Any]:
     """``<root>/mlgate.yaml`` deep-merged over :data:`DEFAULTS` (a fresh dict every call).
 
@@ -90,7 +99,7 @@ def load_raw(root: str | Path) -> dict[str, Any]:
     normalised to int stages and a single handler name to a one-item list.
     """
     path = config_path(root)
-    merged = copy.deepcopy(DEFAULTS)
+    merged = _copy(DEFAULTS)
     if not path.is_file():
         return merged
     data = _cached_yaml(Path(root), path)

@@ -381,9 +381,16 @@ def test_fast_primitives_match_the_reference(text: str) -> None:
     assert mdparse.split_label(text) == ref_split_label(text)
     assert mdparse.label_key(text) == ref_label_key(text)
     line = text.replace("\n", "")
-    heading = mdparse._HEADING_RE.match(line)
-    got = (len(heading.group(1)), heading.group(2).rstrip(" \t#").strip()) if heading else None
-    assert got == ref_heading(line)
+    heading = _REF_ATX.match(line)
+    want = (len(heading.group(1)), heading.group(2).rstrip(" \t#").strip()) if heading else None
+    assert mdparse.heading(line) == want == ref_heading(line)
+    item = _REF_BULLET.match(line)
+    assert mdparse.bullet(line) == (item.group(1, 2) if item else None)
+
+
+# The regexes that mdparse.heading / mdparse.bullet replace with string operations.
+_REF_ATX = re.compile(r"^(#{1,6})[ \t]+(.*)$")
+_REF_BULLET = re.compile(r"^([ \t]*)[-*+][ \t]+(.*)$")
 
 
 @settings(max_examples=300, deadline=None)

@@ -437,3 +437,101 @@ def test_missing_git_binary(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert not g.is_repo(git_repo)
     ok, msg = g.fetch(git_repo, "origin")
     assert not ok and "not found" in msg
+
+
+# --- worktrees read from git's files ---------------------------------------------------
+
+
+def _same_as_git(path: Path) -> list[g.Worktree]:
+    """read_worktrees(path) answers, and says exactly what `git worktree list` says (the
+    order of linked worktrees aside: git lists them in directory order)."""
+    fast = g.read_worktrees(path)
+    assert fast is not None, f"read_worktrees gave up on {path}"
+    slow = g.parse_worktree_list(g.worktree_list_output(path))
+    assert fast[0] == slow[0]
+    assert sorted(fast[1:], key=lambda w: str(w.path)) == sorted(slow[1:], key=lambda w: str(w.path))
+    return fast
+
+
+def test_read_worktrees_matches_git(with_worktree: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, wt = with_worktree
+    detached = tmp_path / "detached"
+    git(repo, "worktree", "add", "-q", "--detach", str(detached))
+    locked = tmp_path / "locked"
+    git(repo, "worktree", "add", "-q", "-b", "codex/locked", str(locked))
+    git(repo, "worktree", "lock", str(locked))
+    gone = tmp_path / "gone"
+    git(repo, "worktree", "add", "-q", "-b", "codex/gone", str(gone))
+    git(gone, "commit", "-q", "--allow-empty", "-m", "on gone")
+    import shutil
+
+    shutil.rmtree(gone)  # deleted by hand: prunable
+    for start in (repo, repo / "src", wt, wt / "src", detached, locked):
+        entries = _same_as_git(start)
+    by_path = {e.path: e for e in entries}
+    assert by_path[detached].detached and by_path[detached].branch is None
+    assert by_path[locked].locked and by_path[locked].branch == "codex/locked"
+    assert by_path[gone].prunable
+    git(repo, "pack-refs", "--all")  # refs now only in packed-refs
+    entries = _same_as_git(wt)
+    assert by_path[gone].head == {e.path: e for e in entries}[gone].head is not None
+
+
+def test_read_worktrees_unborn_branch_and_odd_paths(tmp_path: Path) -> None:
+    repo = tmp_path / "fresh repo ü"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "trunk")
+    [entry] = _same_as_git(repo)
+    assert entry.head is None and entry.branch == "trunk"
+
+
+def test_read_worktrees_defers_to_git_when_unsure(git_repo: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a repository, in a bare one, with core.worktree, an include, or a discovery
+    variable set, it returns None, and try_worktrees asks git instead (same answer)."""
+    assert g.read_worktrees(tmp_path) is None
+    bare = tmp_path / "b.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    assert g.read_worktrees(bare) is None
+    assert g.try_worktrees(bare)[0].bare
+    git(git_repo, "config", "include.path", "extra.cfg")
+    assert g.read_worktrees(git_repo) is None
+    assert g.try_worktrees(git_repo)[0].path == git_repo
+    git(git_repo, "config", "--unset", "include.path")
+    assert g.read_worktrees(git_repo) is not None
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert g.read_worktrees(git_repo) is None
+    assert g.try_worktrees(git_repo)[0].path == git_repo
+
+
+def test_read_worktrees_separate_git_dir(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "--separate-git-dir", str(tmp_path / "store"), str(work))
+    assert g.read_worktrees(work) is None  # git knows where this one's main worktree is
+    assert g.try_worktrees(work) is not None
+
+
+def test_spawn_captures_like_subprocess(tmp_path: Path) -> None:
+    """util.spawn (posix_spawn, used for git calls) gives what subprocess.run gives: exit
+    code, both streams in full (also when they are large and interleaved), CRLF as LF, stdin
+    empty; a missing program raises FileNotFoundError."""
+    from mlgate.util import spawn
+
+    script = ("import sys\n"
+              "sys.stdout.write('o' * 300000 + '\\r\\n'); sys.stderr.write('e' * 300000)\n"
+              "sys.stdout.write(repr(sys.stdin.read())); sys.exit(7)\n")
+    got = spawn([sys.executable, "-c", script])
+    ref = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL)
+    assert (got.returncode, got.stdout, got.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+    assert got.returncode == 7 and got.stdout.endswith("o\n''")
+    with pytest.raises(FileNotFoundError):
+        spawn(["mlgate-no-such-program-xyz"])
+
+
+def test_git_calls_in_missing_or_file_cwd_name_it(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(GitError, match="no such directory"):
+        g.head(tmp_path / "missing")
+    with pytest.raises(GitError, match="not a directory"):
+        g.head(tmp_path / "f")

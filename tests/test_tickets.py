@@ -33,13 +33,15 @@ class CallCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[list[str]] = []
-        real = mlgate.git.run
+        for name in ("run", "spawn"):
+            monkeypatch.setattr(mlgate.git, name, self._counting(getattr(mlgate.git, name)))
 
+    def _counting(self, real):  # type: ignore[no-untyped-def]
         def counting(cmd, *args, **kwargs):  # type: ignore[no-untyped-def]
             self.calls.append(list(cmd))
             return real(cmd, *args, **kwargs)
 
-        monkeypatch.setattr(mlgate.git, "run", counting)
+        return counting
 
 
 # --- names ----------------------------------------------------------------------------
@@ -125,11 +127,17 @@ def test_checkouts_main_first_and_gone_worktrees_skipped(git_repo: Path) -> None
     assert [c.path for c in tk.checkouts(git_repo)] == [git_repo, a]
 
 
-def test_discover_uses_one_git_call(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discover_reads_git_files_not_git(git_repo: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """An ordinary repository is discovered from git's files (no subprocess: the hooks do
+    this on every tool call); with a discovery variable set, git is asked, once."""
     wt = add_worktree(git_repo, "alpha")
     counter = CallCounter(monkeypatch)
     root, cos = tk.discover(wt / "src")
     assert root == git_repo and [c.path for c in cos] == [git_repo, wt]
+    assert counter.calls == []
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(git_repo.parent.parent))
+    assert tk.discover(wt / "src") == (root, cos)
     assert len(counter.calls) == 1
 
 
@@ -193,7 +201,7 @@ def test_find_tickets_without_git(tmp_path: Path) -> None:
         ("one", "in-progress", None, False), ("two", "done", None, False)]
 
 
-def test_find_tickets_is_one_git_call_for_many_tickets(
+def test_find_tickets_starts_no_git_per_ticket(
         git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(3):
         make_ticket(add_worktree(git_repo, f"w{i}"), f"w{i}")
@@ -204,8 +212,11 @@ def test_find_tickets_is_one_git_call_for_many_tickets(
     found = tk.find_tickets(git_repo)
     elapsed = time.perf_counter() - start
     assert len(found) == 1003
-    assert len(counter.calls) == 1 and counter.calls[0][:3] == ["git", "worktree", "list"]
+    assert counter.calls == []  # the worktrees come from git's files
     assert elapsed < 0.5, elapsed
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", "/nonexistent")  # git must be asked: once
+    assert len(tk.find_tickets(git_repo)) == 1003
+    assert len(counter.calls) == 1 and counter.calls[0][3:5] == ["worktree", "list"]
 
 
 # --- which ticket governs a path ---------------------------------------------------------
