@@ -180,7 +180,7 @@ def status(obj: Obj, name: str | None) -> None:
     if name is None:
         from mlgate import tickets
 
-        here = tickets.ticket_for_path(ws.root, obj.dir, ws.config.branch_prefix)
+        here = tickets.ticket_for_path(ws.root, obj.dir, ws.branch_prefix)
         if here is None:
             data = ws.statuses()
             emit(obj, data, "\n\n".join(_status_text(d) if "error" not in d else

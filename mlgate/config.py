@@ -20,7 +20,7 @@ from pydantic import model_validator
 
 from mlgate.constants import CONFIG_FILE, LAST_STAGE
 from mlgate.errors import ConfigError
-from mlgate.rawconfig import DEFAULTS, config_path, load_raw
+from mlgate.rawconfig import DEFAULTS, config_path, load_raw, mark_validated
 
 __all__ = [
     "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",
@@ -220,7 +220,9 @@ def load_config(root: str | Path) -> Config:
     lines: dict[tuple[Any, ...], int] = {}
     if path.is_file():
         lines = key_lines(path.read_text(encoding="utf-8"), str(path))
-    return validate(raw, str(path), lines)
+    config = validate(raw, str(path), lines)
+    mark_validated(root)  # read-only commands may now skip validation until the file changes
+    return config
 
 
 def validate(raw: dict[str, Any], path: str = CONFIG_FILE,

@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlgate import constants as C
-from mlgate import evidence as ev
 from mlgate.errors import TransitionNotAllowed
-from mlgate.gates import GateContext, GateReport, evaluate
 from mlgate.statefile import StateDoc, TransitionRow
+
+if TYPE_CHECKING:  # the gates (and evidence) are imported where a move evaluates them:
+    # `mlgate status` lists the allowed moves of every ticket without loading them
+    from mlgate.gates import GateContext, GateReport
 from mlgate.util import today
 
 VERIFY_PREFIX = "User verification received from "
@@ -242,6 +244,8 @@ class Engine:
 
     def check(self, stage: int | None = None) -> GateReport:
         ctx = self.ctx_factory(self.doc)
+        from mlgate.gates import evaluate
+
         return evaluate(ctx, self.stage if stage is None else stage)
 
     def _log(self, frm: int, to: int, reason: str, classification: str | None,
@@ -289,6 +293,8 @@ class Engine:
         elif st.artifact:
             items = [st.artifact]
         for name in self.handlers.get(stage, []):
+            from mlgate import evidence as ev
+
             res = ev.latest(self.folder, stage, name)
             if res is not None and res.evidence:
                 items.append(res.evidence)

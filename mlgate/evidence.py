@@ -4,25 +4,40 @@ A handler produces a :class:`HandlerResult`; mlgate saves it as
 ``<ticket>/evidence/<stage>-<handler>-<n>.json`` (``n`` counts up, nothing is overwritten).
 A gate accepts a result only when it is ``Pass``, was taken at the ticket's current commit,
 and the tracked source files were clean at the time (:func:`freshness`).
+
+Stale temp files: every file mlgate writes goes through :func:`mlgate.util.atomic_write` (a
+temp file ``.<name>.XXXXXXXX.tmp`` in the same folder, then a rename). A writer killed in
+between leaves that temp file behind; :func:`remove_stale_temps` (called by every command
+that takes the ticket's lock) and :func:`save` remove the ones that are provably stale.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import platform
 import re
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from mlgate.constants import EVIDENCE_DIR
+from mlgate.constants import EVIDENCE_DIR, STATE_FILE
 from mlgate.util import atomic_write, now_iso
 
 RESULT_STATUSES = ("Pass", "Fail", "Blocked")
 CHECK_STATUSES = ("pass", "fail", "skipped")
 _EVIDENCE_RE = re.compile(r"^(?P<stage>\d)-(?P<handler>[A-Za-z0-9_.-]+)-(?P<n>\d+)\.json$")
+#: The temp file of :func:`mlgate.util.atomic_write`: ``tempfile.mkstemp(prefix=".<name>.",
+#: suffix=".tmp")``, whose random part is 8 characters of ``[a-z0-9_]``.
+TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
+#: Seconds a temp file of the ticket folder (other than the state file's) must have existed
+#: before it counts as stale: ``verify`` and ``reopen`` update ``handoff-summary.md`` after
+#: letting go of the ticket lock, so a younger one may belong to a write still under way.
+STALE_TEMP_AGE = 5.0
 
 
 @dataclass
@@ -138,9 +153,15 @@ def list_evidence(folder: Path, stage: int | None = None,
 
 
 def save(folder: Path, result: HandlerResult) -> Path:
-    """Save ``result`` as the next ``evidence/<stage>-<handler>-<n>.json``; never overwrites."""
+    """Save ``result`` as the next ``evidence/<stage>-<handler>-<n>.json``; never overwrites.
+
+    The caller holds the ticket's run lock (``mlgate run`` does), the lock every writer of
+    evidence files holds: the temp files of evidence files a killed run left are removed."""
     d = evidence_dir(folder)
     d.mkdir(parents=True, exist_ok=True)
+    for tmp in temp_files(d):
+        if _EVIDENCE_RE.match(temp_target(tmp.name) or ""):
+            _unlink(tmp)
     existing = [n for _, _, _, n in list_evidence(folder, result.stage, result.handler)]
     n = max(existing, default=0) + 1
     while True:
@@ -152,6 +173,94 @@ def save(folder: Path, result: HandlerResult) -> Path:
     result.finished = result.finished or now_iso()
     atomic_write(path, json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+def temp_target(name: str) -> str | None:
+    """The file whose atomic-write temp file ``name`` is (``.x.json.ab12cd34.tmp`` ->
+    ``x.json``), or ``None`` when ``name`` is not such a temp file."""
+    m = TEMP_RE.match(name)
+    return m.group("target") if m else None
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """The atomic-write temp files directly in ``folder`` (plain files only: never a folder,
+    a link or a name that does not match :data:`TEMP_RE`, such as ``notes.tmp``)."""
+    out = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if TEMP_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                out.append(Path(entry.path))
+    return sorted(out)
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_temps(folder: Path, run_lock: Path | None = None,
+                       min_age: float = STALE_TEMP_AGE) -> list[Path]:
+    """Remove the temp files killed writers left in the ticket folder and its ``evidence/``;
+    returns the removed paths. **Call it while holding the ticket's lock.**
+
+    * ``.workflow-state.md.XXXXXXXX.tmp``: always (every writer of the state file holds the
+      ticket lock, so none is under way).
+    * the other temp files of the ticket folder and ``evidence/``: only when the run lock
+      ``run_lock`` (held by ``mlgate run`` while handlers write evidence and reports) is free;
+      it is taken, without waiting, for the time of the removal. Those of ``evidence/``
+      at once (their writers hold one of the two locks); those of the ticket folder once
+      they are ``min_age`` seconds old (a few writers of artifacts hold no lock).
+
+    Only names matching :data:`TEMP_RE` are touched; user files (``notes.tmp``,
+    ``evidence/.keep``) and sub-folders (``runs/``) never are."""
+    folder = Path(folder)
+    removed = [p for p in temp_files(folder)
+               if temp_target(p.name) == STATE_FILE and _unlink(p)]
+    others = [p for p in temp_files(folder) if temp_target(p.name) != STATE_FILE]
+    fresh = time.time() - min_age
+    evidence = temp_files(evidence_dir(folder))
+    if not others and not evidence:
+        return removed
+    with _try_lock(run_lock) as free:
+        if not free:
+            return removed
+        removed += [p for p in evidence if _unlink(p)]
+        for p in others:
+            with contextlib.suppress(OSError):
+                if p.lstat().st_mtime <= fresh and _unlink(p):
+                    removed.append(p)
+    return removed
+
+
+@contextlib.contextmanager
+def _try_lock(path: Path | None) -> Iterator[bool]:
+    """Take the lock file ``path`` without waiting; yields whether it was free (``True``
+    when there is no such lock to take)."""
+    if path is None:
+        yield True
+        return
+    from filelock import FileLock, Timeout  # imported here: the hook path never writes
+
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        yield False
+        return
+    except OSError:  # the lock folder is not writable: leave everything as it is
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def load(path: Path) -> HandlerResult:

@@ -134,6 +134,87 @@ def _cache_file(root: Path) -> Path:
     return root / ".mlgate" / "config-cache.json"
 
 
+def _digest(text: str) -> str:
+    try:
+        from _blake2 import blake2b  # builtin: cheaper to load than hashlib's OpenSSL
+    except ImportError:  # pragma: no cover
+        from hashlib import blake2b
+    return blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
+
+
+def _validity_tag() -> str:
+    from mlgate import __version__
+
+    return f"mlgate {__version__}"
+
+
+def _read_cache(root: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        cached = json.loads(_cache_file(root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
+
+
+def _write_cache(root: Path, entry: dict[str, Any]) -> None:
+    import json
+
+    cache = _cache_file(root)
+    try:
+        payload = json.dumps(entry)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(payload, encoding="utf-8")
+        os.replace(tmp, cache)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache that cannot be written only costs speed
+
+
+def _file_text(root: Path) -> str | None:
+    """The text of ``<root>/mlgate.yaml``; ``""`` when it is missing or holds only comments
+    (the defaults); None when it cannot be read."""
+    path = config_path(root)
+    if not path.is_file():
+        return ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        return ""
+    return text
+
+
+def is_validated(root: str | Path) -> bool:
+    """True when ``mlgate.yaml`` is unchanged since this mlgate version validated it (see
+    :func:`mark_validated`), or gives the defaults: a read-only command may then use
+    :func:`load_raw` without importing the validator (pydantic)."""
+    root = Path(root)
+    text = _file_text(root)
+    if text == "":
+        return True
+    if text is None:
+        return False
+    cached = _read_cache(root)
+    return cached.get("blake2b") == _digest(text) and cached.get("valid") == _validity_tag()
+
+
+def mark_validated(root: str | Path) -> None:
+    """Record that the current ``mlgate.yaml`` passed validation (:mod:`mlgate.config`)."""
+    root = Path(root)
+    text = _file_text(root)
+    if not text:
+        return
+    cached = _read_cache(root)
+    digest = _digest(text)
+    if cached.get("blake2b") != digest:
+        cached = {"blake2b": digest, "data": parse_yaml(text, str(config_path(root)))}
+    if cached.get("valid") != _validity_tag():
+        _write_cache(root, cached | {"valid": _validity_tag()})
+
+
 def _cached_yaml(root: Path, path: Path) -> Any:
     """The parsed YAML of ``path``, without importing PyYAML when possible (the hooks run on
     every tool call): a file of comments only is empty, and a parse is cached as JSON keyed
@@ -144,29 +225,12 @@ def _cached_yaml(root: Path, path: Path) -> Any:
         return read_yaml(path)  # raises the ConfigError with the reason
     if all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         return None
-    import json
-
-    try:
-        from _blake2 import blake2b  # builtin: cheaper to load than hashlib's OpenSSL
-    except ImportError:  # pragma: no cover
-        from hashlib import blake2b
-    digest = blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
-    cache = _cache_file(root)
-    try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("blake2b") == digest:
-            return cached["data"]
-    except (OSError, ValueError, KeyError, AttributeError):
-        pass
+    digest = _digest(text)
+    cached = _read_cache(root)
+    if cached.get("blake2b") == digest and "data" in cached:
+        return cached["data"]
     data = parse_yaml(text, str(path))
-    try:
-        payload = json.dumps({"blake2b": digest, "data": data})
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        tmp.write_text(payload, encoding="utf-8")
-        os.replace(tmp, cache)
-    except (OSError, TypeError, ValueError):
-        pass  # a cache that cannot be written only costs speed
+    _write_cache(root, {"blake2b": digest, "data": data})
     return data
 
 

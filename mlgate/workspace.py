@@ -18,14 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlgate import constants as C
-from mlgate import evidence as ev
 from mlgate import git as G
-from mlgate import resources, tickets
-from mlgate.config import Config, load_config
-from mlgate.engine import Engine, Outcome, mermaid, next_on_path
+from mlgate import rawconfig, resources, tickets
 from mlgate.errors import (
     GateFailed,
     MlgateError,
@@ -36,12 +33,20 @@ from mlgate.errors import (
     TicketNotFound,
     TransitionNotAllowed,
 )
-from mlgate.gates import GateContext, GateReport
 from mlgate.mdparse import Document, render_field_line
-from mlgate.model import WorkflowState
 from mlgate.policy import Decision, decide
 from mlgate.statefile import StateDoc, ViolationRow, load_key, seal_state
 from mlgate.util import atomic_write, file_lock, today
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlgate import evidence as ev
+    from mlgate.config import Config
+    from mlgate.engine import Engine, Outcome
+    from mlgate.gates import GateContext, GateReport
+    from mlgate.model import WorkflowState
+
+# The config (pydantic), the engine, the gates and the evidence are imported where they are
+# used: `mlgate status` with a warm status cache needs none of them, and the hooks none.
 
 STAGE_ENTRY_FILE = "stage-entry.json"
 STATUS_CACHE_FILE = "status-cache.json"
@@ -103,8 +108,32 @@ class Workspace:
 
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = Path(root).resolve()
-        self.config = config if config is not None else load_config(self.root)
+        self._config = config
         self.git = tickets.is_git(self.root)
+
+    @property
+    def config(self) -> Config:
+        """The validated ``mlgate.yaml`` (loaded at first use; a mistake in it is raised
+        then, as :class:`~mlgate.errors.ConfigError`)."""
+        if self._config is None:
+            from mlgate.config import load_config
+
+            self._config = load_config(self.root)
+        return self._config
+
+    @config.setter
+    def config(self, value: Config) -> None:
+        self._config = value
+
+    @property
+    def branch_prefix(self) -> str:
+        """``branch_prefix`` of ``mlgate.yaml``, without loading the validator when the file
+        is unchanged since it last passed validation (``mlgate status`` reads only this)."""
+        if self._config is None and rawconfig.is_validated(self.root):
+            prefix = rawconfig.load_raw(self.root).get("branch_prefix")
+            if isinstance(prefix, str):
+                return prefix
+        return self.config.branch_prefix
 
     # -- construction ----------------------------------------------------------------
 
@@ -164,7 +193,7 @@ class Workspace:
     # -- tickets -------------------------------------------------------------------------
 
     def _locations(self, include_done: bool = True) -> list[tickets.TicketLocation]:
-        return tickets.find_tickets(self.root, self.config.branch_prefix, include_done)
+        return tickets.find_tickets(self.root, self.branch_prefix, include_done)
 
     def tickets(self, include_done: bool = False) -> list["Ticket"]:
         return [Ticket(self, loc) for loc in self._locations(include_done)]
@@ -174,7 +203,7 @@ class Workspace:
         locs = self._locations(include_done=True)
         if name is None:
             here = Path(cwd or os.getcwd()).resolve()
-            loc = tickets.ticket_for_path(self.root, here, self.config.branch_prefix)
+            loc = tickets.ticket_for_path(self.root, here, self.branch_prefix)
             if loc is None:
                 active = [l for l in locs if l.location == C.IN_PROGRESS]
                 if len(active) == 1:
@@ -208,7 +237,7 @@ class Workspace:
             entries = {}
         key = self.known_key() or b""
         salt = "|".join([str(STATUS_CACHE_VERSION), hashlib.sha256(key).hexdigest(),
-                         self.config.branch_prefix]).encode()
+                         self.branch_prefix]).encode()
         out: list[dict[str, Any]] = []
         fresh: dict[str, Any] = {}
         for t in self.tickets():
@@ -422,12 +451,22 @@ def _logged_stage(doc: StateDoc) -> int | None:
     return doc.transitions[-1].to_stage if doc.transitions else 0
 
 
-class _Moves(Engine):
+_MOVES: list[type] = []
+
+
+def _moves(name: str, doc: StateDoc, archived: bool) -> Engine:
     """:meth:`Engine.allowed` without building the transitions machine (the list depends
     only on the stage, the gates and the re-entry path of the file)."""
+    if not _MOVES:
+        from mlgate.engine import Engine
 
-    def __init__(self, name: str, doc: StateDoc, archived: bool) -> None:  # noqa: D107
-        self.name, self.doc, self.archived = name, doc, archived
+
+        class _Moves(Engine):
+            def __init__(self, name: str, doc: StateDoc, archived: bool) -> None:  # noqa: D107
+                self.name, self.doc, self.archived = name, doc, archived
+
+        _MOVES.append(_Moves)
+    return _MOVES[0](name, doc, archived)  # type: ignore[no-any-return]
 
 
 class Ticket:
@@ -482,6 +521,8 @@ class Ticket:
     def state_of(self, doc: StateDoc) -> WorkflowState:
         """The public model of an already parsed state file (one parse serves several
         views, e.g. ``status``)."""
+        from mlgate.model import WorkflowState
+
         return WorkflowState.from_doc(doc, self.seal_status(doc))  # type: ignore[arg-type]
 
     @property
@@ -531,6 +572,8 @@ class Ticket:
             remote, branch = b.get("Resolved Base Remote"), b.get("Resolved Base Branch")
             if branch and branch not in (C.NA, "unresolved"):
                 base_ref = branch if remote in (None, "local", C.NA) else f"{remote}/{branch}"
+        from mlgate.gates import GateContext
+
         return GateContext(
             ticket=self.name, folder=self.folder, state=doc, profile=self.ws.config.profile,
             stage5_policy=self.ws.config.stage5_policy,
@@ -539,6 +582,8 @@ class Ticket:
             verified_by=verified_by, source_filter=self._source_filter())
 
     def _engine(self, doc: StateDoc) -> Engine:
+        from mlgate.engine import Engine
+
         engine: Engine
         engine = Engine(self.name, doc, self.folder, self.archived,
                         ctx_factory=lambda d: self.gate_context(d, engine.verified_by()),
@@ -554,12 +599,14 @@ class Ticket:
         return self._engine(doc).check(stage)
 
     def graph(self) -> str:
+        from mlgate.engine import mermaid
+
         return mermaid(self.doc(), self.archived)
 
     def allowed(self, doc: StateDoc | None = None) -> list[str]:
         """The moves from here, in words. Reads the file only (no state machine is built:
         ``status`` asks this of every ticket)."""
-        return _Moves(self.name, doc if doc is not None else self.doc(), self.archived).allowed()
+        return _moves(self.name, doc if doc is not None else self.doc(), self.archived).allowed()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -567,10 +614,10 @@ class Ticket:
     def _locked_doc(self, allow_broken: bool = False) -> Iterator[tuple[StateDoc, bytes]]:
         with file_lock(self.ws.lock_path(self.name)):
             # A writer killed between its temp file and the rename leaves the temp file
-            # behind; every writer of the state file holds this lock, so it is stale.
-            for tmp in self.folder.glob(f".{C.STATE_FILE}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+            # behind (state file, artifacts, evidence/): remove the stale ones.
+            from mlgate import evidence as ev
+
+            ev.remove_stale_temps(self.folder, self.ws.lock_path(self.name).with_suffix(".run"))
             doc = self.doc()
             key = self.ws.key()
             status = seal_state(doc, key)
@@ -817,6 +864,8 @@ class Ticket:
             dirty = any(src(p) for p in G.dirty_files(self.checkout))
         config = self.ws.config.to_dict()
 
+        from mlgate import evidence as ev
+
         def make_ctx(name: str) -> ev.HandlerContext:
             return ev.HandlerContext(
                 workspace=self.ws.root, ticket=self.name, stage=stage, folder=self.folder,
@@ -881,6 +930,8 @@ class Ticket:
                 "Ticket Branch", "").startswith(self.ws.config.branch_prefix):
             rep.problems.append({"id": "worktree", "message": "the ticket's worktree/branch "
                                  f"{doc.bootstrap.get('Ticket Branch')} was not found"})
+        from mlgate import evidence as ev
+
         for n in self.ws.config.handlers_for(snap.current_stage or 0):
             res = ev.latest(self.folder, snap.current_stage or 0, n)
             ok, why = ev.freshness(res, self.head())
@@ -893,6 +944,8 @@ class Ticket:
                     # the stage follows the (append-only) Transition Log, not a hand edit
                     logged2 = _logged_stage(doc2)
                     if logged2 is not None and doc2.snapshot.current_stage != logged2:
+                        from mlgate.engine import next_on_path
+
                         doc2.set_snapshot(current_stage=logged2,
                                           next_stage=next_on_path(logged2, doc2))
                         action += f"; Current Stage restored to {logged2} from the Transition Log"
@@ -901,7 +954,7 @@ class Ticket:
                         doc2.set_snapshot(last_transition_id=doc2.transitions[-1].id)
                     if doc2.snapshot.permission == "Unlocked":
                         doc2.set_snapshot(permission="Locked")
-                    _Moves(self.name, doc2, self.archived)._sync_pre_edit()
+                    _moves(self.name, doc2, self.archived)._sync_pre_edit()
                     doc2.append_violation(ViolationRow(
                         date=today(), id=doc2.next_violation_id(),
                         violation="workflow-state.md machine-owned fields edited by hand "

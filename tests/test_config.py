@@ -339,3 +339,38 @@ def test_hook_config_cache_stays_out_of_the_work_tree(git_repo: Path) -> None:
         assert status.strip() == "", status
     (git_repo / "mlgate.yaml").write_text("outside_tickets: allow\n")
     assert load_raw(git_repo)["outside_tickets"] == "allow"  # a changed file is re-read
+
+
+# --- read-only commands skip the validator while mlgate.yaml is unchanged -----------------
+
+_LOADED = ("import sys\nfrom mlgate.cli import main\nsys.argv = ['mlgate', '--json', 'status']\n"
+           "try:\n    main()\nexcept SystemExit:\n    pass\n"
+           "mods = ('pydantic', 'transitions', 'yaml', 'mlgate.config', 'mlgate.engine', "
+           "'mlgate.gates', 'mlgate.model', 'mlgate.evidence')\n"
+           "sys.stderr.write('LOADED=' + ','.join(m for m in mods if m in sys.modules))\n")
+
+
+def test_status_skips_the_validator_until_the_config_changes(git_workspace) -> None:  # type: ignore[no-untyped-def]
+    """`mlgate status` validates mlgate.yaml once; while the file is unchanged (and the
+    tickets too: the status cache) a later status loads neither pydantic nor the engine,
+    the gates or PyYAML. A change that breaks the file is still reported (exit 2)."""
+    ws = git_workspace
+    ws.new_ticket("t1")
+    mlgate = str(Path(sys.executable).parent / "mlgate")
+    cfg = ws.root / "mlgate.yaml"
+    cfg.write_text("branch_prefix: codex/\nprofile: strict\n")
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([mlgate, "--json", "status"], cwd=ws.root, capture_output=True,
+                              text=True, timeout=120)
+
+    assert status().returncode == 0  # validates and remembers; fills the status cache
+    light = subprocess.run([sys.executable, "-c", _LOADED], cwd=ws.root, capture_output=True,
+                           text=True, timeout=120)
+    assert '"ticket": "t1"' in light.stdout, light.stderr
+    assert light.stderr.endswith("LOADED="), light.stderr
+    cfg.write_text("branch_prefix: codex/\nprofile: strict\nhanlders: {}\n")
+    bad = status()
+    assert bad.returncode == 2 and "mlgate.yaml:3" in bad.stderr and "hanlders" in bad.stderr
+    cfg.write_text("branch_prefix: codex/\nprofile: strict\n")
+    assert status().returncode == 0
