@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,9 @@ pass_obj = click.make_pass_decorator(Obj)
 LONG_LIST = 50  # a longer JSON array prints one compact element per line
 
 
-def emit(obj: Obj, data: Any, text: str | None = None) -> None:
+def emit(obj: Obj, data: Any, text: str | Callable[[], str] | None = None) -> None:
+    """Print ``data`` as JSON with ``--json``, else ``text`` (a callable is called only
+    then: the text of 1,000 statuses is not built for a JSON reader)."""
     if obj.json:
         if isinstance(data, list) and len(data) > LONG_LIST:
             # json's C encoder is used only without indent: ~4x faster on `status` of
@@ -68,7 +70,7 @@ def emit(obj: Obj, data: Any, text: str | None = None) -> None:
         else:
             click.echo(json.dumps(data, indent=2, default=str))
     elif text is not None:
-        click.echo(text)
+        click.echo(text() if callable(text) else text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,9 +185,9 @@ def status(obj: Obj, name: str | None) -> None:
         here = tickets.ticket_for_path(ws.root, obj.dir, ws.branch_prefix)
         if here is None:
             data = ws.statuses()
-            emit(obj, data, "\n\n".join(_status_text(d) if "error" not in d else
-                                        f"ticket {d['ticket']}: {d['error']}" for d in data)
-                 or "(no tickets; create one with `mlgate new NAME`)")
+            emit(obj, data, lambda: "\n\n".join(
+                _status_text(d) if "error" not in d else f"ticket {d['ticket']}: {d['error']}"
+                for d in data) or "(no tickets; create one with `mlgate new NAME`)")
             return
     t = ws.ticket(name, cwd=obj.dir)
     d = t.status()

@@ -86,34 +86,45 @@ class WorkflowState(_Frozen):
 
     @classmethod
     def from_doc(cls, doc: StateDoc, seal: SealStatus = "missing") -> "WorkflowState":
+        """The model of a parsed state file. The parser has already checked every value
+        the model constrains (gate statuses, permission, stage numbers), so the models are
+        built without re-validation (``model_construct``): ``mlgate status`` builds one per
+        ticket. Use :meth:`validated` for a model checked by pydantic."""
         snap = doc.snapshot
-        return cls(
+        gate = Gate.model_construct
+        trans = Transition.model_construct
+        viol = Violation.model_construct
+        return cls.model_construct(
             ticket=snap.ticket,
             stage=snap.current_stage,
             stage_name=None if snap.current_stage is None else C.STAGES[snap.current_stage].name,
             next_stage=snap.next_stage,
-            permission=snap.permission,  # type: ignore[arg-type]
+            permission=snap.permission,
             active_reentry=snap.active_reentry,
             classification=snap.classification,
             last_transition_id=snap.last_transition_id,
             last_updated=snap.last_updated,
             bootstrap=dict(doc.bootstrap),
-            gates=[Gate(stage=g.stage, name=C.STAGES[g.stage].name, status=g.status,  # type: ignore[arg-type]
+            gates=[gate(stage=g.stage, name=C.STAGES[g.stage].name, status=g.status,
                         evidence=g.evidence) for _, g in sorted(doc.gates.items())],
             pre_edit=dict(doc.pre_edit),
-            reentry=ReEntryDeclaration(
+            reentry=ReEntryDeclaration.model_construct(
                 trigger_stage=doc.reentry.trigger_stage,
                 classification=doc.reentry.classification,
                 return_path=list(doc.reentry.return_path) if doc.reentry.return_path else None,
                 upstream_artifacts=doc.reentry.upstream_artifacts,
                 resume_condition=doc.reentry.resume_condition),
-            transitions=[Transition(id=t.id, date=t.date, from_stage=t.from_stage,
-                                    to_stage=t.to_stage, reason=t.reason,
-                                    classification=t.classification,
-                                    permission_after=t.permission_after,
-                                    evidence_updated=t.evidence_updated)
+            transitions=[trans(id=t.id, date=t.date, from_stage=t.from_stage,
+                               to_stage=t.to_stage, reason=t.reason,
+                               classification=t.classification,
+                               permission_after=t.permission_after,
+                               evidence_updated=t.evidence_updated)
                          for t in doc.transitions],
-            violations=[Violation(id=v.id, date=v.date, violation=v.violation, stage=v.stage,
-                                  action=v.action, cleared=v.cleared) for v in doc.violations],
+            violations=[viol(id=v.id, date=v.date, violation=v.violation, stage=v.stage,
+                             action=v.action, cleared=v.cleared) for v in doc.violations],
             seal=seal,
         )
+
+    def validated(self) -> "WorkflowState":
+        """This state checked field by field by pydantic (raises ``ValidationError``)."""
+        return type(self).model_validate(self.model_dump())

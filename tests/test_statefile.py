@@ -203,3 +203,31 @@ def test_v1_hmac_seals_still_verify(tmp_path: Path) -> None:
     doc.apply_seal(key)
     assert "mlgate-seal: v2 " in doc.render()
     assert seal_state(StateDoc.parse(text.replace(" v1 ", " v9 ")), key) == "broken"
+
+
+@pytest.mark.parametrize("stage", range(9))
+def test_model_built_without_revalidation_passes_validation(stage: int) -> None:
+    """WorkflowState.from_doc skips pydantic's checks (status builds one per ticket); what
+    the parser accepts must pass them anyway: the template, every stage, a re-entry, a
+    violation, a gate Blocked, the template's alternatives left unset."""
+    from mlgate.model import WorkflowState
+
+    doc = filled()
+    doc.set_snapshot(current_stage=stage, next_stage=stage + 1 if stage < 8 else None,
+                     permission="Unlocked" if stage == 4 else "Locked",
+                     active_reentry=stage == 5, classification="Local Fix" if stage == 5 else None)
+    for n in range(9):
+        doc.set_gate(n, status="Pass" if n < stage else ("Blocked" if n == stage else None),
+                     evidence="requirements.md" if n < stage else "")
+    if stage == 5:
+        doc.set_reentry(5, "Local Fix", "5 -> 4 -> 5", "implementation.md", "smoke passes")
+    for n in range(stage):
+        doc.append_transition(TransitionRow(doc.next_transition_id(), "2026-11-22", n, n + 1,
+                                            "moved", None, "Locked", "requirements.md"))
+    doc.append_violation(ViolationRow("2026-11-22", doc.next_violation_id(), "edited", stage,
+                                      "stopped", stage % 2 == 0))
+    for d in (StateDoc.parse(doc.render()), StateDoc.parse(template())):
+        for seal in ("valid", "missing", "broken"):
+            st = WorkflowState.from_doc(d, seal)
+            assert st.validated() == st
+            assert st.model_dump() == st.validated().model_dump()
