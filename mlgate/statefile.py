@@ -208,6 +208,10 @@ def parse_path(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(p) for p in parts)
 
 
+STAGE_ENTRY_PREFIX = "<!-- mlgate-stage-entry:"
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 class StateDoc:
     """A parsed ``workflow-state.md``."""
 
@@ -249,6 +253,7 @@ class StateDoc:
         self.transitions = self._parse_transitions()
         self.violations = self._parse_violations()
         self.seal, self.seal_line = self._parse_seal()
+        self.stage_entries, self.stage_entry_line = self._parse_stage_entries()
 
     def _err(self, line: int | None, message: str) -> StateFileError:
         return StateFileError(self.path, line, message)
@@ -477,6 +482,32 @@ class StateDoc:
                 action=get["Action Taken"], cleared=cleared, line=row.line))
         return rows
 
+    def _parse_stage_entries(self) -> tuple[dict[int, str], int | None]:
+        """The ``<!-- mlgate-stage-entry: 4=<sha> 6=<sha> -->`` line: the commit HEAD was at
+        when the ticket entered each stage (the stage-4 and stage-6 gates compare against
+        it). Sealed with the rest; absent in files written before it existed."""
+        if STAGE_ENTRY_PREFIX not in self.doc.text:
+            return {}, None
+        found: tuple[dict[int, str], int | None] = ({}, None)
+        for i, raw in enumerate(self.doc.lines):
+            if not raw.startswith(STAGE_ENTRY_PREFIX):
+                continue
+            if found[1] is not None:
+                raise self._err(i + 1, "more than one mlgate stage-entry line")
+            body = raw.rstrip("\r\n")
+            if not body.endswith("-->"):
+                raise self._err(i + 1, "malformed mlgate stage-entry line")
+            entries: dict[int, str] = {}
+            for item in body[len(STAGE_ENTRY_PREFIX):-3].split():
+                stage, eq, sha = item.partition("=")
+                if not (eq and stage.isdigit() and int(stage) in C.STAGE_NUMBERS
+                        and 7 <= len(sha) <= 64 and set(sha) <= _HEX_DIGITS):
+                    raise self._err(i + 1, f"mlgate stage-entry item {item!r}; expected "
+                                           "<stage>=<commit sha>")
+                entries[int(stage)] = sha
+            found = (entries, i + 1)
+        return found
+
     def _parse_seal(self) -> tuple[str | None, int | None]:
         found: tuple[str | None, int | None] = (None, None)
         text, lines = self.doc.text, self.doc.lines
@@ -657,11 +688,31 @@ class StateDoc:
 
     # -- seal ------------------------------------------------------------------------
 
+    def set_stage_entry(self, stage: int, sha: str) -> None:
+        """Record that the ticket entered ``stage`` at commit ``sha`` (kept on one comment
+        line just above the seal line, and sealed)."""
+        entries = dict(self.stage_entries)
+        entries[stage] = sha
+        nl = self.doc.newline()
+        line = STAGE_ENTRY_PREFIX + " " + " ".join(
+            f"{k}={v}" for k, v in sorted(entries.items())) + f" -->{nl}"
+        if self.stage_entry_line is not None:
+            self.doc.lines[self.stage_entry_line - 1] = line
+        elif self.seal_line is not None:
+            self.doc.lines.insert(self.seal_line - 1, line)
+        else:
+            if self.doc.lines and not self.doc.lines[-1].endswith(("\n", "\r")):
+                self.doc.lines[-1] += nl
+            self.doc.lines.append(line)
+        self._reparse()
+
     def seal_payload(self) -> bytes:
-        """The canonical bytes the seal covers: machine-owned fields and the logs."""
+        """The canonical bytes the seal covers: machine-owned fields, the logs, and the
+        stage-entry commits when the file has them (so files sealed before that line existed
+        still verify)."""
         snap = as_dict(self.snapshot)
         snap.pop("last_updated", None)
-        data = {
+        data: dict[str, object] = {
             "snapshot": snap,
             "bootstrap": self.bootstrap,
             "gates": {str(n): g.status for n, g in sorted(self.gates.items())},
@@ -670,6 +721,8 @@ class StateDoc:
             "transitions": [r.cells() for r in self.transitions],
             "violations": [r.cells() for r in self.violations],
         }
+        if self.stage_entry_line is not None:
+            data["stage_entries"] = {str(k): v for k, v in self.stage_entries.items()}
         return json.dumps(data, sort_keys=True, ensure_ascii=True).encode("ascii")
 
     def compute_seal(self, key: bytes, version: str = SEAL_VERSION) -> str:

@@ -534,24 +534,35 @@ class Ticket:
 
     # -- gate context -----------------------------------------------------------------
 
-    def stage_entries(self) -> dict[int, str]:
+    def stage_entries(self, doc: StateDoc | None = None) -> dict[int, str]:
+        """{stage: commit HEAD was at when the ticket entered it}: the sealed
+        ``mlgate-stage-entry`` line of the state file. Tickets from before that line existed
+        kept it in ``evidence/stage-entry.json`` (unsealed): read until their next move."""
+        doc = doc if doc is not None else self.doc()
+        if doc.stage_entry_line is not None:
+            return dict(doc.stage_entries)
+        return self._legacy_entries()
+
+    def _legacy_entries(self) -> dict[int, str]:
         p = self.folder / C.EVIDENCE_DIR / STAGE_ENTRY_FILE
         try:
             data = json.loads(p.read_text())
-            return {int(k): v for k, v in data.items()}
-        except (OSError, ValueError):
+            return {int(k): str(v) for k, v in data.items()}
+        except (OSError, ValueError, AttributeError):
             return {}
 
-    def _record_entry(self, stage: int) -> None:
+    def _record_entry(self, doc: StateDoc, stage: int) -> None:
+        """Note HEAD as the commit the ticket entered ``stage`` at, in ``doc`` (written and
+        sealed with the move: one atomic write, nothing to tear)."""
         head = self.head()
         if head is None:
             return
-        entries = self.stage_entries()
-        entries[stage] = head
-        d = self.folder / C.EVIDENCE_DIR
-        d.mkdir(exist_ok=True)
-        atomic_write(d / STAGE_ENTRY_FILE, json.dumps({str(k): v for k, v in
-                                                       sorted(entries.items())}, indent=2) + "\n")
+        if doc.stage_entry_line is None:  # first move since the JSON file: carry it over
+            for n, sha in sorted(self._legacy_entries().items()):
+                if n in C.STAGE_NUMBERS and 7 <= len(sha) <= 64 and \
+                        set(sha) <= set("0123456789abcdef"):
+                    doc.set_stage_entry(n, sha)
+        doc.set_stage_entry(stage, head)
 
     def _source_filter(self) -> Callable[[str], bool]:
         from mlgate.rawconfig import glob_match
@@ -578,7 +589,7 @@ class Ticket:
             ticket=self.name, folder=self.folder, state=doc, profile=self.ws.config.profile,
             stage5_policy=self.ws.config.stage5_policy,
             handlers={k: list(v) for k, v in self.ws.config.handlers.items()},
-            git=self.git, stage_entry_commits=self.stage_entries(), base_ref=base_ref,
+            git=self.git, stage_entry_commits=self.stage_entries(doc), base_ref=base_ref,
             verified_by=verified_by, source_filter=self._source_filter())
 
     def _engine(self, doc: StateDoc) -> Engine:
@@ -639,12 +650,16 @@ class Ticket:
         with self._locked_doc() as (doc, key):
             engine = self._engine(doc)
             outcome = action(engine)
+            if outcome.ok and outcome.to_stage is not None and \
+                    outcome.to_stage != outcome.from_stage:
+                self._record_entry(doc, outcome.to_stage)
             self._write(doc, key)
             if outcome.ok:
+                legacy = self.folder / C.EVIDENCE_DIR / STAGE_ENTRY_FILE
+                if doc.stage_entry_line is not None and legacy.exists():
+                    legacy.unlink()  # now kept (sealed) in the state file
                 for stage in outcome.scaffold:
                     self._scaffold(stage)
-                if outcome.to_stage is not None and outcome.to_stage != outcome.from_stage:
-                    self._record_entry(outcome.to_stage)
         if not outcome.ok and outcome.report is not None:
             raise GateFailed(outcome.report)
         return outcome

@@ -1,0 +1,78 @@
+"""The commit a ticket entered each stage at (stage-4 "changed files", stage-6 "no source
+change") is kept in the state file on a sealed ``mlgate-stage-entry`` line, written in the
+same atomic write as the move: a hand edit of it breaks the seal like any owned field."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlgate import git as G
+from mlgate.errors import SealBroken, StateFileError
+from mlgate.statefile import StateDoc
+from test_walk import fill, walk_to
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "shared" / "workflow-state-template.md"
+
+
+def test_entries_are_sealed_in_the_state_file(git_workspace) -> None:  # type: ignore[no-untyped-def]
+    t = walk_to(git_workspace, "entries", 4)
+    head = G.head(t.checkout)
+    doc = t.doc()
+    assert doc.stage_entries == {1: head, 2: head, 3: head, 4: head}
+    assert t.stage_entries() == doc.stage_entries
+    assert not (t.folder / "evidence" / "stage-entry.json").exists()
+    lines = t.state_path.read_text().splitlines()
+    assert lines[-2] == f"<!-- mlgate-stage-entry: 1={head} 2={head} 3={head} 4={head} -->"
+    assert lines[-1].startswith("<!-- mlgate-seal: v2 ")
+    assert t.state.seal == "valid"
+
+    # moving the stage-4 entry forward would hide source changes from the stage-4 gate
+    t.state_path.write_text(t.state_path.read_text().replace(f"4={head}", "4=" + "0" * 40))
+    st = t.state
+    assert st.seal == "broken" and st.effective_permission == "Locked"
+    assert any(p["id"] == "seal" for p in t.doctor().problems)
+    with pytest.raises(SealBroken):
+        t.advance()
+
+
+def test_entries_from_the_old_json_file_are_carried_over(git_workspace) -> None:  # type: ignore[no-untyped-def]
+    """A ticket from before the line existed: its evidence/stage-entry.json is read, and at
+    the next move its entries move into the (sealed) state file and the JSON file goes."""
+    t = walk_to(git_workspace, "legacy", 2)
+    head = G.head(t.checkout)
+    doc = t.doc()
+    del doc.doc.lines[doc.stage_entry_line - 1]  # as an older mlgate wrote it
+    doc._reparse()
+    doc.apply_seal(git_workspace.key())
+    t.state_path.write_text(doc.render())
+    legacy = t.folder / "evidence" / "stage-entry.json"
+    legacy.parent.mkdir(exist_ok=True)
+    legacy.write_text(json.dumps({"1": "a" * 40, "2": head}))
+    assert t.state.seal == "valid"
+    assert t.stage_entries() == {1: "a" * 40, 2: head}
+    fill(t.folder, 2)
+    t.advance()
+    assert t.doc().stage_entries == {1: "a" * 40, 2: head, 3: head}
+    assert not legacy.exists()
+    assert t.state.seal == "valid"
+
+
+@pytest.mark.parametrize("line", [
+    "<!-- mlgate-stage-entry: 4=xyz -->",
+    "<!-- mlgate-stage-entry: 9=" + "a" * 40 + " -->",
+    "<!-- mlgate-stage-entry: 4=" + "a" * 40,
+])
+def test_a_malformed_entry_line_names_the_line(line: str) -> None:
+    text = TEMPLATE.read_text()
+    n = len(text.splitlines()) + 1
+    with pytest.raises(StateFileError) as info:
+        StateDoc.parse(text + line + "\n")
+    assert info.value.line == n and "stage-entry" in str(info.value)
+
+
+def test_two_entry_lines_are_refused() -> None:
+    text = TEMPLATE.read_text() + ("<!-- mlgate-stage-entry: 4=" + "a" * 40 + " -->\n") * 2
+    with pytest.raises(StateFileError, match="more than one"):
+        StateDoc.parse(text)
