@@ -1,0 +1,97 @@
+"""Source changes and handler evidence, shared by the stages that look at the code:
+stage 4 and 5 (the configured handlers' fresh Pass evidence, SPEC §9; rule 70's list of
+changed files) and stage 6 (rule 91: no source change during the review).
+
+Git facts come from ``ctx.git`` (:class:`~mlgate.gates.core.GitFacts`); files in the
+ticket's own folder, and files ``ctx.source_filter`` rejects, never count as source.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlgate import constants as C
+from mlgate import evidence as E
+from mlgate.gates.core import GateContext, _Gate
+
+
+def _ticket_prefix(ctx: GateContext) -> str | None:
+    """The ticket folder relative to the repository root, with a trailing ``/``."""
+    if ctx.git is None:
+        return None
+    try:
+        rel = Path(ctx.folder).resolve().relative_to(Path(ctx.git.repo_root).resolve())
+    except (ValueError, OSError):
+        return None
+    return rel.as_posix().rstrip("/") + "/"
+
+
+def _source_changes(ctx: GateContext, since: str, include_dirty: bool = True) -> list[str]:
+    """Source files (per ``ctx.source_filter``, never the ticket's own folder) changed since
+    ``since`` (committed), plus uncommitted changes when ``include_dirty``."""
+    assert ctx.git is not None
+    mine = _ticket_prefix(ctx)
+    files = list(ctx.git.changed_files(since))
+    if include_dirty:
+        files += ctx.git.dirty_files()
+    out: list[str] = []
+    seen: set[str] = set()
+    for f in files:
+        f = f.strip()
+        if not f or f in seen:
+            continue
+        seen.add(f)
+        if mine and (f + "/").startswith(mine):
+            continue
+        if not ctx.source_filter(f):
+            continue
+        out.append(f)
+    return out
+
+
+def _handlers(ctx: GateContext, g: _Gate, stage: int) -> None:
+    """Each handler configured for ``stage`` has a Pass result for the current code."""
+    head = ctx.git.head() if ctx.git else None
+    for name in ctx.handlers.get(stage, []) or []:
+        result = E.latest(ctx.folder, stage, name)
+        ok, msg = E.freshness(result, head)
+        if not ok and result is not None and result.passed and not result.dirty and \
+                head is not None and result.commit:
+            ok, msg = _same_code(ctx, result, head, msg)
+        if ok and ctx.git is not None:
+            dirty = _dirty_sources(ctx)
+            if dirty:
+                shown = ", ".join(dirty[:5]) + (" …" if len(dirty) > 5 else "")
+                ok, msg = False, (f"{result.evidence if result else 'the evidence'} does not "
+                                  f"cover uncommitted changes to {shown}; commit them")
+        ev = (result.evidence if result is not None and result.evidence else
+              f"{C.EVIDENCE_DIR}/{stage}-{name}-*.json")
+        if ok:
+            g.add(f"handler.{name}", [], f"handler '{name}': {msg}", None, file=ev)
+        else:
+            g.add(f"handler.{name}",
+                  [(None, f"handler '{name}' has no Pass evidence for the current commit: "
+                          f"{msg}; run `mlgate run {name}`")], "", None, file=ev)
+
+
+def _dirty_sources(ctx: GateContext) -> list[str]:
+    assert ctx.git is not None
+    mine = _ticket_prefix(ctx)
+    return [f for f in dict.fromkeys(p.strip() for p in ctx.git.dirty_files())
+            if f and not (mine and (f + "/").startswith(mine)) and ctx.source_filter(f)]
+
+
+def _same_code(ctx: GateContext, result: E.HandlerResult, head: str, stale_msg: str
+               ) -> tuple[bool, str]:
+    """Evidence taken at an older commit still counts when that commit is an ancestor of
+    HEAD and no source file (per ``source_filter``; the ticket folder never counts) changed
+    since: committing the ticket's own artifacts does not make evidence stale."""
+    assert ctx.git is not None and result.commit
+    git = ctx.git
+    if not git.commit_exists(result.commit) or not git.is_ancestor(result.commit, head):
+        return False, stale_msg + " (that commit is not on this branch)"
+    changed = _source_changes(ctx, result.commit, include_dirty=False)
+    if changed:
+        shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
+        return False, f"{stale_msg}; source files changed since: {shown}"
+    return True, (f"{result.evidence or 'evidence'} (Pass at {result.commit[:12]}; only "
+                  f"non-source files changed since)")
