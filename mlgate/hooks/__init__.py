@@ -1,7 +1,8 @@
 """Hook adapters of the edit lock (SPEC §7) and their installer.
 
 * :mod:`mlgate.hooks.fast` — ``mlgate hook claude|codex|pre-commit`` (stdlib only, no click);
-* :mod:`mlgate.hooks.bash` — which files a shell command writes;
+* :mod:`mlgate.hooks.bash` — which files a shell command writes (over ``bash_lexer``,
+  ``bash_ctx``, ``bash_writes``, ``bash_git`` and ``pywrites``: inline Python);
 * :mod:`mlgate.hooks.patch` — target paths of ``apply_patch`` envelopes and unified diffs;
 * :mod:`mlgate.hooks.install` — ``mlgate hooks install|uninstall`` (git, Claude Code, Codex).
 
