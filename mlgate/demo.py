@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import artifacts as A
-from mlgate.errors import MlgateError
+from mlgate.errors import MissingExtra, MlgateError
 from mlgate.util import today
 
 TICKET = "digits-mlp"
@@ -49,9 +49,11 @@ REPO_NAME = "digits-classifier"
 VERIFIER = "Demo User"
 AGENT_NAME = "Demo Agent"
 AGENT_EMAIL = "agent@mlgate-demo.invalid"
-REQUIRED = (("torch", "mlgate[torch]"), ("wandb", "mlgate[wandb]"),
-            ("matplotlib", "mlgate[wandb]"), ("sklearn", "scikit-learn"),
-            ("numpy", "numpy"))
+#: What the demo imports beyond the base install: ``(module, package)``. All of it is the
+#: ``demo`` extra (``pip install 'mlgate[demo]'``), checked before anything is built.
+REQUIRED = (("torch", "torch"), ("wandb", "wandb"), ("matplotlib", "matplotlib"),
+            ("sklearn", "scikit-learn"), ("numpy", "numpy"))
+EXTRA = "demo"
 WIDTH = 78
 
 
@@ -637,8 +639,34 @@ def summary(d: Demo, html: Path, seconds: float) -> None:
     d.echo(f"time:     {seconds:.0f} s")
 
 
-def _missing_packages() -> list[str]:
-    return [extra for mod, extra in REQUIRED if importlib.util.find_spec(mod) is None]
+def missing_packages() -> list[str]:
+    """The packages of :data:`REQUIRED` that cannot be imported (found without importing
+    them: torch alone takes seconds)."""
+    missing = []
+    for mod, package in REQUIRED:
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except (ImportError, ValueError):  # blocked, or a broken half-imported module
+            found = False
+        if not found:
+            missing.append(package)
+    return missing
+
+
+def require_packages() -> None:
+    """Raise :class:`MissingExtra` (exit 4, ``pip install 'mlgate[demo]'``) when a package
+    the demo needs is not installed."""
+    missing = missing_packages()
+    if not missing:
+        return
+    exc = MissingExtra(missing[0], EXTRA, "mlgate demo")
+    if len(missing) > 1:
+        names = ", ".join(repr(m) for m in missing)
+        exc.message = (f"mlgate demo needs {names}, which are not installed\n"
+                       f"hint: pip install 'mlgate[{EXTRA}]'")
+        exc.args = (exc.message,)
+    exc.data["packages"] = missing
+    raise exc
 
 
 def play(home: Path, out: Any = sys.stdout) -> Demo:
@@ -665,13 +693,9 @@ def play(home: Path, out: Any = sys.stdout) -> Demo:
 
 
 def main(directory: str | None = None) -> int:
-    """Entry point of ``mlgate demo [DIR]``; returns the exit code."""
-    missing = _missing_packages()
-    if missing:
-        print("mlgate demo needs " + ", ".join(sorted(set(missing))) + ".\nhint: pip install "
-              "'mlgate[all]' scikit-learn   (or `make demo`, which installs everything)",
-              file=sys.stderr)
-        return 4
+    """Entry point of ``mlgate demo [DIR]``; returns the exit code. Raises
+    :class:`MissingExtra` (exit 4) before anything is built when a package is missing."""
+    require_packages()
     if directory is None:
         home = Path(tempfile.mkdtemp(prefix="mlgate-demo-"))
     else:

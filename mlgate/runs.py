@@ -36,6 +36,13 @@ the ``train.data`` paths/globs; ``"N/A"`` when none exist) and ``data_missing``,
 ``timeout``, ``wandb`` (``{mode, project, entity, dir, run_id, url, sync_command}``, the
 last four filled by :mod:`mlgate.track`), ``directions`` (declared by the script, if any).
 
+**Paths in meta.json** that point into the run folder (``wandb.dir``, ``wandb.sync_command``,
+``slurm_folder``) are stored relative to the run folder, so they survive ``mlgate archive``
+moving the ticket folder (and ``--finalize`` removing the worktree); read them with
+:func:`resolve_meta_path` / :func:`wandb_location`, which also re-root the absolute paths of
+older meta.json files onto the run folder's current location. ``cwd``, ``command`` and
+``argv`` are the record of what was executed, kept as they were.
+
 **Launchers** — every one runs the command under the *supervisor*
 (``python -m mlgate.runs _supervise <run_dir> -- <argv...>``), which starts the training
 process in its own session (stdin ``/dev/null``, stdout+stderr appended to ``train.log``),
@@ -127,7 +134,8 @@ __all__ = [
     "train_settings", "wandb_settings", "substitute", "build_argv", "environment_info",
     "data_version", "config_hash", "classify_end", "finalize", "complete_records",
     "run_alive", "pid_alive", "stop_run", "supervise", "direction_of", "read_meta",
-    "update_meta", "nonfinite_loss", "job_state",
+    "update_meta", "nonfinite_loss", "job_state", "resolve_meta_path", "wandb_location",
+    "carry_run_outputs",
 ]
 
 LAUNCHERS = ("local", "torchrun", "slurm")
@@ -447,6 +455,8 @@ class RunInfo:
     launcher: str | None = None
     commit: str | None = None
     alive: bool | None = None  # for a run whose meta still says running: is it?
+    wandb_dir: str | None = None  # the wandb run folder, absolute, where it is now
+    sync_command: str | None = None  # `wandb sync <wandb_dir>` (offline runs whose folder exists)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -466,13 +476,88 @@ def run_info(run_dir: str | Path) -> RunInfo:
             metrics.update({k: v for k, v in rec.items() if k not in ("step", "time")})
     status = str(meta.get("status") or "running")
     alive = run_alive(run_dir, meta) if status == "running" else None
+    wb_dir, sync = wandb_location(run_dir, meta)
     return RunInfo(run=str(meta.get("run") or run_dir.name), run_dir=run_dir, status=status,
                    failure_class=meta.get("failure_class"), metrics=metrics,
                    batch_size=meta.get("batch_size"), grad_accum=meta.get("grad_accum"),
                    attempt=int(meta.get("attempt") or 1), parent_run=meta.get("parent_run"),
                    started=meta.get("started"), finished=meta.get("finished"),
                    exit_code=meta.get("exit_code"), launcher=meta.get("launcher"),
-                   commit=meta.get("commit"), alive=alive)
+                   commit=meta.get("commit"), alive=alive,
+                   wandb_dir=str(wb_dir) if wb_dir is not None else None, sync_command=sync)
+
+
+# --- paths in meta.json --------------------------------------------------------------------
+
+
+def resolve_meta_path(run_dir: str | Path, value: Any) -> Path | None:
+    """The path a meta.json value names, for the run folder where it is *now*.
+
+    A relative value is relative to the run folder (how mlgate writes paths that point into
+    it). An absolute one is returned as it is when it exists; when it does not (a meta.json
+    written before paths were relative, then moved by ``mlgate archive``), it is re-rooted
+    onto ``run_dir`` when it runs through a folder of the same name under a folder named as
+    ``run_dir``'s parent (``.../runs/RUN-003/wandb/x`` -> ``<run_dir>/wandb/x``) and the
+    re-rooted path exists. ``None`` for an empty value."""
+    if not value or not isinstance(value, (str, os.PathLike)):
+        return None
+    run_dir = Path(run_dir)
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return run_dir.absolute() / path
+    if path.exists():
+        return path
+    parts = path.parts
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] == run_dir.name and parts[i - 1] == run_dir.parent.name:
+            moved = run_dir.absolute().joinpath(*parts[i + 1:])
+            if moved.exists():
+                return moved
+            break
+    return path
+
+
+def wandb_location(run_dir: str | Path, meta: Mapping[str, Any] | None = None
+                   ) -> tuple[Path | None, str | None]:
+    """``(folder, sync command)`` of the run's wandb run where it is now: the folder (absolute,
+    ``None`` when none is recorded or it no longer exists, e.g. the worktree it was in was
+    removed) and, for an offline run whose folder exists, ``wandb sync <folder>``."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    wb = meta.get("wandb") if isinstance(meta.get("wandb"), Mapping) else {}
+    folder = resolve_meta_path(run_dir, wb.get("dir"))
+    if folder is None or not folder.exists():
+        return None, None
+    sync = None
+    if wb.get("mode") == "offline" or wb.get("sync_command"):
+        sync = f"wandb sync {shlex.quote(str(folder))}"
+    return folder, sync
+
+
+def carry_run_outputs(src: str | Path, dst: str | Path) -> list[Path]:
+    """Move what git does not carry -- ignored run outputs such as ``wandb/`` offline runs,
+    checkpoints, Slurm logs -- from the runs of ticket folder ``src`` to the same runs under
+    ticket folder ``dst``; returns the files moved (at their new place). A file that already
+    exists under ``dst`` (e.g. the committed ``meta.json``) is left where it is.
+
+    For ``mlgate archive --finalize``: call it after the merge brought the ticket folder to
+    the main checkout and before ``git worktree remove`` deletes the worktree (which removes
+    ignored files without asking)."""
+    src_runs, dst_runs = Path(src) / RUNS_DIR, Path(dst) / RUNS_DIR
+    moved: list[Path] = []
+    if not src_runs.is_dir() or src_runs.resolve() == dst_runs.resolve():
+        return moved
+    for run in run_dirs(src_runs):
+        for path in sorted(run.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                continue
+            target = dst_runs / path.relative_to(src_runs)
+            if target.exists() or target.is_symlink():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(target))
+            moved.append(target)
+    return moved
 
 
 def list_runs(folder: str | Path) -> list[RunInfo]:
@@ -652,7 +737,7 @@ def _launch_slurm(run_id: str, run_dir: Path, argv: list[str], extra_env: dict[s
                                  run=run_id) from exc
     job_id = str(job.job_id)
     used = getattr(executor, "cluster", cluster) or "slurm"
-    update_meta(run_dir, job_id=job_id, cluster=used, slurm_folder=str(run_dir / "slurm"))
+    update_meta(run_dir, job_id=job_id, cluster=used, slurm_folder="slurm")  # run-relative
     if used == "local":
         with contextlib.suppress(ValueError):
             proc = getattr(job, "_process", None)
@@ -858,9 +943,18 @@ _JOB_STATES: dict[str, tuple[float, str | None]] = {}
 JOB_STATE_TTL = 15.0  # seconds between two `sacct` queries for the same job
 
 
-def job_state(meta: Mapping[str, Any]) -> str | None:
+def _slurm_folder(meta: Mapping[str, Any], run_dir: str | Path | None) -> str | None:
+    value = meta.get("slurm_folder")
+    if run_dir is None:
+        return str(value) if value else None
+    path = resolve_meta_path(run_dir, value or "slurm")
+    return str(path) if path is not None else None
+
+
+def job_state(meta: Mapping[str, Any], run_dir: str | Path | None = None) -> str | None:
     """The Slurm state of a run's job (``None`` when it cannot be asked). A real cluster is
-    asked at most every :data:`JOB_STATE_TTL` seconds per job."""
+    asked at most every :data:`JOB_STATE_TTL` seconds per job. ``run_dir`` resolves the
+    run-relative ``slurm_folder``."""
     if meta.get("launcher") != "slurm" or not meta.get("job_id"):
         return None
     job_id = str(meta["job_id"])
@@ -872,7 +966,7 @@ def job_state(meta: Mapping[str, Any]) -> str | None:
     try:
         import submitit
 
-        raw = submitit.SlurmJob(folder=meta.get("slurm_folder"), job_id=job_id).state
+        raw = submitit.SlurmJob(folder=_slurm_folder(meta, run_dir), job_id=job_id).state
         state = str(raw).split()[0].upper() if raw else None
     except Exception:
         state = None
@@ -895,7 +989,7 @@ def run_alive(run_dir: str | Path, meta: Mapping[str, Any] | None = None) -> boo
     if meta.get("exit_code") is not None or meta.get("status") in ("completed", "failed"):
         return False
     if meta.get("launcher") == "slurm":
-        state = job_state(meta)
+        state = job_state(meta, run_dir)
         if state is None:
             return True
         return state not in _SLURM_DONE
@@ -958,7 +1052,7 @@ def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
         try:
             import submitit
 
-            submitit.SlurmJob(folder=meta.get("slurm_folder"),
+            submitit.SlurmJob(folder=_slurm_folder(meta, run_dir),
                               job_id=str(meta["job_id"])).cancel(check=False)
         except Exception:
             return False

@@ -42,8 +42,10 @@ refused (:class:`~mlgate.errors.UsageError`), also when it comes from ``WANDB_MO
 else the current folder's name; name = the run id; config = the script's config plus an
 ``mlgate`` block (run, ticket, seed, commit, config_hash, data_version, batch_size,
 grad_accum); tags = ``["stage-5", <ticket>, *tags]``; ``dir`` = ``WANDB_DIR`` or the run
-directory. ``meta.json`` ``wandb`` gets ``run_id``, ``dir`` (the wandb run folder),
-``url`` (online) or ``sync_command`` (``wandb sync <dir>``, offline).
+directory. ``meta.json`` ``wandb`` gets ``run_id``, ``dir`` (the wandb run folder:
+relative to the run folder when it is inside it, so that it survives ``mlgate archive``;
+:func:`mlgate.runs.wandb_location` resolves it), ``url`` (online) or ``sync_command``
+(``wandb sync <dir>``, offline; with a relative ``dir``, run it in the run folder).
 
 wandb's own ``log`` costs about 0.6 ms per call (wandb 0.31), more than a small training step,
 so by default wandb runs in a *writer process* (``python -m mlgate.track _wandb <run_dir>``,
@@ -627,11 +629,13 @@ class _WandbWriter:
     """Owns one wandb run: ``start`` (with an offline fallback when online fails),
     ``log_rows``, ``finish``, ``info`` (what meta.json records)."""
 
-    def __init__(self, run: Any, mode: str, error: str | None = None) -> None:
+    def __init__(self, run: Any, mode: str, error: str | None = None,
+                 run_dir: Path | None = None) -> None:
         self.run = run
         self.mode = mode
         self.error = error
         self.steps = 0
+        self.run_dir = run_dir
 
     @classmethod
     def start(cls, spec: Mapping[str, Any], run_dir: Path) -> _WandbWriter:
@@ -654,13 +658,13 @@ class _WandbWriter:
             return wandb.init(mode=m, settings=s, **kwargs)
 
         try:
-            return cls(attempt(mode), mode)
+            return cls(attempt(mode), mode, run_dir=run_dir)
         except Exception as exc:
             if mode != "online":
                 raise
             msg = f"wandb online init failed ({type(exc).__name__}: {exc}); logging offline"
             print(f"mlgate.track: {msg}", file=sys.stderr, flush=True)
-            return cls(attempt("offline"), "offline", error=msg)
+            return cls(attempt("offline"), "offline", error=msg, run_dir=run_dir)
 
     def log_rows(self, rows: Any) -> None:
         for row in rows:
@@ -683,6 +687,8 @@ class _WandbWriter:
         if not sync_dir:
             with contextlib.suppress(Exception):
                 sync_dir = str(Path(run.dir).parent)
+        if sync_dir and self.run_dir is not None:
+            sync_dir = _run_relative(sync_dir, self.run_dir)
         url = None
         if self.mode == "online":
             with contextlib.suppress(Exception):
@@ -694,6 +700,15 @@ class _WandbWriter:
         if self.error:
             info["error"] = self.error
         return info
+
+
+def _run_relative(path: str, run_dir: Path) -> str:
+    """``path`` relative to the run folder (POSIX) when it is inside it, else as it is: what
+    meta.json stores, so that the run folder can move (``mlgate archive``)."""
+    try:
+        return Path(path).resolve().relative_to(Path(run_dir).resolve()).as_posix() or "."
+    except (OSError, ValueError):
+        return path
 
 
 def _start_writer(run_dir: Path, spec: dict[str, Any]) -> subprocess.Popen[bytes] | None:

@@ -693,7 +693,8 @@ class Ticket:
 
     def verify(self, by: str) -> Outcome:
         outcome = self._move(lambda e: e.verify(by))
-        self._set_handoff("User verification received", "Yes")
+        with file_lock(self.ws.lock_path(self.name)):
+            self._set_handoff("User verification received", "Yes")
         return outcome
 
     def _set_handoff(self, prefix: str, value: str) -> None:
@@ -820,6 +821,11 @@ class Ticket:
 
     def _finalize(self, main: Path, target: str, branch: str) -> None:
         G.merge_no_ff(main, branch, f"Merge {branch}: ticket {self.name}")
+        # `git worktree remove` deletes ignored files without asking: carry the ignored run
+        # outputs (wandb offline runs not yet synced, checkpoints, Slurm logs) across first
+        from mlgate.runs import carry_run_outputs
+
+        carry_run_outputs(self.folder, main / C.TICKETS_DIR / C.DONE / self.name)
         G.remove_worktree(main, self.checkout)
         G.prune_worktrees(main)
         G.delete_branch(main, branch)
@@ -840,9 +846,9 @@ class Ticket:
             engine = self._engine(doc)
             engine.reopen()
             self._write(doc, key)
+            self._set_handoff("Ticket moved to", "No")
+            self._set_handoff("User verification received", "No")
         self.archived = False
-        self._set_handoff("Ticket moved to", "No")
-        self._set_handoff("User verification received", "No")
         if self.ws.git and G.is_tracked(self.checkout, f"{C.TICKETS_DIR}/{C.DONE}/{self.name}"):
             G.add(self.checkout, [f"{C.TICKETS_DIR}/"])
             G.commit(self.checkout, f"mlgate: reopen ticket {self.name} (back to "

@@ -120,7 +120,9 @@ def _paused_writer(root: Path, op: str, i: int, ready: Path, go: Path | None) ->
 
     def replace(src, dst):  # type: ignore[no-untyped-def]
         if pattern.fullmatch(Path(dst).name) and not ready.exists():
-            ready.write_text(str(src))
+            part = ready.with_name(ready.name + ".part")
+            part.write_text(str(src))
+            real(part, ready)  # whole at once: the parent reads it as soon as it exists
             while go is None or not go.exists():
                 time.sleep(0.01)
         return real(src, dst)
@@ -291,6 +293,8 @@ def test_fresh_artifact_temps_wait_but_state_and_evidence_temps_go_at_once(
     state = kill_inside_a_write(ws, "state", 0, tmp_path)
     evid = kill_inside_a_write(ws, "evidence", 0, tmp_path)
     hand = kill_inside_a_write(ws, "handoff", 0, tmp_path)
+    # (the clock of a loaded machine: keep it young however slowly the next command starts)
+    os.utime(t.folder / hand, (time.time() + 60,) * 2)
     r = mlgate_cli(ws, "block", NAME, "--reason", "x")
     assert r.returncode == 0, r.stderr
     assert temps(t.folder) == [hand]
@@ -331,6 +335,10 @@ def test_a_live_writers_temp_is_never_removed(tmp_path: Path, op: str) -> None:
         wait_file(ready, child)
         live = Path(ready.read_text())
         assert live.is_file()
+        # a handler's temp file is protected by the run lock however old it is; the no-lock
+        # handoff write by its age (kept young here, however slowly the command starts)
+        age = -60 if op == "handoff" else ev.STALE_TEMP_AGE + 60
+        os.utime(live, (time.time() - age,) * 2)
         r = mlgate_cli(ws, "block", NAME, "--reason", "meanwhile")
         assert r.returncode == 0, r.stderr
         assert live.is_file(), "the live writer's temp file was removed"

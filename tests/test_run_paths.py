@@ -1,0 +1,232 @@
+"""Paths in a run's meta.json survive `mlgate archive` (README "Weights & Biases").
+
+A real training run (CPU, tracked with mlgate.track, wandb offline inside the run folder),
+then a real `mlgate archive` (the ticket folder moves to tickets/done/) or `archive --finalize`
+(the ticket branch is merged and its worktree removed). `mlgate runs --json` must then name a
+wandb folder and a `wandb sync` command that exist -- or none, never a dead path. Older
+meta.json files with absolute paths are re-rooted onto the run folder's new place.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import git
+from mlgate import constants as C
+from mlgate import runs, watch
+from mlgate.workspace import Workspace
+from test_walk import fill, walk_to
+
+sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
+from train_script_helpers import command, meta, wandb_history  # noqa: E402
+
+STEPS = 12
+
+
+@pytest.fixture(autouse=True)
+def _wandb_in_the_run_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_DIR")  # the default: wandb writes inside the run folder
+    monkeypatch.setenv("MLGATE_WANDB_NICE", "0")  # the machine is shared: don't starve it
+
+
+def real_run(folder: Path, ticket: str, worktree: Path) -> Path:
+    """One complete tracked run of the ticket; returns its run folder once wandb finished."""
+    h = runs.launch(folder, ticket, {"command": command("complete.py", "--steps", str(STEPS)),
+                                     "stall_after": 300},
+                    worktree, None, False, {"mode": "offline"})
+    assert watch.watch(h.run_dir, poll=0.2) == "completed", (h.run_dir / "train.log").read_text()
+    wb = meta(h.run_dir)["wandb"]
+    assert wb.get("finished") is True, wb
+    return h.run_dir
+
+
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def runs_json(cwd: Path, ticket: str) -> dict[str, dict[str, Any]]:
+    data = json.loads(cli(cwd, "--json", "runs", ticket).stdout)
+    return {r["run"]: r for r in data}
+
+
+def assert_relative_in_meta(run_dir: Path) -> str:
+    """meta.json names the wandb folder relative to the run folder; returns it."""
+    wb = meta(run_dir)["wandb"]
+    rel = wb["dir"]
+    assert not Path(rel).is_absolute() and Path(rel).parts[0] == "wandb", rel
+    assert (run_dir / rel).is_dir()
+    assert wb["sync_command"] == f"wandb sync {rel}"
+    assert str(run_dir.parents[3]) not in json.dumps(wb)  # no absolute path into the tree
+    return rel
+
+
+def assert_sync_points_at_the_real_run(info: dict[str, Any], run_dir: Path) -> None:
+    wb_dir = Path(info["wandb_dir"])
+    assert wb_dir.is_dir() and wb_dir.is_relative_to(run_dir.resolve()), info
+    assert info["sync_command"] == f"wandb sync {wb_dir}"
+    rows = wandb_history(wb_dir)  # the real offline wandb run, readable where it now is
+    assert sorted({r["_step"] for r in rows}) == list(range(STEPS))
+
+
+def walk_on(t: Any, start: int, commit: Path | None = None) -> None:
+    """Fill in and advance from stage ``start`` to 8, then the handoff and the verification
+    (committing each step in git mode)."""
+    for s in range(start, 8):
+        fill(t.folder, s)
+        if commit is not None:
+            if s == 5:
+                rep = t.folder / "training-validation-report.md"
+                rep.write_text(rep.read_text().replace("3f9c2e1a7b4d",
+                                                       git(commit, "rev-parse", "HEAD")))
+            if s == 7:
+                (commit / "README.md").write_text("# demo\n\nval/acc 0.97 (RUN-002)\n")
+            git(commit, "add", "-A")
+            git(commit, "commit", "-q", "-m", f"stage {s} work")
+        t.advance()
+    fill(t.folder, 8)
+    if commit is not None:
+        git(commit, "add", "-A")
+        git(commit, "commit", "-q", "-m", "handoff")
+    t.verify("Grace Hopper")
+    if commit is not None:
+        git(commit, "add", "-A")
+        git(commit, "commit", "-q", "-m", "verification")
+
+
+def test_wandb_folder_and_sync_command_survive_archive(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    ws, _ = Workspace.init(root)
+    t = walk_to(ws, "paths", 5)
+    walk_on(t, 5)  # to stage 8, verified (with the example runs of the filled-in report)
+    run_dir = real_run(t.folder, "paths", root)  # one more real run, before the archive
+    run = run_dir.name
+    rel = assert_relative_in_meta(run_dir)
+    before = runs_json(root, "paths")[run]
+    assert_sync_points_at_the_real_run(before, run_dir)
+
+    old = t.folder
+    cli(root, "archive", "paths")
+    done = root / C.TICKETS_DIR / C.DONE / "paths"
+    assert not old.exists() and (done / C.RUNS_DIR / run / "meta.json").is_file()
+    done_run = done / C.RUNS_DIR / run
+    assert meta(done_run)["wandb"]["dir"] == rel  # nothing to rewrite: it was relative
+    after = runs_json(root, "paths")[run]
+    assert Path(after["run_dir"]) == done_run
+    assert_sync_points_at_the_real_run(after, done_run)
+
+    # a meta.json from before paths were relative: absolute paths into the old place
+    m = meta(done_run)
+    old_abs = str(old / C.RUNS_DIR / run / rel)
+    m["wandb"].update(dir=old_abs, sync_command=f"wandb sync {old_abs}")
+    (done_run / "meta.json").write_text(json.dumps(m))
+    legacy = runs_json(root, "paths")[run]
+    assert_sync_points_at_the_real_run(legacy, done_run)  # re-rooted onto tickets/done
+    assert runs.resolve_meta_path(done_run, old_abs) == (done_run / rel).absolute()
+    # a path whose tail does not exist here is not re-rooted, and no sync command is shown
+    m["wandb"]["dir"] = str(old / C.RUNS_DIR / run / "wandb" / "offline-run-gone")
+    (done_run / "meta.json").write_text(json.dumps(m))
+    gone = runs_json(root, "paths")[run]
+    assert gone["wandb_dir"] is None and gone["sync_command"] is None
+
+
+def test_resolve_meta_path_rules(tmp_path: Path) -> None:
+    run_dir = tmp_path / "tickets" / "done" / "t" / "runs" / "RUN-004"
+    (run_dir / "slurm").mkdir(parents=True)
+    (run_dir / "wandb" / "offline-run-x").mkdir(parents=True)
+    moved_from = "/elsewhere/wt/tickets/in-progress/t/runs/RUN-004"
+    assert runs.resolve_meta_path(run_dir, "slurm") == run_dir.absolute() / "slurm"
+    assert runs.resolve_meta_path(run_dir, f"{moved_from}/wandb/offline-run-x") == \
+        run_dir.absolute() / "wandb" / "offline-run-x"
+    assert runs.resolve_meta_path(run_dir, f"{moved_from}/slurm") == run_dir.absolute() / "slurm"
+    # another run's folder, or a folder not named runs/, is not this run's
+    other = "/elsewhere/wt/tickets/in-progress/t/runs/RUN-005/slurm"
+    assert runs.resolve_meta_path(run_dir, other) == Path(other)
+    assert runs.resolve_meta_path(run_dir, "/x/notruns/RUN-004/slurm") == \
+        Path("/x/notruns/RUN-004/slurm")
+    existing = tmp_path / "wandb-elsewhere"
+    existing.mkdir()
+    assert runs.resolve_meta_path(run_dir, str(existing)) == existing  # outside: kept
+    assert runs.resolve_meta_path(run_dir, None) is None
+    assert runs.resolve_meta_path(run_dir, "") is None
+
+
+def start_git_ticket(ws: Workspace, name: str) -> Any:
+    """A ticket of a git workspace walked to stage 5 (each stage committed on its branch)."""
+    t = ws.new_ticket(name)
+    for s in range(5):
+        fill(t.folder, s)
+        if s == 4:
+            pkg = t.checkout / "src" / "digits"
+            pkg.mkdir(parents=True, exist_ok=True)
+            (pkg / "model.py").write_text("class DigitsCNN: ...\n")
+        git(t.checkout, "add", "-A")
+        git(t.checkout, "commit", "-q", "-m", f"stage {s} work")
+        t.advance()
+    return t
+
+
+def commit_run(t: Any, run_dir: Path) -> None:
+    git(t.checkout, "add", "-A")  # meta.json, metrics, summary, log, plots: not wandb/
+    git(t.checkout, "commit", "-q", "-m", "the run")
+    tracked = git(t.checkout, "ls-files", str(run_dir))
+    assert "meta.json" in tracked and "wandb" not in tracked
+
+
+@pytest.mark.slow
+def test_archive_finalize_keeps_the_ignored_run_outputs(git_workspace: Workspace) -> None:
+    """`archive --finalize` removes the worktree, and `git worktree remove` deletes ignored
+    files without asking; mlgate carries the runs' ignored outputs (the unsynced wandb run, a
+    checkpoint) to the merged ticket folder first: `mlgate runs` shows the sync command at
+    the folder's place in the main checkout, and nothing is left untracked there."""
+    ws = git_workspace
+    t = start_git_ticket(ws, "kept")
+    walk_on(t, 5, commit=t.checkout)
+    run_dir = real_run(t.folder, "kept", t.checkout)
+    (run_dir / "model.pt").write_bytes(b"checkpoint")
+    assert_relative_in_meta(run_dir)
+    assert runs_json(t.checkout, "kept")[run_dir.name]["sync_command"]
+    commit_run(t, run_dir)
+    wt = t.checkout
+    cli(ws.root, "archive", "kept", "--finalize")
+    done_run = ws.root / C.TICKETS_DIR / C.DONE / "kept" / C.RUNS_DIR / run_dir.name
+    assert not wt.exists() and (done_run / "meta.json").is_file()
+    assert (done_run / "model.pt").read_bytes() == b"checkpoint"
+    info = runs_json(ws.root, "kept")[run_dir.name]
+    assert info["run_dir"] == str(done_run) and info["status"] == "completed"
+    assert_sync_points_at_the_real_run(info, done_run)
+    assert git(ws.root, "status", "--porcelain") == ""
+
+
+@pytest.mark.slow
+def test_carry_run_outputs_keeps_the_wandb_run_when_the_worktree_goes(
+        git_workspace: Workspace) -> None:
+    """runs.carry_run_outputs moves the ignored run outputs (the wandb offline run) from the
+    worktree's ticket folder to the merged one in the main checkout; after `git worktree
+    remove` the wandb folder is there and the sync command points at it."""
+    ws = git_workspace
+    t = start_git_ticket(ws, "kept")
+    run_dir = real_run(t.folder, "kept", t.checkout)
+    (run_dir / "model.pt").write_bytes(b"checkpoint")  # another ignored output
+    commit_run(t, run_dir)
+    git(ws.root, "merge", "--no-ff", "-q", "-m", "merge", "codex/kept")
+    main_folder = ws.root / C.TICKETS_DIR / C.IN_PROGRESS / "kept"
+    main_run = main_folder / C.RUNS_DIR / run_dir.name
+    committed = (main_run / "meta.json").read_bytes()
+    assert not (main_run / "wandb").exists()  # git did not carry it
+    moved = runs.carry_run_outputs(t.folder, main_folder)
+    assert main_run / "model.pt" in moved and any("wandb" in p.parts for p in moved)
+    assert (main_run / "meta.json").read_bytes() == committed  # tracked files: left alone
+    git(ws.root, "worktree", "remove", str(t.checkout))
+    assert (main_run / "model.pt").read_bytes() == b"checkpoint"
+    assert_sync_points_at_the_real_run(runs_json(ws.root, "kept")[run_dir.name], main_run)
+    assert git(ws.root, "status", "--porcelain") == ""  # what moved is ignored
+    assert runs.carry_run_outputs(t.folder, main_folder) == []  # the source is gone: no-op
