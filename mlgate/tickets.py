@@ -3,8 +3,9 @@
 A ticket lives in ``tickets/in-progress/<name>/`` (with its ``workflow-state.md``) or, once
 archived, in ``tickets/done/<name>/``. In git mode each ticket normally has its own worktree
 on branch ``<branch_prefix><name>``, and the ticket folder lives there; the main checkout may
-hold older copies. Discovery costs one ``git worktree list`` call and a directory scan per
-checkout, never a subprocess per ticket.
+hold older copies. Discovery reads the worktree list from git's own files
+(:func:`mlgate.git.read_worktrees`; one ``git worktree list`` only for an unusual repository)
+and scans a directory per checkout: no subprocess at all in the common case.
 
 Standard library only: the hook path imports this module.
 """
@@ -155,7 +156,7 @@ def _to_checkouts(entries: list[git.Worktree]) -> list[Checkout]:
 
 
 def checkouts(root: str | Path) -> list[Checkout]:
-    """Every checkout of the workspace, the main one first (one ``git worktree list``).
+    """Every checkout of the workspace, the main one first (see :func:`git.try_worktrees`).
     Worktrees whose folder is gone are left out. Non-git: the workspace itself."""
     root = Path(root)
     if not is_git(root):
