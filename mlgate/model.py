@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from mlgate import constants as C
-from mlgate.statefile import StateDoc
+from mlgate.statefile import StateDoc, effective_permission
 
 GateStatus = Literal["Not Started", "In Progress", "Pass", "Fail", "Blocked"]
 Permission = Literal["Locked", "Unlocked"]
@@ -77,9 +77,7 @@ class WorkflowState(_Frozen):
     @property
     def effective_permission(self) -> Permission:
         """What the lock honours: ``Unlocked`` only at stage 4 with a valid seal."""
-        if self.permission == "Unlocked" and self.stage == C.UNLOCK_STAGE and self.seal == "valid":
-            return "Unlocked"
-        return "Locked"
+        return effective_permission(self.permission, self.stage, self.seal)  # type: ignore[return-value]
 
     def gate(self, stage: int) -> Gate:
         return self.gates[stage]

@@ -749,6 +749,13 @@ class StateDoc:
         self._reparse()
 
 
+def effective_permission(permission: str | None, stage: int | None, seal: str) -> str:
+    """What the edit lock honours: ``Unlocked`` only at stage 4 with a valid seal."""
+    if permission == "Unlocked" and stage == C.UNLOCK_STAGE and seal == "valid":
+        return "Unlocked"
+    return "Locked"
+
+
 def seal_state(doc: StateDoc, key: bytes | None) -> str:
     """``valid``, ``missing`` (never sealed: a hand-written file) or ``broken``."""
     if doc.seal is None:

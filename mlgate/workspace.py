@@ -35,8 +35,14 @@ from mlgate.errors import (
 )
 from mlgate.mdparse import Document, render_field_line
 from mlgate.policy import Decision, decide
-from mlgate.statefile import StateDoc, ViolationRow, load_key, seal_state
-from mlgate.util import atomic_write, file_lock, today
+from mlgate.statefile import (
+    StateDoc,
+    ViolationRow,
+    effective_permission,
+    load_key,
+    seal_state,
+)
+from mlgate.util import atomic_write, file_lock, paused_gc, today
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlgate import evidence as ev
@@ -227,6 +233,10 @@ class Workspace:
         checkout). A ticket whose state file, location and seal key are unchanged since the
         last call is answered from a cache kept beside the seal key (never in a work tree),
         so a workspace with many tickets pays a read and a hash per ticket, not a parse."""
+        with paused_gc():
+            return self._statuses()
+
+    def _statuses(self) -> list[dict[str, Any]]:
         import hashlib
 
         cache_path = tickets.key_dir(self.root) / STATUS_CACHE_FILE
@@ -240,6 +250,20 @@ class Workspace:
                          self.branch_prefix]).encode()
         out: list[dict[str, Any]] = []
         fresh: dict[str, Any] = {}
+        self._collect_statuses(entries, salt, out, fresh)
+        if fresh != entries:
+            try:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(cache_path, json.dumps({"version": STATUS_CACHE_VERSION,
+                                                     "entries": fresh}, separators=(",", ":")))
+            except MlgateError:
+                pass  # a cache that cannot be written only costs speed
+        return out
+
+    def _collect_statuses(self, entries: dict[str, Any], salt: bytes,
+                          out: list[dict[str, Any]], fresh: dict[str, Any]) -> None:
+        import hashlib
+
         for t in self.tickets():
             try:
                 raw = t.state_path.read_bytes()
@@ -259,14 +283,6 @@ class Workspace:
                     data = {"ticket": t.name, "error": str(exc)}
             fresh[str(t.folder)] = {"hash": digest, "data": data}
             out.append(data)
-        if fresh != entries:
-            try:
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(cache_path, json.dumps({"version": STATUS_CACHE_VERSION,
-                                                     "entries": fresh}, separators=(",", ":")))
-            except MlgateError:
-                pass  # a cache that cannot be written only costs speed
-        return out
 
     def decide(self, paths: list[str | Path], cwd: str | Path | None = None) -> Decision:
         return decide(paths, Path(cwd) if cwd else None, root=self.root)
@@ -502,19 +518,28 @@ class Ticket:
         """Stage, permission, seal, gates, re-entry, open violations and the next moves, as
         the JSON of ``mlgate status`` (one parse of the state file serves every view)."""
         doc = doc if doc is not None else self.doc()
-        st = self.state_of(doc)
+        seal = self.seal_status(doc)
+        snap = doc.snapshot
+        stage = snap.current_stage
+        path = doc.reentry.return_path
+        # Straight from the parsed file (the fields of :class:`WorkflowState`, without
+        # loading pydantic: `mlgate status` asks this of every ticket).
         return {
-            "ticket": self.name, "stage": st.stage, "stage_name": st.stage_name,
-            "next_stage": st.next_stage, "permission": st.effective_permission,
-            "recorded_permission": st.permission, "seal": st.seal,
-            "active_reentry": st.active_reentry, "classification": st.classification,
-            "return_path": st.reentry.return_path,
+            "ticket": self.name, "stage": stage,
+            "stage_name": None if stage is None else C.STAGES[stage].name,
+            "next_stage": snap.next_stage,
+            "permission": effective_permission(snap.permission, stage, seal),
+            "recorded_permission": snap.permission, "seal": seal,
+            "active_reentry": snap.active_reentry, "classification": snap.classification,
+            "return_path": list(path) if path else None,
             "location": "done" if self.archived else "in-progress",
             "folder": str(self.folder), "worktree": str(self.checkout),
-            "last_transition": st.last_transition_id,
-            "gates": [{"stage": g.stage, "name": g.name, "status": g.status,
-                       "evidence": g.evidence} for g in st.gates],
-            "violations": [v.model_dump() for v in st.violations if v.cleared is False],
+            "last_transition": snap.last_transition_id,
+            "gates": [{"stage": g.stage, "name": C.STAGES[g.stage].name, "status": g.status,
+                       "evidence": g.evidence} for _, g in sorted(doc.gates.items())],
+            "violations": [{"id": v.id, "date": v.date, "violation": v.violation,
+                            "stage": v.stage, "action": v.action, "cleared": v.cleared}
+                           for v in doc.violations if v.cleared is False],
             "allowed": self.allowed(doc),
         }
 

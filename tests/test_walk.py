@@ -309,3 +309,42 @@ def test_statuses_cache_follows_every_change(ws: Workspace) -> None:
     a.state_path.write_text("# not a state file\n")
     broken = {d["ticket"]: d for d in Workspace(ws.root).statuses()}["cache-a"]
     assert "error" in broken and "Workflow State" in broken["error"]
+
+
+def _status_from_model(t) -> dict:  # type: ignore[no-untyped-def]
+    st = t.state
+    return {"stage": st.stage, "stage_name": st.stage_name, "next_stage": st.next_stage,
+            "permission": st.effective_permission, "recorded_permission": st.permission,
+            "seal": st.seal, "active_reentry": st.active_reentry,
+            "classification": st.classification, "return_path": st.reentry.return_path,
+            "last_transition": st.last_transition_id,
+            "gates": [{"stage": g.stage, "name": g.name, "status": g.status,
+                       "evidence": g.evidence} for g in st.gates],
+            "violations": [v.model_dump() for v in st.violations if v.cleared is False]}
+
+
+def test_status_agrees_with_the_public_model(ws: Workspace) -> None:
+    """`status` is built straight from the parsed file (no pydantic); at every step of a walk
+    with a re-entry, a hand edit and a repair it says what `ticket.state` says."""
+    t = ws.new_ticket("agree")
+    seen = []
+    for s in range(6):
+        data = t.status()
+        assert {k: data[k] for k in _status_from_model(t)} == _status_from_model(t)
+        seen.append(data["stage"])
+        fill(t.folder, s)
+        if s < 5:
+            t.advance()
+    t.reenter("Local Fix", "smoke fails on the new loss")
+    assert t.status()["active_reentry"] and t.status()["return_path"]
+    assert {k: t.status()[k] for k in _status_from_model(t)} == _status_from_model(t)
+    t.state_path.write_text(t.state_path.read_text().replace(
+        "- Code Edit Permission: `Unlocked`", "- Code Edit Permission: `Locked`", 1))
+    broken = t.status()
+    assert broken["seal"] == "broken"
+    assert {k: broken[k] for k in _status_from_model(t)} == _status_from_model(t)
+    t.doctor(repair=True)
+    repaired = t.status()
+    assert repaired["violations"] and repaired["violations"][0]["cleared"] is False
+    assert {k: repaired[k] for k in _status_from_model(t)} == _status_from_model(t)
+    assert seen == [0, 1, 2, 3, 4, 5]
