@@ -139,6 +139,15 @@ def round_trips(seconds: float) -> list[dict]:
             finally:
                 os.close(dfd)
 
+        def bare_rename() -> None:  # the same without any fsync: what the FS allows
+            tmp_name = raw.with_name(".raw.md.tmp")
+            fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp_name, raw)
+
         mem, n_mem = _rate(parse_render, seconds)
         saved = os.environ.get("MLGATE_FSYNC")
         try:
@@ -152,6 +161,7 @@ def round_trips(seconds: float) -> list[dict]:
             else:
                 os.environ["MLGATE_FSYNC"] = saved
         floor, _ = _rate(bare_write, seconds / 2)
+        nosync_floor, _ = _rate(bare_rename, seconds / 2)
         if path.read_text(encoding="utf-8") != text:
             raise RuntimeError("the state file changed over the round trips")
     finally:
@@ -162,10 +172,16 @@ def round_trips(seconds: float) -> list[dict]:
          "note": f"{1 / mem:,.0f} round trips/s over {n_mem:,} round trips "
                  f"({len(text.splitlines())}-line sealed state file, stage 5)"},
         {"name": "state round trip (load + atomic write, MLGATE_FSYNC=off)",
-         "median_s": atomic, "baseline": None, "ratio": None, "goal": ROUND_TRIP_GOAL,
-         "met": 1 / atomic >= 2000,
+         "median_s": atomic, "baseline": "bare write+rename of the same bytes (no fsync)",
+         "ratio": atomic / nosync_floor, "goal": ROUND_TRIP_GOAL, "met": 1 / atomic >= 2000,
          "note": f"{1 / atomic:,.0f} round trips/s over {n_atomic:,}: read, parse, render, "
-                 "temp file + rename (atomic against a killed process)"},
+                 f"temp file + rename (atomic against a killed process); creating and "
+                 f"renaming a file alone allows {1 / nosync_floor:,.0f}/s on this file system"},
+        {"name": "  mlgate's share of it (minus bare write+rename)",
+         "median_s": max(atomic - nosync_floor, 1e-9), "baseline": None, "ratio": None,
+         "goal": ROUND_TRIP_GOAL, "met": 1 / max(atomic - nosync_floor, 1e-9) >= 2000,
+         "note": f"{1 / max(atomic - nosync_floor, 1e-9):,.0f}/s: what mlgate adds to the file "
+                 "system's own create+rename (read, parse, render, temp name, permissions)"},
         {"name": "state round trip (load + atomic write, fsync: default)", "median_s": disk,
          "baseline": "bare write+fsync+rename+dir fsync of the same bytes",
          "ratio": disk / floor, "goal": "<= 1.5x the disk floor", "met": disk / floor <= 1.5,

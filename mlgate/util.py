@@ -43,24 +43,25 @@ def atomic_write(path: str | Path, text: str | bytes, mode: int | None = None) -
     """
     path = Path(path)
     data = text.encode("utf-8") if isinstance(text, str) else text
+    sync = fsync_mode()
+    folder = os.path.dirname(path) or "."
     tmp_name: str | None = None
     try:
-        import tempfile  # imported here: the hooks import this module and never write
-
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:  # the permission bits the new file gets: the old file's, else the umask's
+            keep = os.stat(path).st_mode & 0o7777 if mode is None else mode
+        except FileNotFoundError:
+            keep = 0o666 & ~_umask()
+        fd, tmp_name = _create_temp(folder, path.name)
         try:
-            sync = fsync_mode()
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchmod(fd, keep)
                 if sync != "off":
-                    os.fsync(fh.fileno())
-            if mode is not None:
-                os.chmod(tmp_name, mode)
-            elif path.exists():
-                os.chmod(tmp_name, path.stat().st_mode & 0o7777)
-            else:
-                os.chmod(tmp_name, 0o666 & ~_umask())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp_name, path)
             tmp_name = None
         finally:
@@ -68,13 +69,30 @@ def atomic_write(path: str | Path, text: str | bytes, mode: int | None = None) -
                 with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
         if sync == "full":
-            _fsync_dir(path.parent)
+            _fsync_dir(Path(folder))
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         if exc.errno == errno.ENOSPC:
             reason = "no space left on device"
         raise WriteFailed(f"could not write {path}: {reason}; the previous file is unchanged",
                           path=str(path), errno=exc.errno) from exc
+
+
+_TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _create_temp(folder: str, name: str) -> tuple[int, str]:
+    """A new, empty file ``<folder>/.<name>.XXXXXXXX.tmp`` (8 random ``[a-z0-9_]``, the shape
+    ``tempfile.mkstemp`` uses and :data:`mlgate.evidence.TEMP_RE` recognises), opened for
+    writing, mode 0600 until the caller sets it; never an existing file (``O_EXCL``)."""
+    for _ in range(100):
+        token = "".join(_TEMP_CHARS[b % 37] for b in os.urandom(8))
+        tmp = os.path.join(folder, f".{name}.{token}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
 
 
 FSYNC_MODES = ("full", "file", "off")
