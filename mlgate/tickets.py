@@ -256,14 +256,17 @@ def ticket_for_path(root: str | Path, path: str | Path,
             holder, holder_real = co, real
     if holder is None or holder_real is None:
         return None
-    tickets = {t.name: t for t in find_tickets_in(cos, branch_prefix)}
     branch = holder.branch or ""
+    rel = target.relative_to(holder_real).parts
+    in_folder = len(rel) >= 3 and rel[0] == TICKETS_DIR and rel[1] in (IN_PROGRESS, DONE)
+    if not branch.startswith(branch_prefix) and not in_folder:
+        return None  # (no ticket can govern it: spare the scan of every ticket folder)
+    tickets = {t.name: t for t in find_tickets_in(cos, branch_prefix)}
     if branch.startswith(branch_prefix):
         own = tickets.get(branch[len(branch_prefix):])
         if own is not None and own.own_worktree:
             return own
-    rel = target.relative_to(holder_real).parts
-    if len(rel) >= 3 and rel[0] == TICKETS_DIR and rel[1] in (IN_PROGRESS, DONE):
+    if in_folder:
         return tickets.get(rel[2])
     return None
 
