@@ -597,6 +597,8 @@ class Ticket:
         def is_source(path: str) -> bool:
             if path.startswith(f"{C.TICKETS_DIR}/"):
                 return False
+            if "/__pycache__/" in f"/{path}" or path.endswith((".pyc", ".pyo")):
+                return False  # Python's byte-code caches are never source
             return not glob_match(path, outputs)
 
         return is_source

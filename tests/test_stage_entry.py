@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import git
 from mlgate import git as G
 from mlgate.errors import SealBroken, StateFileError
 from mlgate.statefile import StateDoc
@@ -76,3 +77,20 @@ def test_two_entry_lines_are_refused() -> None:
     text = TEMPLATE.read_text() + ("<!-- mlgate-stage-entry: 4=" + "a" * 40 + " -->\n") * 2
     with pytest.raises(StateFileError, match="more than one"):
         StateDoc.parse(text)
+
+
+def test_byte_code_caches_are_not_changed_source(git_workspace) -> None:  # type: ignore[no-untyped-def]
+    """Since the stage-4 entry, a new source file must be listed in the Change Inventory;
+    Python's byte-code caches written by running the code are not source."""
+    t = walk_to(git_workspace, "pyc", 4)
+    fill(t.folder, 4)
+    pkg = t.checkout / "src"
+    (pkg / "__pycache__").mkdir(parents=True, exist_ok=True)
+    (pkg / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\x00")
+    (pkg / "stray.pyc").write_bytes(b"\x00")
+    (pkg / "brand_new.py").write_text("x = 1\n")
+    git(t.checkout, "add", "-A")  # (a repository without a .gitignore for them)
+    git(t.checkout, "commit", "-q", "-m", "work")
+    reasons = " ".join(c.reason for c in t.check().checks if not c.ok)
+    assert "src/brand_new.py" in reasons
+    assert ".pyc" not in reasons and "__pycache__" not in reasons

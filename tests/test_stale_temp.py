@@ -262,7 +262,10 @@ def test_next_command_removes_temps_of_killed_writers_and_nothing_else(tmp_path:
     assert set(left[-4:]) <= set(now)
     kinds = {"evidence" if p.startswith(C.EVIDENCE_DIR) else ev.temp_target(Path(p).name)
              for p in now}
-    assert kinds == {C.STATE_FILE, "evidence", "handoff-summary.md", REPORT}
+    # (a kill at a random moment may also have hit another artifact mlgate writes, e.g. one
+    # it scaffolds on a move, and on a slow machine that temp file is still young here)
+    assert {C.STATE_FILE, "evidence", "handoff-summary.md", REPORT} <= kinds
+    assert all(k == "evidence" or k.endswith(".md") for k in kinds), kinds
 
     # a read-only command takes no lock and removes nothing
     r = mlgate_cli(ws, "status", NAME)

@@ -302,7 +302,13 @@ def make():
 """
 
 
-def test_factory_comes_from_the_worktree_and_new_code_is_seen(tmp_path: Path) -> None:
+def test_factory_comes_from_the_worktree_and_new_code_is_seen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code is imported from the worktree, each run sees the file as it is now (also an
+    edit within the same second, which a .pyc beside the source would hide: byte code is
+    written, as on a user's machine, but to a temporary folder), and no __pycache__ is left
+    in the worktree."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
     wt = tmp_path / "wt"
     (wt / "mymodel").mkdir(parents=True)
     (wt / "mymodel" / "__init__.py").write_text("")
@@ -324,6 +330,8 @@ def test_factory_comes_from_the_worktree_and_new_code_is_seen(tmp_path: Path) ->
     (wt2 / "mymodel" / "smoke.py").write_text("def make():\n    return 'not a target'\n")
     r3 = run_handler(TorchSmokeHandler(), make_ctx(tmp_path / "t2", "mymodel.smoke:make", wt2))
     assert r3.checks[0].id == "factory" and "returned str" in r3.checks[0].detail
+    assert not list(wt.rglob("__pycache__")) and not list(wt2.rglob("*.pyc"))
+    assert sys.pycache_prefix is None
 
 
 # -- implementation.md -------------------------------------------------------------------

@@ -82,8 +82,18 @@ def _forget(top: str) -> None:
 @contextlib.contextmanager
 def worktree_on_path(worktree: Path, module: str) -> Iterator[None]:
     """``worktree`` first on ``sys.path`` (and the package's stale modules forgotten) for
-    the duration; ``sys.path`` is restored afterwards."""
+    the duration; ``sys.path`` is restored afterwards.
+
+    Byte code goes to a fresh folder (``sys.pycache_prefix``) meanwhile: the check never
+    writes ``__pycache__`` into the user's worktree, and never runs a stale ``.pyc`` of a
+    module edited within the same second (a ``.pyc`` is matched by mtime and size only)."""
+    import shutil
+    import tempfile
+
     saved = list(sys.path)
+    saved_prefix = sys.pycache_prefix
+    cache = tempfile.mkdtemp(prefix="mlgate-smoke-pyc-")
+    sys.pycache_prefix = cache
     sys.path.insert(0, str(Path(worktree).resolve()))
     _forget(module.split(".")[0])
     importlib.invalidate_caches()
@@ -91,6 +101,8 @@ def worktree_on_path(worktree: Path, module: str) -> Iterator[None]:
         yield
     finally:
         sys.path[:] = saved
+        sys.pycache_prefix = saved_prefix
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def _exc_line(exc: BaseException) -> str:
