@@ -167,6 +167,28 @@ class Row:
         return all(not c.strip() for c in self.cells)
 
 
+_LOWER: dict[str, str] = {}  # field keys asked for, lowercased (a handful of constants)
+_TITLE_KEYS: dict[str, str] = {}  # section titles, lowercased and whitespace-normalised
+
+
+def _lower(key: str) -> str:
+    low = _LOWER.get(key)
+    if low is None:
+        low = key.lower()
+        if len(_LOWER) < 10_000:
+            _LOWER[key] = low
+    return low
+
+
+def _title_key(title: str) -> str:
+    norm = _TITLE_KEYS.get(title)
+    if norm is None:
+        norm = " ".join(title.lower().split())
+        if len(_TITLE_KEYS) < 10_000:
+            _TITLE_KEYS[title] = norm
+    return norm
+
+
 # Table header -> (header, column keys, {lowercased key: first index}); shared read-only.
 _HEADER_KEYS: dict[tuple[str, ...], tuple[list[str], list[str], dict[str, int]]] = {}
 
@@ -232,18 +254,23 @@ class Section:
 
     def field(self, key: str) -> Field | None:
         """A bullet field by label key (case-insensitive), the first match."""
-        want = key.lower()
+        want = _lower(key)
+        fields = self.fields
         index = self.__dict__.get("_index")
-        if index is None or index[0] != len(self.fields):
-            by_key: dict[str, int] = {}
-            for i, f in enumerate(self.fields):
-                by_key.setdefault(f.key.lower(), i)
-            index = (len(self.fields), by_key)
+        if index is None or index[0] != len(fields):
+            by_key: dict[str, tuple[int, Field, str]] = {}
+            for i, f in enumerate(fields):
+                known = f.__dict__.get("_lkey")  # (key, lowered key) from the parse
+                lkey = known[1] if known is not None and known[0] is f.key else f.key.lower()
+                by_key.setdefault(lkey, (i, f, f.key))
+            index = (len(fields), by_key)
             self.__dict__["_index"] = index
-        i = index[1].get(want)
-        if i is not None and self.fields[i].key.lower() == want:
-            return self.fields[i]
-        for f in self.fields:  # the list was changed in place: look it up the slow way
+        hit = index[1].get(want)
+        if hit is not None:
+            i, f, k = hit
+            if fields[i] is f and f.key is k:  # (unchanged since the index was built)
+                return f
+        for f in fields:  # the list was changed in place: look it up the slow way
             if f.key.lower() == want:
                 return f
         return None
@@ -475,7 +502,9 @@ class Document:
             pending_header = None
             if k == "b":  # a bullet field: (label, key, raw, indent, value, lowered key)
                 f = Field(kind[1], kind[2], kind[3], lineno, kind[4])
-                f.__dict__["_value"] = (kind[3], kind[5])
+                d = f.__dict__
+                d["_value"] = (kind[3], kind[5])
+                d["_lkey"] = (kind[2], kind[6])
                 current.fields.append(f)
         if current is not None:
             current.end = len(self.lines)
@@ -484,19 +513,22 @@ class Document:
 
     def section(self, title: str) -> Section | None:
         """A ``##`` section by title (case-insensitive, whitespace-normalised)."""
-        want = " ".join(title.lower().split())
+        want = _title_key(title)
+        sections = self.sections
         index = self.__dict__.get("_index")
-        if index is None or index[0] != len(self.sections):
-            by_title: dict[str, int] = {}
-            for i, s in enumerate(self.sections):
-                by_title.setdefault(" ".join(s.title.lower().split()), i)
-            index = (len(self.sections), by_title)
+        if index is None or index[0] != len(sections):
+            by_title: dict[str, tuple[int, Section, str]] = {}
+            for i, s in enumerate(sections):
+                by_title.setdefault(_title_key(s.title), (i, s, s.title))
+            index = (len(sections), by_title)
             self.__dict__["_index"] = index
-        i = index[1].get(want)
-        if i is not None and " ".join(self.sections[i].title.lower().split()) == want:
-            return self.sections[i]
-        for s in self.sections:  # the list was changed in place: look it up the slow way
-            if " ".join(s.title.lower().split()) == want:
+        hit = index[1].get(want)
+        if hit is not None:
+            i, s, t = hit
+            if sections[i] is s and s.title is t:  # (unchanged since the index was built)
+                return s
+        for s in sections:  # the list was changed in place: look it up the slow way
+            if _title_key(s.title) == want:
                 return s
         return None
 
