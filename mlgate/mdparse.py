@@ -167,17 +167,7 @@ class Row:
         return all(not c.strip() for c in self.cells)
 
 
-_LOWER: dict[str, str] = {}  # field keys asked for, lowercased (a handful of constants)
 _TITLE_KEYS: dict[str, str] = {}  # section titles, lowercased and whitespace-normalised
-
-
-def _lower(key: str) -> str:
-    low = _LOWER.get(key)
-    if low is None:
-        low = key.lower()
-        if len(_LOWER) < 10_000:
-            _LOWER[key] = low
-    return low
 
 
 def _title_key(title: str) -> str:
@@ -254,7 +244,7 @@ class Section:
 
     def field(self, key: str) -> Field | None:
         """A bullet field by label key (case-insensitive), the first match."""
-        want = _lower(key)
+        want = key.lower()
         fields = self.fields
         index = self.__dict__.get("_index")
         if index is None or index[0] != len(fields):

@@ -99,10 +99,14 @@ def load_raw(root: str | Path) -> dict[str, Any]:
     normalised to int stages and a single handler name to a one-item list.
     """
     path = config_path(root)
-    merged = _copy(DEFAULTS)
     if not path.is_file():
-        return merged
-    data = _cached_yaml(Path(root), path)
+        return _copy(DEFAULTS)
+    return _merged(path, _cached_yaml(Path(root), path))
+
+
+def _merged(path: Path, data: Any) -> dict[str, Any]:
+    """The parsed file ``data`` (None: empty) deep-merged over :data:`DEFAULTS`."""
+    merged = _copy(DEFAULTS)
     if data is None:
         return merged
     if not isinstance(data, dict):
@@ -187,18 +191,21 @@ def _file_text(root: Path) -> str | None:
     return text
 
 
-def is_validated(root: str | Path) -> bool:
-    """True when ``mlgate.yaml`` is unchanged since this mlgate version validated it (see
-    :func:`mark_validated`), or gives the defaults: a read-only command may then use
-    :func:`load_raw` without importing the validator (pydantic)."""
+def validated_raw(root: str | Path) -> dict[str, Any] | None:
+    """:func:`load_raw`, when ``mlgate.yaml`` is unchanged since this mlgate version
+    validated it (see :func:`mark_validated`) or gives the defaults; else None. A read-only
+    command uses it to skip importing the validator (pydantic): one read of the file."""
     root = Path(root)
     text = _file_text(root)
-    if text == "":
-        return True
     if text is None:
-        return False
+        return None
+    if text == "":
+        return _copy(DEFAULTS)
     cached = _read_cache(root)
-    return cached.get("blake2b") == _digest(text) and cached.get("valid") == _validity_tag()
+    if cached.get("blake2b") != _digest(text) or cached.get("valid") != _validity_tag() \
+            or "data" not in cached:
+        return None
+    return _merged(config_path(root), cached["data"])
 
 
 def mark_validated(root: str | Path) -> None:
@@ -219,11 +226,10 @@ def _cached_yaml(root: Path, path: Path) -> Any:
     """The parsed YAML of ``path``, without importing PyYAML when possible (the hooks run on
     every tool call): a file of comments only is empty, and a parse is cached as JSON keyed
     by the file's content hash (in the git common dir, or ``.mlgate/``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = _file_text(root)
+    if text is None:
         return read_yaml(path)  # raises the ConfigError with the reason
-    if all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+    if text == "":
         return None
     digest = _digest(text)
     cached = _read_cache(root)

@@ -212,6 +212,11 @@ STAGE_ENTRY_PREFIX = "<!-- mlgate-stage-entry:"
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
+def is_commit_sha(text: str) -> bool:
+    """A commit id as a stage-entry line may hold: 7-64 lowercase hex digits."""
+    return 7 <= len(text) <= 64 and set(text) <= _HEX_DIGITS
+
+
 class StateDoc:
     """A parsed ``workflow-state.md``."""
 
@@ -232,13 +237,19 @@ class StateDoc:
             raise StateFileError(str(p), None, "file not found") from None
         except OSError as exc:
             raise StateFileError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+        return cls.from_bytes(raw, p)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, path: str | Path) -> "StateDoc":
+        """Parse the bytes of ``path`` as read from disk (UTF-8; a bad byte is reported with
+        its line)."""
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             head = raw[: exc.start]
             line = head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
-            raise StateFileError(str(p), line, "not valid UTF-8 text") from None
-        return cls(text, p)
+            raise StateFileError(str(path), line, "not valid UTF-8 text") from None
+        return cls(text, path)
 
     # -- parsing -------------------------------------------------------------------
 
@@ -501,7 +512,7 @@ class StateDoc:
             for item in body[len(STAGE_ENTRY_PREFIX):-3].split():
                 stage, eq, sha = item.partition("=")
                 if not (eq and stage.isdigit() and int(stage) in C.STAGE_NUMBERS
-                        and 7 <= len(sha) <= 64 and set(sha) <= _HEX_DIGITS):
+                        and is_commit_sha(sha)):
                     raise self._err(i + 1, f"mlgate stage-entry item {item!r}; expected "
                                            "<stage>=<commit sha>")
                 entries[int(stage)] = sha

@@ -202,14 +202,10 @@ class Completed:
 
 def run(cmd: Sequence[str], cwd: str | Path | None = None, check: bool = False,
         env: dict[str, str] | None = None, input: str | None = None,
-        timeout: float | None = None) -> subprocess.CompletedProcess[str] | Completed:
+        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing text output. With ``check`` a non-zero exit raises
-    ``subprocess.CalledProcessError`` (callers turn it into their own error).
-
-    Without ``cwd``, ``input``, ``timeout`` and ``check`` the command is started with
-    :func:`spawn` (no ``subprocess`` import: the hooks call git this way)."""
-    if cwd is None and input is None and timeout is None and not check:
-        return spawn(cmd, env)
+    ``subprocess.CalledProcessError`` (callers turn it into their own error). (The hooks
+    start git with :func:`spawn`, which needs no ``subprocess`` import.)"""
     import subprocess  # (about 1/5 of a hook call's imports: only where it is needed)
 
     return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=check,

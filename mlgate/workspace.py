@@ -39,6 +39,7 @@ from mlgate.statefile import (
     StateDoc,
     ViolationRow,
     effective_permission,
+    is_commit_sha,
     load_key,
     seal_state,
 )
@@ -135,10 +136,9 @@ class Workspace:
     def branch_prefix(self) -> str:
         """``branch_prefix`` of ``mlgate.yaml``, without loading the validator when the file
         is unchanged since it last passed validation (``mlgate status`` reads only this)."""
-        if self._config is None and rawconfig.is_validated(self.root):
-            prefix = rawconfig.load_raw(self.root).get("branch_prefix")
-            if isinstance(prefix, str):
-                return prefix
+        raw = rawconfig.validated_raw(self.root) if self._config is None else None
+        if raw is not None and isinstance(raw.get("branch_prefix"), str):
+            return raw["branch_prefix"]  # type: ignore[no-any-return]
         return self.config.branch_prefix
 
     # -- construction ----------------------------------------------------------------
@@ -250,20 +250,6 @@ class Workspace:
                          self.branch_prefix]).encode()
         out: list[dict[str, Any]] = []
         fresh: dict[str, Any] = {}
-        self._collect_statuses(entries, salt, out, fresh)
-        if fresh != entries:
-            try:
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(cache_path, json.dumps({"version": STATUS_CACHE_VERSION,
-                                                     "entries": fresh}, separators=(",", ":")))
-            except MlgateError:
-                pass  # a cache that cannot be written only costs speed
-        return out
-
-    def _collect_statuses(self, entries: dict[str, Any], salt: bytes,
-                          out: list[dict[str, Any]], fresh: dict[str, Any]) -> None:
-        import hashlib
-
         for t in self.tickets():
             try:
                 raw = t.state_path.read_bytes()
@@ -278,11 +264,19 @@ class Workspace:
                 data = hit["data"]
             else:
                 try:
-                    data = t.status()
+                    data = t.status(StateDoc.from_bytes(raw, t.state_path))  # (read once)
                 except MlgateError as exc:
                     data = {"ticket": t.name, "error": str(exc)}
             fresh[str(t.folder)] = {"hash": digest, "data": data}
             out.append(data)
+        if fresh != entries:
+            try:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(cache_path, json.dumps({"version": STATUS_CACHE_VERSION,
+                                                     "entries": fresh}, separators=(",", ":")))
+            except MlgateError:
+                pass  # a cache that cannot be written only costs speed
+        return out
 
     def decide(self, paths: list[str | Path], cwd: str | Path | None = None) -> Decision:
         return decide(paths, Path(cwd) if cwd else None, root=self.root)
@@ -584,8 +578,7 @@ class Ticket:
             return
         if doc.stage_entry_line is None:  # first move since the JSON file: carry it over
             for n, sha in sorted(self._legacy_entries().items()):
-                if n in C.STAGE_NUMBERS and 7 <= len(sha) <= 64 and \
-                        set(sha) <= set("0123456789abcdef"):
+                if n in C.STAGE_NUMBERS and is_commit_sha(sha):
                     doc.set_stage_entry(n, sha)
         doc.set_stage_entry(stage, head)
 

@@ -17,15 +17,14 @@ if TYPE_CHECKING:
     import ast
 
 
-# The words that hint at a write; compiled at the first Python snippet (~1 ms here: most Bash
-# commands have none, and the hook pays for its imports on every call).
+# The words that hint at a write; compiled (and kept by `re`) at the first Python snippet, not
+# at import (~1 ms here: most Bash commands have none, and the hook pays its imports each call).
 _PY_HINT = (
     r"open\s*\(|write_text|write_bytes|\.touch\(|unlink|rmdir|mkdir|makedirs|rename|replace|"
     r"symlink|hardlink_to|\blink\(|truncate|chmod|shutil|subprocess|os\.system|os\.popen|"
     r"\bexec\s*\(|\beval\s*\(|__import__|importlib|savefig|\.save\w*\(|\.to_(csv|json|parquet|"
     r"pickle|excel|feather|hdf|html|latex|markdown|sql|stata|xml)\(|\bdump\(|copy|move|"
     r"remove|os\.write|fdopen|tofile|writelines|\.write\(")
-_PY_HINT_RE: list[re.Pattern[str]] = []
 _PY_COPY = {"copy", "copy2", "copyfile", "copytree", "copymode", "copystat", "copyfileobj"}
 _PY_FIRST = {"remove", "unlink", "rmdir", "removedirs", "truncate", "mkdir", "makedirs",
              "chmod", "chown", "rmtree", "mkfifo", "utime", "lchmod", "lchown", "mknod"}
@@ -53,9 +52,7 @@ def python_writes(code: str) -> PythonWrites:
     ``os.system``/``subprocess`` command strings. A write whose target is not a literal is
     reported in ``unknown``."""
     out = PythonWrites()
-    if not _PY_HINT_RE:
-        _PY_HINT_RE.append(re.compile(_PY_HINT))
-    if not _PY_HINT_RE[0].search(code):
+    if not re.search(_PY_HINT, code):
         return out
     import ast
 
