@@ -28,7 +28,7 @@ GOAL = "<= 5 s"
 _COLD_SMOKE = f"""
 import sys, tempfile
 from pathlib import Path
-from mlgate.evidence import HandlerContext
+from mlgate.evidence.results import HandlerContext
 from mlgate.handlers.runner import run_handler
 from mlgate.handlers.torch_smoke import TorchSmokeHandler
 with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +66,7 @@ def _subprocess(code: str) -> None:
 
 
 def run() -> list[dict]:
-    from mlgate.evidence import HandlerContext
+    from mlgate.evidence.results import HandlerContext
     from mlgate.handlers.runner import run_handler
     from mlgate.handlers.torch_smoke import TorchSmokeHandler
 

@@ -9,9 +9,9 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["hook"]:
-        from mlgate.hooks import fast
+        from mlgate.lock import hook
 
-        sys.exit(fast.main(args[1:]))
+        sys.exit(hook.main(args[1:]))
     from mlgate.cli import main as cli_main
 
     cli_main(args)

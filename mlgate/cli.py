@@ -393,8 +393,8 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, colle
 @pass_obj
 def runs(obj: Obj, name: str | None) -> None:
     """List the ticket's training runs."""
-    from mlgate import runs as R
-    from mlgate.watch import format_runs
+    from mlgate.runs import core as R
+    from mlgate.runs.watch import format_runs
 
     t = obj.ticket(name)
     infos = R.list_runs(t.folder)
@@ -408,7 +408,7 @@ def runs(obj: Obj, name: str | None) -> None:
 @pass_obj
 def watch(obj: Obj, run_id: str, name: str | None) -> None:
     """Follow a run to its end and classify it (re-attaches by pid)."""
-    from mlgate import watch as W
+    from mlgate.runs import watch as W
 
     t = obj.ticket(name)
     train = t.ws.config.handler_options("train")
@@ -432,7 +432,7 @@ def watch(obj: Obj, run_id: str, name: str | None) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook_cmd(kind: str, args: tuple[str, ...]) -> None:
     """Hook adapters (called by git, Claude Code, Codex); they read stdin/arguments."""
-    from mlgate.hooks import fast
+    from mlgate.lock import hook as fast
 
     sys.exit(fast.main([kind, *args]))
 
@@ -455,7 +455,7 @@ def _hook_flags(f: Any) -> Any:
 @pass_obj
 def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool) -> None:
     """Install hooks (default: --git)."""
-    from mlgate.hooks import install as I
+    from mlgate.lock import install as I
 
     if not (git_ or claude or codex):
         git_ = True
@@ -468,7 +468,7 @@ def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool) 
 @pass_obj
 def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
     """Remove mlgate's hooks (restores a chained previous git hook)."""
-    from mlgate.hooks import install as I
+    from mlgate.lock import install as I
 
     if not (git_ or claude or codex):
         git_ = claude = codex = True
@@ -485,7 +485,7 @@ def baseline() -> None:
 
 
 def _baselines(obj: Obj) -> Any:
-    from mlgate import baselines as B
+    from mlgate.runs import baselines as B
 
     ws = obj.ws()
     return B, B.load(ws.root, ws.config.baseline_file)
@@ -556,7 +556,7 @@ def baseline_rollback(obj: Obj, steps: int) -> None:
 @pass_obj
 def report(obj: Obj, name: str | None, html_path: str) -> None:
     """Write one self-contained HTML page about the ticket."""
-    from mlgate import report as R
+    from mlgate.report import html as R
 
     t = obj.ticket(name)
     path = R.write_html(t, Path(html_path))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import constants as C
 from mlgate.errors import TransitionNotAllowed
-from mlgate.statefile import StateDoc, TransitionRow
+from mlgate.state.statefile import StateDoc, TransitionRow
 
 if TYPE_CHECKING:  # the gates (and evidence) are imported where a move evaluates them:
     # `mlgate status` lists the allowed moves of every ticket without loading them
@@ -29,6 +29,46 @@ from mlgate.util import today
 VERIFY_PREFIX = "User verification received from "
 ARCHIVE_REASON = "Archived to tickets/done"
 REOPEN_REASON = "Reopened: moved back to tickets/in-progress"
+
+
+def allowed_moves(name: str, doc: StateDoc, archived: bool) -> list[str]:
+    """The moves a ticket has from where its state file stands, in words. It depends only on
+    the stage, the gates and the re-entry path of the file, so no machine is built for it
+    (``status`` asks it of every ticket)."""
+    if archived:
+        return [f"mlgate reopen {name}"]
+    s = doc.snapshot.current_stage
+    if s is None:
+        return []
+    out = []
+    if s < C.LAST_STAGE:
+        nxt = next_on_path(s, doc)
+        out.append(f"mlgate advance {name} (to stage {nxt}, once the stage-{s} gate "
+                   f"passes: `mlgate check {name}`)")
+    if s in C.REENTRY_MATRIX:
+        classes = " | ".join(f'"{c}"' for c in C.REENTRY_MATRIX[s])
+        out.append(f"mlgate reenter {{{classes}}} {name} --reason TEXT")
+    if s in C.BLOCKABLE:
+        g = doc.gates[s].status
+        out.append(f"mlgate unblock {name}" if g == "Blocked"
+                   else f"mlgate block {name} --reason TEXT")
+    if s == C.LAST_STAGE:
+        out.append(f"mlgate verify {name} --by NAME")
+        out.append(f"mlgate archive {name}")
+    return out
+
+
+def sync_pre_edit(doc: StateDoc) -> None:
+    """Rewrite the Pre-Edit Checklist of ``doc`` from its snapshot and gates (rule 36)."""
+    snap = doc.snapshot
+    at4 = snap.current_stage == C.UNLOCK_STAGE
+    unlocked = snap.permission == "Unlocked"
+    s3 = doc.gates[3].status == "Pass"
+    upstream = all(doc.gates[n].status == "Pass" for n in range(C.UNLOCK_STAGE))
+    answers = [at4, unlocked, s3, upstream]
+    yes = ["Yes" if a else "No" for a in answers]
+    result = "Pass" if all(answers) else "Fail"
+    doc.set_pre_edit(dict(zip(list(doc.pre_edit), [*yes, result])))
 
 
 @dataclass
@@ -211,25 +251,7 @@ class Engine:
 
     def allowed(self) -> list[str]:
         """The moves the machine has from here, in words."""
-        if self.archived:
-            return [f"mlgate reopen {self.name}"]
-        s = self.stage
-        out = []
-        if s < C.LAST_STAGE:
-            nxt = next_on_path(s, self.doc)
-            out.append(f"mlgate advance {self.name} (to stage {nxt}, once the stage-{s} gate "
-                       f"passes: `mlgate check {self.name}`)")
-        if s in C.REENTRY_MATRIX:
-            classes = " | ".join(f'"{c}"' for c in C.REENTRY_MATRIX[s])
-            out.append(f"mlgate reenter {{{classes}}} {self.name} --reason TEXT")
-        if s in C.BLOCKABLE:
-            g = self.doc.gates[s].status
-            out.append(f"mlgate unblock {self.name}" if g == "Blocked"
-                       else f"mlgate block {self.name} --reason TEXT")
-        if s == C.LAST_STAGE:
-            out.append(f"mlgate verify {self.name} --by NAME")
-            out.append(f"mlgate archive {self.name}")
-        return out
+        return allowed_moves(self.name, self.doc, self.archived)
 
     def verified_by(self) -> str | None:
         """Who verified the ticket (a Transition Log row written by ``mlgate verify``), after
@@ -274,16 +296,7 @@ class Engine:
         self._sync_pre_edit()
 
     def _sync_pre_edit(self) -> None:
-        """Rewrite the Pre-Edit Checklist from the snapshot and gates (rule 36)."""
-        snap = self.doc.snapshot
-        at4 = snap.current_stage == C.UNLOCK_STAGE
-        unlocked = snap.permission == "Unlocked"
-        s3 = self.doc.gates[3].status == "Pass"
-        upstream = all(self.doc.gates[n].status == "Pass" for n in range(C.UNLOCK_STAGE))
-        answers = [at4, unlocked, s3, upstream]
-        yes = ["Yes" if a else "No" for a in answers]
-        result = "Pass" if all(answers) else "Fail"
-        self.doc.set_pre_edit(dict(zip(list(self.doc.pre_edit), [*yes, result])))
+        sync_pre_edit(self.doc)
 
     def _evidence_for(self, stage: int) -> str:
         st = C.STAGES[stage]
@@ -293,7 +306,7 @@ class Engine:
         elif st.artifact:
             items = [st.artifact]
         for name in self.handlers.get(stage, []):
-            from mlgate import evidence as ev
+            from mlgate.evidence import results as ev
 
             res = ev.latest(self.folder, stage, name)
             if res is not None and res.evidence:

@@ -83,7 +83,7 @@ _TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 def _create_temp(folder: str, name: str) -> tuple[int, str]:
     """A new, empty file ``<folder>/.<name>.XXXXXXXX.tmp`` (8 random ``[a-z0-9_]``, the shape
-    ``tempfile.mkstemp`` uses and :data:`mlgate.evidence.TEMP_RE` recognises), opened for
+    ``tempfile.mkstemp`` uses and :data:`mlgate.evidence.results.TEMP_RE` recognises), opened for
     writing, mode 0600 until the caller sets it; never an existing file (``O_EXCL``)."""
     for _ in range(100):
         token = "".join(_TEMP_CHARS[b % 37] for b in os.urandom(8))

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import constants as C
 from mlgate import git as G
-from mlgate import rawconfig, resources, tickets
+from mlgate import resources, tickets
+from mlgate.config import raw as rawconfig
 from mlgate.errors import (
     GateFailed,
     MlgateError,
@@ -33,29 +34,22 @@ from mlgate.errors import (
     TicketNotFound,
     TransitionNotAllowed,
 )
-from mlgate.mdparse import Document, render_field_line
-from mlgate.policy import Decision, decide
-from mlgate.statefile import (
-    StateDoc,
-    ViolationRow,
-    effective_permission,
-    is_commit_sha,
-    load_key,
-    seal_state,
-)
+from mlgate.state.mdparse import Document, render_field_line
+from mlgate.lock.policy import Decision, decide
+from mlgate.state.statefile import StateDoc, ViolationRow
+from mlgate.state.seal import effective_permission, load_key, seal_state
 from mlgate.util import atomic_write, file_lock, paused_gc, today
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlgate import evidence as ev
-    from mlgate.config import Config
+    from mlgate.evidence import results as ev
+    from mlgate.config.schema import Config
     from mlgate.engine import Engine, Outcome
     from mlgate.gates import GateContext, GateReport
-    from mlgate.model import WorkflowState
+    from mlgate.state.model import WorkflowState
 
 # The config (pydantic), the engine, the gates and the evidence are imported where they are
 # used: `mlgate status` with a warm status cache needs none of them, and the hooks none.
 
-STAGE_ENTRY_FILE = "stage-entry.json"
 STATUS_CACHE_FILE = "status-cache.json"
 STATUS_CACHE_VERSION = 1
 
@@ -123,7 +117,7 @@ class Workspace:
         """The validated ``mlgate.yaml`` (loaded at first use; a mistake in it is raised
         then, as :class:`~mlgate.errors.ConfigError`)."""
         if self._config is None:
-            from mlgate.config import load_config
+            from mlgate.config.schema import load_config
 
             self._config = load_config(self.root)
         return self._config
@@ -152,7 +146,7 @@ class Workspace:
     def init(cls, path: str | Path | None = None) -> tuple["Workspace", list[str]]:
         """Create ``tickets/in-progress``, ``tickets/done`` and a commented ``mlgate.yaml``.
         Idempotent; returns the workspace and what was created."""
-        from mlgate.config import COMMENTED_TEMPLATE
+        from mlgate.config.schema import COMMENTED_TEMPLATE
 
         root = Path(path or os.getcwd()).resolve()
         if G.is_repo(root):
@@ -461,24 +455,6 @@ def _logged_stage(doc: StateDoc) -> int | None:
     return doc.transitions[-1].to_stage if doc.transitions else 0
 
 
-_MOVES: list[type] = []
-
-
-def _moves(name: str, doc: StateDoc, archived: bool) -> Engine:
-    """:meth:`Engine.allowed` without building the transitions machine (the list depends
-    only on the stage, the gates and the re-entry path of the file)."""
-    if not _MOVES:
-        from mlgate.engine import Engine
-
-
-        class _Moves(Engine):
-            def __init__(self, name: str, doc: StateDoc, archived: bool) -> None:  # noqa: D107
-                self.name, self.doc, self.archived = name, doc, archived
-
-        _MOVES.append(_Moves)
-    return _MOVES[0](name, doc, archived)  # type: ignore[no-any-return]
-
-
 class Ticket:
     """One ticket: its folder, state and moves."""
 
@@ -540,7 +516,7 @@ class Ticket:
     def state_of(self, doc: StateDoc) -> WorkflowState:
         """The public model of an already parsed state file (one parse serves several
         views, e.g. ``status``)."""
-        from mlgate.model import WorkflowState
+        from mlgate.state.model import WorkflowState
 
         return WorkflowState.from_doc(doc, self.seal_status(doc))  # type: ignore[arg-type]
 
@@ -555,20 +531,9 @@ class Ticket:
 
     def stage_entries(self, doc: StateDoc | None = None) -> dict[int, str]:
         """{stage: commit HEAD was at when the ticket entered it}: the sealed
-        ``mlgate-stage-entry`` line of the state file. Tickets from before that line existed
-        kept it in ``evidence/stage-entry.json`` (unsealed): read until their next move."""
+        ``mlgate-stage-entry`` line of the state file."""
         doc = doc if doc is not None else self.doc()
-        if doc.stage_entry_line is not None:
-            return dict(doc.stage_entries)
-        return self._legacy_entries()
-
-    def _legacy_entries(self) -> dict[int, str]:
-        p = self.folder / C.EVIDENCE_DIR / STAGE_ENTRY_FILE
-        try:
-            data = json.loads(p.read_text())
-            return {int(k): str(v) for k, v in data.items()}
-        except (OSError, ValueError, AttributeError):
-            return {}
+        return dict(doc.stage_entries)
 
     def _record_entry(self, doc: StateDoc, stage: int) -> None:
         """Note HEAD as the commit the ticket entered ``stage`` at, in ``doc`` (written and
@@ -576,14 +541,10 @@ class Ticket:
         head = self.head()
         if head is None:
             return
-        if doc.stage_entry_line is None:  # first move since the JSON file: carry it over
-            for n, sha in sorted(self._legacy_entries().items()):
-                if n in C.STAGE_NUMBERS and is_commit_sha(sha):
-                    doc.set_stage_entry(n, sha)
         doc.set_stage_entry(stage, head)
 
     def _source_filter(self) -> Callable[[str], bool]:
-        from mlgate.rawconfig import glob_match
+        from mlgate.config.raw import glob_match
 
         outputs = list(self.ws.config.run_outputs)
 
@@ -637,7 +598,9 @@ class Ticket:
     def allowed(self, doc: StateDoc | None = None) -> list[str]:
         """The moves from here, in words. Reads the file only (no state machine is built:
         ``status`` asks this of every ticket)."""
-        return _moves(self.name, doc if doc is not None else self.doc(), self.archived).allowed()
+        from mlgate.engine import allowed_moves
+
+        return allowed_moves(self.name, doc if doc is not None else self.doc(), self.archived)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -646,7 +609,7 @@ class Ticket:
         with file_lock(self.ws.lock_path(self.name)):
             # A writer killed between its temp file and the rename leaves the temp file
             # behind (state file, artifacts, evidence/): remove the stale ones.
-            from mlgate import evidence as ev
+            from mlgate.evidence import results as ev
 
             ev.remove_stale_temps(self.folder, self.ws.lock_path(self.name).with_suffix(".run"))
             doc = self.doc()
@@ -675,9 +638,6 @@ class Ticket:
                 self._record_entry(doc, outcome.to_stage)
             self._write(doc, key)
             if outcome.ok:
-                legacy = self.folder / C.EVIDENCE_DIR / STAGE_ENTRY_FILE
-                if doc.stage_entry_line is not None and legacy.exists():
-                    legacy.unlink()  # now kept (sealed) in the state file
                 for stage in outcome.scaffold:
                     self._scaffold(stage)
         if not outcome.ok and outcome.report is not None:
@@ -783,7 +743,7 @@ class Ticket:
                 raise
         self.archived = True
         if promote:
-            from mlgate import baselines
+            from mlgate.runs import baselines
 
             b = baselines.load(self.ws.root, self.ws.config.baseline_file)
             b.promote_run(target / C.RUNS_DIR / promote, self.name)  # the run's own commit
@@ -843,7 +803,7 @@ class Ticket:
         G.merge_no_ff(main, branch, f"Merge {branch}: ticket {self.name}")
         # `git worktree remove` deletes ignored files without asking: carry the ignored run
         # outputs (wandb offline runs not yet synced, checkpoints, Slurm logs) across first
-        from mlgate.runs import carry_run_outputs
+        from mlgate.runs.core import carry_run_outputs
 
         carry_run_outputs(self.folder, main / C.TICKETS_DIR / C.DONE / self.name)
         G.remove_worktree(main, self.checkout)
@@ -905,7 +865,7 @@ class Ticket:
             dirty = any(src(p) for p in G.dirty_files(self.checkout))
         config = self.ws.config.to_dict()
 
-        from mlgate import evidence as ev
+        from mlgate.evidence import results as ev
 
         def make_ctx(name: str) -> ev.HandlerContext:
             return ev.HandlerContext(
@@ -971,7 +931,7 @@ class Ticket:
                 "Ticket Branch", "").startswith(self.ws.config.branch_prefix):
             rep.problems.append({"id": "worktree", "message": "the ticket's worktree/branch "
                                  f"{doc.bootstrap.get('Ticket Branch')} was not found"})
-        from mlgate import evidence as ev
+        from mlgate.evidence import results as ev
 
         for n in self.ws.config.handlers_for(snap.current_stage or 0):
             res = ev.latest(self.folder, snap.current_stage or 0, n)
@@ -995,7 +955,9 @@ class Ticket:
                         doc2.set_snapshot(last_transition_id=doc2.transitions[-1].id)
                     if doc2.snapshot.permission == "Unlocked":
                         doc2.set_snapshot(permission="Locked")
-                    _moves(self.name, doc2, self.archived)._sync_pre_edit()
+                    from mlgate.engine import sync_pre_edit
+
+                    sync_pre_edit(doc2)
                     doc2.append_violation(ViolationRow(
                         date=today(), id=doc2.next_violation_id(),
                         violation="workflow-state.md machine-owned fields edited by hand "

@@ -31,7 +31,7 @@ from mlgate import constants as C
 from mlgate import tickets
 from mlgate.cli import main as cli_main
 from mlgate.errors import InvalidTicketName
-from mlgate.policy import decide
+from mlgate.lock.policy import decide
 from mlgate.workspace import Workspace
 from test_hooks_helpers import claude_payload, deny_reason, run_hook
 from test_walk import fill

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import baselines
+from mlgate.runs import baselines
 from mlgate.errors import ConfigError, UsageError
 
 

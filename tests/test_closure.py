@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from mlgate import baselines, closure
-from mlgate.closure import Closure, Criterion
+from mlgate.runs import baselines
+
+from mlgate.runs import closure
+from mlgate.runs.closure import Closure, Criterion
 from mlgate.errors import StateFileError
-from mlgate.mdparse import Document
+from mlgate.state.mdparse import Document
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "stages" / "05-training-validation" / "training-validation-template.md"
@@ -26,7 +28,7 @@ def make_run(folder: Path, n: int, *, status: str = "completed",
              series: list[dict[str, Any]] | None = None, dirty: bool = False, seed: int = 0,
              plots: bool = True, parent: str | None = None, batch_size: int = 64,
              summary: bool = True, **meta_extra: Any) -> Path:
-    """A run folder as mlgate.runs writes it: meta.json, metrics.jsonl, summary.json, viz/."""
+    """A run folder as mlgate.runs.core writes it: meta.json, metrics.jsonl, summary.json, viz/."""
     run = f"RUN-{n:03d}"
     d = folder / "runs" / run
     (d / "viz").mkdir(parents=True)
@@ -514,7 +516,7 @@ def test_written_rows_satisfy_the_stage5_gate_row_checks(ticket: Path) -> None:
     one closure row per criterion citing completed runs, reproducibility fields); what is
     left failing is what people write (purpose, best run, status...)."""
     from mlgate import gates
-    from mlgate.statefile import StateDoc
+    from mlgate.state.statefile import StateDoc
 
     make_run(ticket, 1, status="crashed", last={"train/loss": 3.0})
     make_run(ticket, 2, last={"train/loss": 0.123456789, "val/acc": 0.9132})

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
-from mlgate.config import COMMENTED_TEMPLATE, Config, load_config
+from mlgate.config.schema import COMMENTED_TEMPLATE, Config, load_config
 from mlgate.errors import ConfigError
-from mlgate.rawconfig import DEFAULTS, glob_match, load_raw
+from mlgate.config.raw import DEFAULTS, glob_match, load_raw
 
 SPEC_DEFAULTS = {
     "profile": "strict",
@@ -100,7 +100,7 @@ def test_non_mapping_top_level(tmp_path: Path) -> None:
 
 def test_hook_path_modules_do_not_import_pydantic(tmp_path: Path) -> None:
     write(tmp_path, "profile: basic\n")
-    code = ("import sys; from mlgate.rawconfig import load_raw; "
+    code = ("import sys; from mlgate.config.raw import load_raw; "
             f"assert load_raw({str(tmp_path)!r})['profile'] == 'basic'; "
             "bad = [m for m in ('pydantic', 'click', 'transitions') if m in sys.modules]; "
             "assert not bad, bad")
@@ -323,7 +323,7 @@ def test_hook_config_cache_stays_out_of_the_work_tree(git_repo: Path) -> None:
     """The JSON cache of mlgate.yaml (hooks skip PyYAML) never lands in a work tree."""
     import subprocess
 
-    from mlgate.rawconfig import load_raw
+    from mlgate.config.raw import load_raw
 
     (git_repo / "mlgate.yaml").write_text("outside_tickets: block\n")
     subprocess.run(["git", "add", "-A"], cwd=git_repo, check=True)
@@ -345,8 +345,8 @@ def test_hook_config_cache_stays_out_of_the_work_tree(git_repo: Path) -> None:
 
 _LOADED = ("import sys\nfrom mlgate.cli import main\nsys.argv = ['mlgate', '--json', 'status']\n"
            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-           "mods = ('pydantic', 'transitions', 'yaml', 'mlgate.config', 'mlgate.engine', "
-           "'mlgate.gates', 'mlgate.model', 'mlgate.evidence')\n"
+           "mods = ('pydantic', 'transitions', 'yaml', 'mlgate.config.schema', 'mlgate.engine', "
+           "'mlgate.gates', 'mlgate.state.model', 'mlgate.evidence.results')\n"
            "sys.stderr.write('LOADED=' + ','.join(m for m in mods if m in sys.modules))\n")
 
 

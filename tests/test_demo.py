@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import closure
+from mlgate.runs import closure
 from mlgate import demo as D
 
 TICKET = D.TICKET

@@ -16,7 +16,7 @@ def _python_blocks(path: Path) -> list[str]:
 
 def test_stage4_guide_factory_passes_every_check(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from mlgate.evidence import HandlerContext
+    from mlgate.evidence.results import HandlerContext
     from mlgate.handlers.torch_smoke import CHECK_IDS, TorchSmokeHandler
 
     blocks = [b for b in _python_blocks(ROOT / "stages" / "04-implementation" / "README.md")

@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 
 from mlgate import constants as C
 from mlgate import gates as G
-from mlgate import mdparse
+from mlgate.state import mdparse
 from mlgate.errors import StateFileError
-from mlgate.policy import decide
-from mlgate.statefile import StateDoc, load_key, seal_state
+from mlgate.lock.policy import decide
+from mlgate.state.statefile import StateDoc
+from mlgate.state.seal import load_key, seal_state
 from mlgate.workspace import Workspace
 from test_walk import GOOD, fill, walk_to
 
@@ -240,7 +241,7 @@ ARTIFACT_STAGES = [(s.number, s.artifact) for s in C.STAGES if s.number > 0 and 
 @pytest.fixture(scope="module")
 def artifact_ticket(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The good digits ticket (every gate passes), non-git, with a stage-5 state file."""
-    from mlgate.statefile import BOOTSTRAP_KEYS
+    from mlgate.state.statefile import BOOTSTRAP_KEYS
 
     ws = tmp_path_factory.mktemp("arts")
     folder = ws / "tickets" / "in-progress" / "digits-cnn"

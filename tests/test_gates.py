@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlgate import artifacts as A
-from mlgate import evidence as E
+from mlgate.evidence import results as E
 from mlgate import gates as G
 from mlgate.errors import GateFailed, UsageError
-from mlgate.statefile import BOOTSTRAP_KEYS, StateDoc
+from mlgate.state.statefile import BOOTSTRAP_KEYS, StateDoc
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"

@@ -86,7 +86,7 @@ def walk_git(ws: Workspace, t, upto: int) -> None:
 
 
 def test_hook_refuses_source_commit_outside_stage_4(ws: Workspace) -> None:
-    from mlgate.hooks import install as I
+    from mlgate.lock import install as I
 
     I.install(ws.root, git=True)
     t = ws.new_ticket("locked")
@@ -103,7 +103,7 @@ def test_hook_refuses_source_commit_outside_stage_4(ws: Workspace) -> None:
 
 @pytest.mark.slow
 def test_walk_and_archive_finalize(ws: Workspace) -> None:
-    from mlgate.hooks import install as I
+    from mlgate.lock import install as I
 
     I.install(ws.root, git=True)
     t = ws.new_ticket("full")

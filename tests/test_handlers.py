@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from mlgate import evidence
+from mlgate.evidence import results as evidence
 from mlgate.constants import ENTRY_POINT_GROUP
 from mlgate.errors import HandlerError, MissingExtra
-from mlgate.evidence import CheckResult, HandlerContext, HandlerResult
+from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
 from mlgate.handlers import registry as registry_mod
 from mlgate.handlers.registry import Registry, register_handler
 from mlgate.handlers.runner import exit_code, missing_extra, run_handler, run_stage
@@ -333,7 +333,7 @@ my-broken = "mycheck:DoesNotExist"
 """
 
 PLUGIN_MODULE = '''
-from mlgate.evidence import CheckResult, HandlerResult
+from mlgate.evidence.results import CheckResult, HandlerResult
 
 
 class MyCheck:
@@ -351,7 +351,7 @@ class MyCheck:
 DRIVER = '''
 import json, sys
 from pathlib import Path
-from mlgate.evidence import HandlerContext
+from mlgate.evidence.results import HandlerContext
 from mlgate.handlers.registry import Registry
 from mlgate.handlers.runner import run_handler
 

@@ -1,4 +1,4 @@
-"""Which files a Bash command writes (mlgate.hooks.bash): every write form the Claude/Codex
+"""Which files a Bash command writes (mlgate.lock.shell.analyze): every write form the Claude/Codex
 hooks must catch, and read-only commands that must pass."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.hooks.bash import analyze, python_writes, split_commands
+from mlgate.lock.shell.analyze import analyze, python_writes, split_commands
 
 HERE = "."  # an unknown target: judged as a write to the command's directory
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.hooks import fast
+from mlgate.lock import hook as fast
 from test_hooks_helpers import add_ticket, claude_payload, deny_reason, run_hook, set_stage
 
 SRC = "src/model.py"
@@ -197,12 +197,12 @@ def test_paths_outside_the_repo(locked: Path, git_repo: Path, tmp_path: Path) ->
 
 
 def test_internal_error_denies_in_process(locked: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlgate.policy
+    import mlgate.lock.policy
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(mlgate.policy, "decide", boom)
+    monkeypatch.setattr(mlgate.lock.policy, "decide", boom)
     out, err = io.StringIO(), io.StringIO()
     rc = fast.agent_hook("claude", io.BytesIO(claude_payload("Edit", locked,
                                                              file_path=str(locked / SRC))),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.hooks.patch import diff_paths, envelope_paths, is_envelope
+from mlgate.lock.patch import diff_paths, envelope_paths, is_envelope
 from test_hooks_helpers import add_ticket, deny_reason, run_hook
 
 ENVELOPE = """*** Begin Patch

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlgate.errors import Refused
-from mlgate.hooks import install as I
+from mlgate.lock import install as I
 from test_hooks_helpers import MLGATE, add_ticket, git, set_stage
 
 SRC = "src/model.py"

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from mlgate import tickets
-from mlgate.statefile import StateDoc, load_key, seal_state
+from mlgate.state.statefile import StateDoc
+from mlgate.state.seal import load_key, seal_state
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "shared" / "workflow-state-template.md"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlgate.errors import UsageError
-from mlgate.hooks import install as I
+from mlgate.lock import install as I
 from test_hooks_helpers import MLGATE, add_ticket, claude_payload, deny_reason
 
 FOREIGN = {

@@ -11,7 +11,7 @@ from test_hooks_helpers import add_ticket, claude_payload, git
 
 HEAVY = ("click", "pydantic", "transitions", "git", "torch", "wandb", "rich", "yaml",
          "numpy", "matplotlib", "filelock", "mlgate.cli", "mlgate.workspace", "mlgate.engine",
-         "mlgate.config", "mlgate.model")
+         "mlgate.config.schema", "mlgate.state.model")
 
 
 def imported(args: list[str], cwd: Path, payload: bytes | None = None
@@ -36,7 +36,7 @@ def test_claude_hook_imports_no_heavy_module(git_repo: Path) -> None:
                     claude_payload("Bash", wt, command="python -c \"open('a', 'w')\" > b")):
         names, proc = imported(["claude"], wt, payload)
         assert b"permissionDecision" in proc.stdout  # it ran and denied
-        assert "mlgate.policy" in names
+        assert "mlgate.lock.policy" in names
         assert heavy(names) == []
 
 

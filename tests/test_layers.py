@@ -1,5 +1,7 @@
-"""Architecture rules (SPEC §14): imports only go downward; heavy packages stay in their
-modules; the hook path stays light."""
+"""Architecture rules (SPEC §14, docs/architecture.md): the package is cut into domains;
+imports only go down the layers below; no import cycle anywhere (type-checking and
+function-level imports included); heavy packages stay in their modules; the hook path stays
+light."""
 from __future__ import annotations
 
 import ast
@@ -11,77 +13,142 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mlgate"
 
+# A module's layer is that of the longest entry that prefixes its dotted name (under
+# ``mlgate.``): ``lock.shell.lexer`` -> ``lock.shell``. Modules that share an entry form one
+# unit and may import each other (without cycles); across entries imports go strictly down.
 LAYERS: dict[str, int] = {
-    "record": -1,  # stdlib only, below everything
+    "record": -1,                                     # stdlib only, below everything
     "errors": 0, "constants": 0,
-    "mdparse": 1, "util": 1, "resources": 1, "rawconfig": 1,
-    "statefile": 2, "git": 2, "config": 2,
-    "model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "baselines": 3, "plots": 3,
-    "policy": 4, "gates": 4, "closure": 4, "runs": 4, "track": 4,
-    "watch": 5,
+    "util": 1, "resources": 1, "config": 1, "config.raw": 1, "state": 1, "state.mdparse": 1,
+    "state.seal": 1, "lock": 1, "lock.patch": 1,
+    "lock.shell": 2,
+    "git": 2, "config.schema": 2, "state.statefile": 2,
+    "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
+    "runs.baselines": 3, "runs.plots": 3,
+    "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.closure": 4, "runs.core": 4,
+    "track": 4, "track.__main__": 5,
+    "runs.watch": 5,
     "handlers": 6,
     "engine": 7,
     "workspace": 8,
-    "hooks": 9, "report": 9, "demo": 9,
-    "cli": 10, "__main__": 11, "__init__": 12,
+    "lock.hook": 9, "report": 9, "demo": 9,
+    "cli": 10,
+    "__main__": 11, "__init__": 12,
 }
-# Third-party packages and the only modules allowed to import them (at module level or not).
+# Third-party packages and the only units allowed to import them (at module level or not).
 HEAVY = {
     "transitions": {"engine"},
     "click": {"cli"},
-    "torch": {"handlers", "runs", "track", "watch", "demo"},
+    "torch": {"handlers", "runs", "track", "demo"},
     "wandb": {"track", "handlers", "runs", "demo"},
     "submitit": {"runs", "handlers"},
-    "matplotlib": {"plots", "track", "report", "watch", "demo"},
-    "pydantic": {"config", "model"},
-    "git": set(),  # GitPython: we use the git CLI
+    "matplotlib": {"runs", "track", "report", "demo"},
+    "pydantic": {"config.schema", "state.model"},
+    "git": set(),  # GitPython: the git CLI is used
 }
+FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)
 
 
-def _module_key(path: Path) -> str:
-    rel = path.relative_to(PKG).with_suffix("")
-    return rel.parts[0] if len(rel.parts) > 1 else rel.name
+def module_name(path: Path) -> str:
+    """``mlgate/lock/shell/lexer.py`` -> ``lock.shell.lexer``; a package's ``__init__`` is
+    the package (``lock``); the top ``__init__`` stays ``__init__``."""
+    parts = list(path.relative_to(PKG).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p) for p in FILES}
+
+
+def unit(name: str) -> str:
+    """The LAYERS entry that governs module ``name`` (the longest prefix)."""
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key in LAYERS:
+            return key
+    raise AssertionError(f"mlgate.{name}: add it to LAYERS in this test "
+                         f"(and to docs/architecture.md)")
 
 
 def _imports(path: Path) -> list[tuple[str, int, bool]]:
-    """(imported module, line, at module level) for every import in the file."""
+    """(imported module, line, at module level) for every import in the file; mlgate modules
+    are given without the ``mlgate.`` prefix, ``from mlgate.x import y`` names ``x.y`` when
+    ``y`` is a module."""
     tree = ast.parse(path.read_text(), str(path))
-    top = set(id(n) for n in tree.body)
+    top = {id(n) for n in tree.body}
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 out.append((a.name, node.lineno, id(node) in top))
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.append((node.module, node.lineno, id(node) in top))
-            if node.module == "mlgate":
+            mod = node.module
+            if mod == "mlgate" or mod.startswith("mlgate."):
+                base = mod[len("mlgate."):] if mod != "mlgate" else ""
                 for a in node.names:
-                    if (PKG / f"{a.name}.py").exists() or (PKG / a.name).is_dir():
-                        out.append((f"mlgate.{a.name}", node.lineno, id(node) in top))
+                    sub = f"{base}.{a.name}" if base else a.name
+                    if sub in MODULES:
+                        out.append((f"mlgate.{sub}", node.lineno, id(node) in top))
+                    elif base:
+                        out.append((mod, node.lineno, id(node) in top))
+            else:
+                out.append((mod, node.lineno, id(node) in top))
     return out
 
 
-FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)
+def graph() -> dict[str, set[str]]:
+    g: dict[str, set[str]] = {}
+    for p in FILES:
+        me = module_name(p)
+        g[me] = {n[len("mlgate."):] for n, _, _ in _imports(p)
+                 if n.startswith("mlgate.") and n[len("mlgate."):] != me}
+    return g
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PKG)))
 def test_imports_only_go_down(path: Path) -> None:
-    me = _module_key(path)
-    assert me in LAYERS, f"{path}: add the module to LAYERS in this test (and docs/architecture.md)"
+    me = module_name(path)
+    mine = unit(me)
     for name, line, _ in _imports(path):
         parts = name.split(".")
-        if parts[0] == "mlgate" and len(parts) == 1:
-            continue  # `from mlgate import __version__`
         if parts[0] == "mlgate" and len(parts) > 1:
-            other = parts[1]
-            if other == me:
-                continue
-            assert other in LAYERS, f"{path}:{line} imports unknown mlgate module {other}"
-            assert LAYERS[other] < LAYERS[me], (
-                f"{path}:{line}: {me} (layer {LAYERS[me]}) imports {other} "
-                f"(layer {LAYERS[other]}): imports must go to lower layers only")
+            other = ".".join(parts[1:])
+            assert other in MODULES, f"{path}:{line} imports unknown mlgate module {other}"
+            theirs = unit(other)
+            if theirs == mine:
+                continue  # one unit: checked for cycles below
+            assert LAYERS[theirs] < LAYERS[mine], (
+                f"{path}:{line}: {me} ({mine}, layer {LAYERS[mine]}) imports {other} "
+                f"({theirs}, layer {LAYERS[theirs]}): imports must go to lower layers only")
         elif parts[0] in HEAVY:
-            assert me in HEAVY[parts[0]], f"{path}:{line}: {parts[0]} may not be imported in {me}"
+            assert any(mine == u or mine.startswith(u + ".") for u in HEAVY[parts[0]]), \
+                f"{path}:{line}: {parts[0]} may not be imported in {me}"
+
+
+def test_no_import_cycles() -> None:
+    """No cycle in the import graph, counting imports inside functions and under
+    ``TYPE_CHECKING`` (a cycle there is a layering problem hidden from the interpreter)."""
+    g = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(g.get(n, ())):
+            if state.get(m) == 1:
+                cycle = stack[stack.index(m):] + [m]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if m not in state:
+                visit(m)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(g):
+        if n not in state:
+            visit(n)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PKG)))
@@ -92,7 +159,7 @@ def test_torch_and_wandb_only_inside_functions(path: Path) -> None:
 
 
 def test_hook_path_imports_no_heavy_module() -> None:
-    code = ("import sys, mlgate.hooks.fast, mlgate.policy;"
+    code = ("import sys, mlgate.lock.hook, mlgate.lock.policy;"
             "heavy=[m for m in ('click','pydantic','transitions','git','torch','wandb','rich')"
             " if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

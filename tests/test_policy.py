@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.policy import Decision, decide
+from mlgate.lock.policy import Decision, decide
 from test_hooks_helpers import add_ticket, git, set_stage, write_state
 
 SRC = "src/model.py"

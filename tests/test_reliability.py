@@ -36,11 +36,12 @@ import pytest
 
 from conftest import git
 from mlgate import constants as C
-from mlgate import evidence as ev
+from mlgate.evidence import results as ev
 from mlgate.errors import GateFailed, GitError, LockTimeout, TransitionNotAllowed
-from mlgate.evidence import CheckResult, HandlerResult
-from mlgate.mdparse import Document
-from mlgate.statefile import StateDoc, load_key, seal_state
+from mlgate.evidence.results import CheckResult, HandlerResult
+from mlgate.state.mdparse import Document
+from mlgate.state.statefile import StateDoc
+from mlgate.state.seal import load_key, seal_state
 from mlgate.util import file_lock
 from mlgate.workspace import Workspace
 from test_walk import GOOD, fill, walk_to

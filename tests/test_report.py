@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import baselines as B
+from mlgate.runs import baselines as B
 from mlgate import demo as D
-from mlgate.report import write_html
+from mlgate.report.html import write_html
 from mlgate.util import today
 from mlgate.workspace import Workspace
 

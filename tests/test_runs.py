@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import plots, runs, watch
+from mlgate.runs import plots
+
+from mlgate.runs import core as runs
+
+from mlgate.runs import watch
 from mlgate.errors import ConfigError, UsageError
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
@@ -188,7 +192,7 @@ def test_command_that_cannot_start_is_crashed_with_127(ticket: Path, tmp_path: P
 def test_detached_run_outlives_the_process_that_launched_it(ticket: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran.txt"
     cfg = {"command": command("sleep_exit.py", "3", "5", str(marker))}
-    code = (f"import json; from mlgate import runs; h = runs.launch({str(ticket)!r}, 'demo', "
+    code = (f"import json; from mlgate.runs import core as runs; h = runs.launch({str(ticket)!r}, 'demo', "
             f"{cfg!r}, {str(tmp_path)!r}); print(h.run_id, h.pid)")
     t0 = time.time()
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True, timeout=60)
@@ -328,7 +332,7 @@ def test_list_runs_resolve_and_format(ticket: Path, tmp_path: Path) -> None:
 
 
 def test_environment_info_does_not_import_torch() -> None:
-    code = ("import sys; from mlgate import runs; i = runs.environment_info(); "
+    code = ("import sys; from mlgate.runs import core as runs; i = runs.environment_info(); "
             "print(i['torch'], 'torch' in sys.modules)")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [importlib.metadata.version("torch"), "False"]

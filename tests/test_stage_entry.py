@@ -3,7 +3,6 @@ change") is kept in the state file on a sealed ``mlgate-stage-entry`` line, writ
 same atomic write as the move: a hand edit of it breaks the seal like any owned field."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from conftest import git
 from mlgate import git as G
 from mlgate.errors import SealBroken, StateFileError
-from mlgate.statefile import StateDoc
+from mlgate.state.statefile import StateDoc
 from test_walk import fill, walk_to
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "shared" / "workflow-state-template.md"
@@ -36,28 +35,6 @@ def test_entries_are_sealed_in_the_state_file(git_workspace) -> None:  # type: i
     assert any(p["id"] == "seal" for p in t.doctor().problems)
     with pytest.raises(SealBroken):
         t.advance()
-
-
-def test_entries_from_the_old_json_file_are_carried_over(git_workspace) -> None:  # type: ignore[no-untyped-def]
-    """A ticket from before the line existed: its evidence/stage-entry.json is read, and at
-    the next move its entries move into the (sealed) state file and the JSON file goes."""
-    t = walk_to(git_workspace, "legacy", 2)
-    head = G.head(t.checkout)
-    doc = t.doc()
-    del doc.doc.lines[doc.stage_entry_line - 1]  # as an older mlgate wrote it
-    doc._reparse()
-    doc.apply_seal(git_workspace.key())
-    t.state_path.write_text(doc.render())
-    legacy = t.folder / "evidence" / "stage-entry.json"
-    legacy.parent.mkdir(exist_ok=True)
-    legacy.write_text(json.dumps({"1": "a" * 40, "2": head}))
-    assert t.state.seal == "valid"
-    assert t.stage_entries() == {1: "a" * 40, 2: head}
-    fill(t.folder, 2)
-    t.advance()
-    assert t.doc().stage_entries == {1: "a" * 40, 2: head, 3: head}
-    assert not legacy.exists()
-    assert t.state.seal == "valid"
 
 
 @pytest.mark.parametrize("line", [

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from mlgate import constants as C
-from mlgate import evidence as ev
-from mlgate.evidence import CheckResult, HandlerContext, HandlerResult
-from mlgate.statefile import StateDoc, seal_state
+from mlgate.evidence import results as ev
+from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
+from mlgate.state.statefile import StateDoc
+from mlgate.state.seal import seal_state
 from mlgate.util import atomic_write
 from mlgate.workspace import Workspace
 from test_reliability import (

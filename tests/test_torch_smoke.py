@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlgate import evidence
-from mlgate.evidence import HandlerContext, HandlerResult
+from mlgate.evidence import results as evidence
+from mlgate.evidence.results import HandlerContext, HandlerResult
 from mlgate.handlers.runner import exit_code, run_handler
 from mlgate.handlers.torch_smoke import (CHECK_IDS, DEFAULTS, SmokeTarget, TorchSmokeHandler,
                                          fill_readiness_row)

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from mlgate import plots, track
+from mlgate import track
+
+from mlgate.runs import plots
 from mlgate.errors import UsageError
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
@@ -254,7 +256,7 @@ def test_direction_and_summary_rules() -> None:
         assert plots.direction_of(name) == "max", name
     assert plots.direction_of("loss", {"loss": "max"}) == "max"
     assert plots.direction_of("acc", {"acc": "sideways"}) == "max"
-    from mlgate import runs
+    from mlgate.runs import core as runs
 
     assert runs.direction_of is plots.direction_of
     recs = [{"step": 0, "time": 0.0, "loss": 2.0, "acc": 0.1},

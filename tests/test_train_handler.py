@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from mlgate import baselines, evidence
-from mlgate.evidence import HandlerContext, StageHandler
+from mlgate.runs import baselines
+
+from mlgate.evidence import results as evidence
+from mlgate.evidence.results import HandlerContext, StageHandler
 from mlgate.handlers.runner import run_handler
 from mlgate.handlers.train import TrainHandler
-from mlgate.mdparse import Document
+from mlgate.state.mdparse import Document
 
 REPO = Path(__file__).resolve().parents[1]
 REQ_TEMPLATE = REPO / "stages" / "02-requirements-and-success-criteria" / \
@@ -28,7 +30,7 @@ SHA = "89abcdef0123456789abcdef0123456789abcdef"
 def make_run(folder: Path, n: int, *, status: str = "completed",
              last: dict[str, Any] | None = None, plots: bool = True,
              parent: str | None = None, batch_size: int = 64) -> Path:
-    """A run folder as mlgate.runs writes it (meta.json, metrics.jsonl, summary.json, viz/)."""
+    """A run folder as mlgate.runs.core writes it (meta.json, metrics.jsonl, summary.json, viz/)."""
     run = f"RUN-{n:03d}"
     d = folder / "runs" / run
     (d / "viz").mkdir(parents=True)
@@ -176,7 +178,7 @@ def test_no_runs_and_no_command(ws: Path) -> None:
 
 
 def test_a_launcher_error_is_a_failed_launch(ws: Path) -> None:
-    pytest.importorskip("mlgate.watch", reason="the watchdog module is not written yet")
+    pytest.importorskip("mlgate.runs.watch", reason="the watchdog module is not written yet")
     ctx = ctx_for(ws, options={"command": "python train.py", "launcher": "mainframe"})
     result = run_handler(TrainHandler(), ctx)
     assert result.status == "Fail"
@@ -244,9 +246,9 @@ TRAIN_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_end_to_end_through_the_real_launcher(ws: Path, git_repo: Path) -> None:
-    if importlib.util.find_spec("mlgate.runs") is None or \
-            importlib.util.find_spec("mlgate.watch") is None:
-        pytest.skip("mlgate.runs / mlgate.watch (launcher and watchdog) are not written yet")
+    if importlib.util.find_spec("mlgate.runs.core") is None or \
+            importlib.util.find_spec("mlgate.runs.watch") is None:
+        pytest.skip("mlgate.runs.core / mlgate.runs.watch (launcher and watchdog) are not written yet")
     from conftest import git
 
     # the ticket lives in a real git checkout so that the run records a commit
@@ -280,7 +282,7 @@ def test_end_to_end_through_the_real_launcher(ws: Path, git_repo: Path) -> None:
     assert report.section("Gate Decision").value("Stage 5 Decision") == "Pass"
 
     # detached: returns at once, Blocked, with a Running row; collecting after the end passes
-    from mlgate import watch
+    from mlgate.runs import watch
 
     ctx.detach, ctx.run_options = True, {}
     detached = run_handler(TrainHandler(), ctx)

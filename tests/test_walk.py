@@ -10,7 +10,7 @@ import pytest
 
 from mlgate import constants as C
 from mlgate.errors import GateFailed, SealBroken, TransitionNotAllowed
-from mlgate.statefile import StateDoc
+from mlgate.state.statefile import StateDoc
 from mlgate.workspace import Workspace
 
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"

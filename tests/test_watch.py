@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgate import runs, watch
+from mlgate.runs import core as runs
+
+from mlgate.runs import watch
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
 from train_script_helpers import PY, command, meta, metrics, wait_for, wandb_history  # noqa: E402
@@ -162,7 +164,7 @@ def test_watch_reattaches_after_the_watcher_is_killed(ticket: Path, tmp_path: Pa
     marker = tmp_path / "ran"
     h = runs.launch(ticket, "demo", {"command": command("sleep_exit.py", "4", "0", str(marker)),
                                      "stall_after": 60}, tmp_path)
-    code = f"from mlgate import watch; watch.watch({str(h.run_dir)!r})"
+    code = f"from mlgate.runs import watch; watch.watch({str(h.run_dir)!r})"
     watcher = subprocess.Popen([PY, "-c", code])
     time.sleep(1.0)
     watcher.kill()

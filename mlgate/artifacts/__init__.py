@@ -1,8 +1,8 @@
 """Typed views over the stage artifacts of a ticket, and line-exact edits of them.
 
-Standard library only, built on :mod:`mlgate.mdparse`. Every stage artifact
+Standard library only, built on :mod:`mlgate.state.mdparse`. Every stage artifact
 (``investigation-notes.md`` … ``handoff-summary.md``) is loaded into an :class:`Artifact`
-that wraps an :class:`mlgate.mdparse.Document`; the accessors turn its sections and
+that wraps an :class:`mlgate.state.mdparse.Document`; the accessors turn its sections and
 tables into small dataclasses (success criteria, monitoring rows, runs, closure rows, …),
 always with the 1-based line they came from, so a gate can say ``file:line: what is wrong``.
 

@@ -1,8 +1,8 @@
 """Shared helpers of the artifact views: text/id/enum/number/path parsing and tables.
 
-Standard library only, on top of :mod:`mlgate.mdparse`. The value helpers read one cell or
+Standard library only, on top of :mod:`mlgate.state.mdparse`. The value helpers read one cell or
 one line of free text (``norm_id``, ``enum_value``, ``numbers_in``, ``paths_in_cell`` …);
-:class:`TableView` wraps an :class:`mlgate.mdparse.Table` with its rows as
+:class:`TableView` wraps an :class:`mlgate.state.mdparse.Table` with its rows as
 :class:`TableRow` objects, keeping the template's example rows apart (see
 :func:`row_is_placeholder`).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mlgate.artifacts.names import ID_PREFIXES, TEMPLATE_DEFAULTS
-from mlgate.mdparse import (
+from mlgate.state.mdparse import (
     Row,
     Section,
     Table,

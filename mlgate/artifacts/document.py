@@ -1,7 +1,7 @@
 """The :class:`Artifact`: one parsed stage artifact and its sections, fields and tables.
 
 :func:`load` reads ``<ticket folder>/<artifact name>`` into an :class:`Artifact` wrapping
-an :class:`mlgate.mdparse.Document`; sections are found by title or accepted alias
+an :class:`mlgate.state.mdparse.Document`; sections are found by title or accepted alias
 (:data:`~mlgate.artifacts.names.SECTION_ALIASES`), and ``Document Status`` is read even
 from hand-written files that have only a ``Status:`` line above the first section.
 """
@@ -24,7 +24,7 @@ from mlgate.artifacts.common import (
 )
 from mlgate.artifacts.names import SECTION_ALIASES
 from mlgate.errors import StateFileError
-from mlgate.mdparse import (
+from mlgate.state.mdparse import (
     Document,
     Field,
     Section,

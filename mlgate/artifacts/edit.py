@@ -10,7 +10,7 @@ from pathlib import Path
 from mlgate.artifacts.common import _column_index, _same_first
 from mlgate.artifacts.document import Artifact, find_field
 from mlgate.errors import StateFileError, UsageError
-from mlgate.mdparse import (
+from mlgate.state.mdparse import (
     Document,
     Row,
     Section,

@@ -1,7 +1,7 @@
 """Stage gates: the exit condition of each stage as a list of named checks.
 
 :func:`evaluate` reads a ticket's artifacts (through :mod:`mlgate.artifacts`), its handler
-evidence (:mod:`mlgate.evidence`) and git facts handed in by the engine (:class:`GitFacts`;
+evidence (:mod:`mlgate.evidence.results`) and git facts handed in by the engine (:class:`GitFacts`;
 this package never runs git itself) and returns a :class:`GateReport`. Nothing is written.
 
 Every :class:`Check` has a stable id (``s3.monitoring.placeholder-formula``), a pass/fail,
@@ -29,7 +29,7 @@ from typing import Any
 
 from mlgate import artifacts as A  # noqa: F401 - `mlgate.gates.A/C/E` as before the split
 from mlgate import constants as C  # noqa: F401
-from mlgate import evidence as E  # noqa: F401
+from mlgate.evidence import results as E  # noqa: F401
 from mlgate.gates.bootstrap import (GIT_FILLED_FIELDS, GIT_ONLY_FIELDS, GIT_OPTIONAL_FIELDS,
                                     GIT_REQUIRED_FIELDS)
 from mlgate.gates.core import (PROFILES, STAGE5_POLICIES, Check, GateContext, GateReport,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlgate import constants as C
-from mlgate import evidence as E
+from mlgate.evidence import results as E
 from mlgate.gates.core import GateContext, _Gate
 
 

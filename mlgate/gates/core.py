@@ -26,7 +26,7 @@ from mlgate import constants as C
 from mlgate.errors import StateFileError, UsageError
 
 if TYPE_CHECKING:
-    from mlgate.statefile import StateDoc
+    from mlgate.state.statefile import StateDoc
 
 PROFILES = ("strict", "basic")
 STAGE5_POLICIES = ("strict", "permissive")

@@ -16,7 +16,7 @@ import re
 from mlgate import artifacts as A
 from mlgate.gates.core import (GateContext, _base, _fields, _Gate, _has_rows, _ids, _load,
                                _q, _what)
-from mlgate.mdparse import strip_ticks
+from mlgate.state.mdparse import strip_ticks
 
 PLACEHOLDER_FORMULAS = frozenset({
     "see code", "see the code", "see source", "see script", "see implementation", "tbd",

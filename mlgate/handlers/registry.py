@@ -11,7 +11,7 @@ A handler is found by name. Two sources feed a :class:`Registry`:
 
 An entry point (or a registered object) may be a class (instantiated with no arguments), an
 instance, or a factory function returning a handler. A handler is anything with ``name``,
-``stages`` and ``run(ctx) -> HandlerResult`` (:class:`mlgate.evidence.StageHandler`).
+``stages`` and ``run(ctx) -> HandlerResult`` (:class:`mlgate.evidence.results.StageHandler`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, TypeVar, overload
 
 from mlgate.constants import ENTRY_POINT_GROUP
 from mlgate.errors import HandlerError
-from mlgate.evidence import StageHandler
+from mlgate.evidence.results import StageHandler
 
 __all__ = ["Registry", "default_registry", "register_handler", "get_handler", "as_handler"]
 

@@ -17,9 +17,9 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from mlgate import evidence
+from mlgate.evidence import results as evidence
 from mlgate.errors import HandlerError, MissingExtra
-from mlgate.evidence import CheckResult, HandlerContext, HandlerResult, StageHandler
+from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult, StageHandler
 from mlgate.util import now_iso
 
 __all__ = ["EXTRAS", "TRACEBACK_LINES", "CRASH_CHECK", "missing_extra", "run_handler",

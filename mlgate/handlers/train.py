@@ -3,14 +3,14 @@
 ``mlgate run train`` → :meth:`TrainHandler.run`:
 
 1. **launch** the configured ``train.command`` as a new ``runs/RUN-NNN/`` through
-   :mod:`mlgate.runs` (launcher ``local``/``torchrun``/``slurm``);
-2. **follow** it with the watchdog (:func:`mlgate.watch.run_with_retries`), which classifies
+   :mod:`mlgate.runs.core` (launcher ``local``/``torchrun``/``slurm``);
+2. **follow** it with the watchdog (:func:`mlgate.runs.watch.run_with_retries`), which classifies
    the end (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``) and relaunches
    an ``oom`` with a halved ``{batch_size}`` up to ``train.oom_retries`` times, each attempt
    its own run;
 3. **collect** every run of the ticket, close the success criteria of ``requirements.md``
-   (:func:`mlgate.closure.evaluate`) and write the report rows
-   (:func:`mlgate.closure.write_report_rows`) with the baseline of ``baselines.yaml``.
+   (:func:`mlgate.runs.closure.evaluate`) and write the report rows
+   (:func:`mlgate.runs.closure.write_report_rows`) with the baseline of ``baselines.yaml``.
 
 Result status: ``Pass`` when the newest run completed and logged metrics and at least one
 plot, and the report rows were written: criteria that fail are still a valid experiment (the
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate import baselines as baselines_mod
-from mlgate import closure
+from mlgate.runs import baselines as baselines_mod
+from mlgate.runs import closure
 from mlgate.constants import RUNS_DIR
 from mlgate.errors import MissingExtra, MlgateError
-from mlgate.evidence import CheckResult, HandlerContext, HandlerResult
+from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
 
 __all__ = ["TrainHandler"]
 
@@ -145,7 +145,7 @@ class TrainHandler:
                 "{grad_accum}\""))
         try:
             if ctx.detach:
-                from mlgate import runs
+                from mlgate.runs import core as runs
 
                 handle = runs.launch(ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit,
                                      ctx.dirty, wandb_cfg)
@@ -154,7 +154,7 @@ class TrainHandler:
                 return _Launch([run_id] if run_id else [],
                                detail=f"{run_id} launched detached "
                                       f"({opts.get('launcher', 'local')})")
-            from mlgate import watch
+            from mlgate.runs import watch
 
             finished = watch.run_with_retries(
                 ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mlgate.evidence import CheckResult, HandlerContext, HandlerResult
+from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
 # Some names below are imported only to stay importable from here, as before the split
 # (CUDA_RTOL, DETERMINISM_STEPS, SPLITS, coerce_target, resolve_factory).
 from mlgate.handlers.torch_smoke.data_checks import _DataChecks

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlgate.evidence import CheckResult, HandlerContext
+from mlgate.evidence.results import CheckResult, HandlerContext
 from mlgate.handlers.torch_smoke.options import _DEPENDS, _Skip
 from mlgate.handlers.torch_smoke.target import SmokeTarget, _exc_line
 from mlgate.handlers.torch_smoke.tensors import _call, _inside, _move, _seed_all

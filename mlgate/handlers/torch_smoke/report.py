@@ -7,8 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from mlgate.evidence import HandlerResult
-from mlgate.mdparse import Document, normalize_value, render_row
+from mlgate.evidence.results import HandlerResult
+from mlgate.state.mdparse import Document, normalize_value, render_row
 from mlgate.util import atomic_write
 
 ARTIFACT = "implementation.md"

@@ -4,7 +4,7 @@ Standard library only (the hook path imports it; ``ast`` only once code looks li
 :func:`python_writes` finds the literal targets of ``open(..., 'w'/'a'/'x'/'+')``,
 ``Path(...).write_text`` and friends, ``shutil``/``os`` file functions and
 ``savefig``/``to_csv``/``torch.save``-style savers, and the command strings of
-``os.system``/``subprocess`` (analysed by :mod:`mlgate.hooks.bash` as commands of their own).
+``os.system``/``subprocess`` (analysed by :mod:`mlgate.lock.shell.analyze` as commands of their own).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 path globs of ``docs`` / ``run_outputs``.
 
 Standard library + PyYAML only (imported lazily, and only when a config file exists): the
-hook path uses this module. The validated, typed view is :mod:`mlgate.config`.
+hook path uses this module. The validated, typed view is :mod:`mlgate.config.schema`.
 """
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def validated_raw(root: str | Path) -> dict[str, Any] | None:
 
 
 def mark_validated(root: str | Path) -> None:
-    """Record that the current ``mlgate.yaml`` passed validation (:mod:`mlgate.config`)."""
+    """Record that the current ``mlgate.yaml`` passed validation (:mod:`mlgate.config.schema`)."""
     root = Path(root)
     text = _file_text(root)
     if not text:
@@ -257,7 +257,7 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def normalize_handlers(value: Any) -> Any:
     """``{"4": "torch-smoke"}`` → ``{4: ["torch-smoke"]}``; anything unexpected is left as is
-    for :mod:`mlgate.config` to report."""
+    for :mod:`mlgate.config.schema` to report."""
     if value is None:
         return {}
     if not isinstance(value, dict):

@@ -1,4 +1,4 @@
-"""The lexer of :mod:`mlgate.hooks.bash`: shell text to simple commands.
+"""The lexer of :mod:`mlgate.lock.shell.analyze`: shell text to simple commands.
 
 Standard library only (the hook path imports it). ``shlex`` cannot do heredocs, ``$(...)``
 nesting or newlines as separators, so a small lexer splits the text into :class:`Word` and

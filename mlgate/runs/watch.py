@@ -3,7 +3,7 @@ and retry an out-of-memory run with a smaller batch.
 
 API::
 
-    from mlgate import watch
+    from mlgate.runs import watch
     cls = watch.watch(run_dir, stall_after=900, timeout=86400, poll=1.0, progress=None)
     cls = watch.watch_run(ticket_folder, "RUN-003")          # `mlgate watch RUN-003`
     infos = watch.run_with_retries(folder, ticket, train_cfg, worktree, commit, dirty,
@@ -14,7 +14,7 @@ API::
 ``nan``, ``stalled``, ``timeout``:
 
 * the run's own end (the supervisor records the exit code in ``meta.json``) is classified by
-  :func:`mlgate.runs.classify_end` (``completed``/``crashed``/``oom``/``nan``);
+  :func:`mlgate.runs.core.classify_end` (``completed``/``crashed``/``oom``/``nan``);
 * ``nan`` — a non-finite value is logged for a key containing ``loss``: the run is stopped;
 * ``stalled`` — no new ``metrics.jsonl`` line for ``stall_after`` seconds (counted from
   the training process's start, or the file's last change): the run is stopped;
@@ -43,10 +43,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlgate import runs as runs_mod
+from mlgate.runs import core as runs_mod
 from mlgate.errors import UsageError
-from mlgate.plots import METRICS, parse_metric_line, read_meta, update_meta
-from mlgate.runs import RunInfo
+from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
+from mlgate.runs.core import RunInfo
 
 __all__ = ["watch", "watch_run", "run_with_retries", "format_runs", "MetricsTail"]
 

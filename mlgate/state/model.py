@@ -1,6 +1,6 @@
 """The public, typed model of a ticket's state (pydantic), built from the parser's result.
 
-The parser (:mod:`mlgate.statefile`) is standard-library only so the hooks stay fast; this
+The parser (:mod:`mlgate.state.statefile`) is standard-library only so the hooks stay fast; this
 model is what the Python API hands to agent tooling: ``ticket.state``.
 """
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from mlgate import constants as C
-from mlgate.statefile import StateDoc, effective_permission
+from mlgate.state.statefile import StateDoc
+from mlgate.state.seal import effective_permission
 
 GateStatus = Literal["Not Started", "In Progress", "Pass", "Fail", "Blocked"]
 Permission = Literal["Locked", "Unlocked"]

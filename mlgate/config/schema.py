@@ -1,11 +1,11 @@
 """The validated ``mlgate.yaml`` (SPEC §12.1) as a pydantic model.
 
-:func:`load_config` reads ``<root>/mlgate.yaml`` through :mod:`mlgate.rawconfig` (defaults
+:func:`load_config` reads ``<root>/mlgate.yaml`` through :mod:`mlgate.config.raw` (defaults
 applied) and validates it. Every mistake (unknown key, bad value) becomes a
 :class:`~mlgate.errors.ConfigError` that names the file, the line of the key, the key path
 (``train.launcher``), the bad value and what is allowed.
 
-Not on the hook path (pydantic): hooks use :mod:`mlgate.rawconfig` directly.
+Not on the hook path (pydantic): hooks use :mod:`mlgate.config.raw` directly.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pydantic import model_validator
 
 from mlgate.constants import CONFIG_FILE, LAST_STAGE
 from mlgate.errors import ConfigError
-from mlgate.rawconfig import DEFAULTS, config_path, load_raw, mark_validated
+from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
 
 __all__ = [
     "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",

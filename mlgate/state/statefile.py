@@ -12,9 +12,7 @@ Standard library only (the hook path uses it). The file layout is workflow-sourc
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from mlgate.record import as_dict, record
 from pathlib import Path
@@ -24,7 +22,8 @@ if TYPE_CHECKING:  # typing costs import time on the hook path
 
 from mlgate import constants as C
 from mlgate.errors import StateFileError
-from mlgate.mdparse import Document, Field, Section, Table, normalize_value, render_field_line, render_row
+from mlgate.state.seal import SEAL_VERSION, mac
+from mlgate.state.mdparse import Document, Field, Section, Table, normalize_value, render_field_line, render_row
 
 REQUIRED_SECTIONS = (
     "Current Snapshot",
@@ -84,7 +83,6 @@ TRANSITION_COLUMNS = (
 )
 VIOLATION_COLUMNS = ("Date", "Violation ID", "Violation", "Detected At Stage", "Action Taken",
                      "Cleared")
-SEAL_VERSION = "v2"  # v2: keyed BLAKE2b-256; v1 (HMAC-SHA256) is still verified
 _T_ID = re.compile(r"^T-(\d{3,})$")
 _V_ID = re.compile(r"^V-(\d{3,})$")
 _STAGE_CELL = re.compile(r"^`?(\d)`?\b")
@@ -736,8 +734,8 @@ class StateDoc:
             data["stage_entries"] = {str(k): v for k, v in self.stage_entries.items()}
         return json.dumps(data, sort_keys=True, ensure_ascii=True).encode("ascii")
 
-    def compute_seal(self, key: bytes, version: str = SEAL_VERSION) -> str:
-        return _mac(key, self.seal_payload(), version)
+    def compute_seal(self, key: bytes) -> str:
+        return mac(key, self.seal_payload())
 
     @property
     def seal_version(self) -> str | None:
@@ -758,89 +756,3 @@ class StateDoc:
                 self.doc.lines[-1] += nl
             self.doc.lines.append(line)
         self._reparse()
-
-
-def effective_permission(permission: str | None, stage: int | None, seal: str) -> str:
-    """What the edit lock honours: ``Unlocked`` only at stage 4 with a valid seal."""
-    if permission == "Unlocked" and stage == C.UNLOCK_STAGE and seal == "valid":
-        return "Unlocked"
-    return "Locked"
-
-
-def seal_state(doc: StateDoc, key: bytes | None) -> str:
-    """``valid``, ``missing`` (never sealed: a hand-written file) or ``broken``."""
-    if doc.seal is None:
-        return "missing"
-    version = doc.seal_version
-    if key is None or version not in ("v1", "v2"):
-        return "broken"
-    from _operator import _compare_digest  # constant time (what hmac.compare_digest is)
-
-    return "valid" if _compare_digest(doc.seal, doc.compute_seal(key, version)) else "broken"
-
-
-def _mac(key: bytes, payload: bytes, version: str) -> str:
-    """The seal's MAC. v2: keyed BLAKE2b-256 (``_blake2`` is a builtin: no OpenSSL load on
-    the hook path); v1: HMAC-SHA256, kept to verify files sealed before v2."""
-    if version == "v1":
-        import hashlib
-        import hmac
-
-        return hmac.new(key, payload, hashlib.sha256).hexdigest()
-    try:
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - CPython always has it
-        from hashlib import blake2b
-    return blake2b(payload, key=key[:64], digest_size=32).hexdigest()
-
-
-def load_key(key_dir: str | Path, create: bool = False) -> bytes | None:
-    """The seal key in ``key_dir/seal.key``; created (0600) when ``create`` and missing."""
-    path = Path(key_dir) / "seal.key"
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        if not create:
-            return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = os.urandom(32)
-    # All or nothing: the key is written to a temp file first and linked into place, so a
-    # process killed half way never leaves an empty or partial key behind.
-    tmp = path.with_name(f".seal.key.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key.hex() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # fails if another process made the key first: use that one
-        except FileExistsError:
-            raise
-        except OSError:  # no hard links on this file system: create it exclusively
-            _create_exclusive(path, key)
-    except FileExistsError:
-        return _read_key(path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    return key
-
-
-def _create_exclusive(path: Path, key: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.hex() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _read_key(path: Path) -> bytes:
-    try:
-        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except (ValueError, UnicodeDecodeError):
-        key = b""
-    if len(key) < 16:
-        raise StateFileError(str(path), 1, "the seal key is damaged (not 32 hex-encoded "
-                                           "bytes); delete it and run `mlgate doctor --repair`")
-    return key

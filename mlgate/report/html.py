@@ -29,12 +29,12 @@ from typing import Any
 
 from mlgate import __version__
 from mlgate import artifacts as A
-from mlgate import baselines as B
-from mlgate import closure
+from mlgate.runs import baselines as B
+from mlgate.runs import closure
 from mlgate import constants as C
-from mlgate import evidence as ev
+from mlgate.evidence import results as ev
 from mlgate.errors import MlgateError
-from mlgate.statefile import ReEntry, StateDoc, TransitionRow, ViolationRow
+from mlgate.state.statefile import ReEntry, StateDoc, TransitionRow, ViolationRow
 from mlgate.util import atomic_write
 
 __all__ = ["write_html", "render_html", "collect", "ReportData"]

@@ -3,16 +3,16 @@ classification of how a run ended.
 
 Launching::
 
-    from mlgate import runs
+    from mlgate.runs import core as runs
     handle = runs.launch(ticket_folder, "my-ticket", train_cfg, worktree, commit, dirty,
                          wandb_cfg)            # -> RunHandle(run_id, run_dir, pid, launcher, job)
     runs.list_runs(ticket_folder)              # -> [RunInfo(run, status, failure_class, ...)]
 
 ``train_cfg`` is the ``train:`` block of ``mlgate.yaml`` as a dict (missing keys take
 :data:`TRAIN_DEFAULTS`), ``wandb_cfg`` the ``wandb:`` block (:data:`WANDB_DEFAULTS`).
-Following a run to its end (and the OOM retries) is :mod:`mlgate.watch`; the API a training
+Following a run to its end (and the OOM retries) is :mod:`mlgate.runs.watch`; the API a training
 script uses is :mod:`mlgate.track`; the file names and ``meta.json``/``summary.json``
-helpers are in :mod:`mlgate.plots` (re-exported here: :func:`direction_of`,
+helpers are in :mod:`mlgate.runs.plots` (re-exported here: :func:`direction_of`,
 :func:`read_meta`, :func:`update_meta`).
 
 **Run directory** ``<ticket folder>/runs/RUN-NNN/`` — created with ``os.mkdir`` (a concurrent
@@ -44,7 +44,7 @@ older meta.json files onto the run folder's current location. ``cwd``, ``command
 ``argv`` are the record of what was executed, kept as they were.
 
 **Launchers** — every one runs the command under the *supervisor*
-(``python -m mlgate.runs _supervise <run_dir> -- <argv...>``), which starts the training
+(``python -m mlgate.runs.core _supervise <run_dir> -- <argv...>``), which starts the training
 process in its own session (stdin ``/dev/null``, stdout+stderr appended to ``train.log``),
 writes ``train.pid``, waits, and records ``exit_code``/``finished``/``status``/
 ``failure_class`` plus ``summary.json`` and plots into the run directory, so the outcome is on
@@ -103,10 +103,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlgate import rawconfig as _rawconfig
+from mlgate.config import raw as _rawconfig
 from mlgate.constants import FAILURE_CLASSES, RUNS_DIR
 from mlgate.errors import ConfigError, EnvironmentFailure, MissingExtra, UsageError
-from mlgate.plots import (
+from mlgate.runs.plots import (
     LOG,
     METRICS,
     PID,
@@ -143,7 +143,7 @@ CLUSTERS = ("auto", "slurm", "local")
 CONFIG_NAME = "mlgate.yaml"
 
 #: Defaults of the ``train:`` and ``wandb:`` blocks: the one table in
-#: :data:`mlgate.rawconfig.DEFAULTS` (SPEC §12.1), plus ``command`` (none by default).
+#: :data:`mlgate.config.raw.DEFAULTS` (SPEC §12.1), plus ``command`` (none by default).
 TRAIN_DEFAULTS: dict[str, Any] = {"command": None, **_rawconfig.DEFAULTS["train"]}
 #: ``disabled`` is refused.
 WANDB_DEFAULTS: dict[str, Any] = dict(_rawconfig.DEFAULTS["wandb"])
@@ -494,27 +494,12 @@ def resolve_meta_path(run_dir: str | Path, value: Any) -> Path | None:
     """The path a meta.json value names, for the run folder where it is *now*.
 
     A relative value is relative to the run folder (how mlgate writes paths that point into
-    it). An absolute one is returned as it is when it exists; when it does not (a meta.json
-    written before paths were relative, then moved by ``mlgate archive``), it is re-rooted
-    onto ``run_dir`` when it runs through a folder of the same name under a folder named as
-    ``run_dir``'s parent (``.../runs/RUN-003/wandb/x`` -> ``<run_dir>/wandb/x``) and the
-    re-rooted path exists. ``None`` for an empty value."""
+    it, so that they survive ``mlgate archive``); an absolute one (outside the run folder) is
+    returned as it is. ``None`` for an empty value."""
     if not value or not isinstance(value, (str, os.PathLike)):
         return None
-    run_dir = Path(run_dir)
     path = Path(value).expanduser()
-    if not path.is_absolute():
-        return run_dir.absolute() / path
-    if path.exists():
-        return path
-    parts = path.parts
-    for i in range(len(parts) - 1, 0, -1):
-        if parts[i] == run_dir.name and parts[i - 1] == run_dir.parent.name:
-            moved = run_dir.absolute().joinpath(*parts[i + 1:])
-            if moved.exists():
-                return moved
-            break
-    return path
+    return path if path.is_absolute() else Path(run_dir).absolute() / path
 
 
 def wandb_location(run_dir: str | Path, meta: Mapping[str, Any] | None = None
@@ -665,7 +650,7 @@ def _mlgate_version() -> str | None:
 
 def _launch_local(run_id: str, run_dir: Path, argv: list[str], env: dict[str, str],
                   worktree: Path, launcher: str) -> RunHandle:
-    sup = [sys.executable, "-m", "mlgate.runs", "_supervise", str(run_dir.resolve()), "--",
+    sup = [sys.executable, "-m", "mlgate.runs.core", "_supervise", str(run_dir.resolve()), "--",
            *argv]
     with open(run_dir / LOG, "ab") as log:
         try:
@@ -1087,12 +1072,12 @@ def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mlgate.runs _supervise <run_dir> -- <command...>``."""
+    """``python -m mlgate.runs.core _supervise <run_dir> -- <command...>``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) >= 4 and args[0] == "_supervise" and "--" in args:
         cut = args.index("--")
         return supervise(args[1], args[cut + 1:])
-    print("usage: python -m mlgate.runs _supervise RUN_DIR -- COMMAND...", file=sys.stderr)
+    print("usage: python -m mlgate.runs.core _supervise RUN_DIR -- COMMAND...", file=sys.stderr)
     return 2
 
 

@@ -21,7 +21,7 @@ stage 4, a second run that passes, review, docs sync, ``verify --by``,
 
 Every step states what it expects (exit code, text in the output); when a step behaves
 otherwise the demo says what happened and :func:`main` returns 1. The project files and the
-filled-in artifacts are package data under ``mlgate/demo_project/``.
+filled-in artifacts are package data under ``mlgate/demo/``.
 """
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ class Step:
 
 
 def _data(*parts: str) -> str:
-    """Text of a file under ``mlgate/demo_project/``."""
-    node = resources.files("mlgate").joinpath("demo_project", *parts)
+    """Text of a file under ``mlgate/demo/``."""
+    node = resources.files("mlgate").joinpath("demo", *parts)
     return node.read_text(encoding="utf-8")
 
 
@@ -443,7 +443,7 @@ def stage4(d: Demo, iteration: int) -> None:
 
 def _runs(d: Demo) -> list[dict[str, Any]]:
     """The ticket's runs as ``mlgate --json runs`` lists them (read from the run folders)."""
-    from mlgate import closure
+    from mlgate.runs import closure
 
     folder = d.folder
     if not folder.is_dir():

@@ -1,4 +1,4 @@
-"""What a per-command write rule of :mod:`mlgate.hooks.bash` is given, and its helpers.
+"""What a per-command write rule of :mod:`mlgate.lock.shell.analyze` is given, and its helpers.
 
 Standard library only (the hook path imports it). :class:`Ctx` is one simple command as a rule
 sees it (its directory, arguments, environment, stdin); ``Ctx.write``/``Ctx.unknown`` report to
@@ -9,12 +9,26 @@ file (at most ``MAX_PATCH_BYTES``).
 from __future__ import annotations
 
 import os
+
 from mlgate.record import record
+
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from mlgate.hooks.bash import Analyzer
-    from mlgate.hooks.bash_lexer import Word
+    from typing import Protocol
+
+    from mlgate.lock.shell.lexer import Word
+
+    class Analyzer(Protocol):
+        """What a write rule reports to: the running analysis
+        (:class:`mlgate.lock.shell.analyze.Analyzer`), seen only through these methods so
+        that this module does not import the one that imports it."""
+
+        def run(self, text: str, cwd: str, depth: int) -> None: ...
+        def unknown(self, cwd: str, why: str) -> None: ...
+        def write(self, word: Word | str, cwd: str, what: str = "") -> None: ...
+        def refuse(self, why: str) -> None: ...
+        def writes_operands(self, words: list[Word]) -> bool: ...
 
 MAX_PATCH_BYTES = 8 * 1024 * 1024
 
@@ -39,8 +53,7 @@ class Ctx:
         self.an.unknown(self.cwd, why)
 
     def refuse(self, why: str) -> None:
-        if why not in self.an.r.refusals:
-            self.an.r.refusals.append(why)
+        self.an.refuse(why)
 
     def stdin(self) -> str | None:
         if self.stdin_text is not None:

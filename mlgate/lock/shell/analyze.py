@@ -28,20 +28,20 @@ Read-only commands (``ls``, ``cat f``, ``grep``, ``pytest``, ``python train.py``
 status``) write nothing. A script the command runs is not read: the commit hook is the
 backstop for what a script changes.
 
-The parts: :mod:`~mlgate.hooks.bash_lexer` (tokens and simple commands),
-:mod:`~mlgate.hooks.bash_ctx` (what a write rule is given, option parsing),
-:mod:`~mlgate.hooks.bash_writes` (the per-command write rules and their table),
-:mod:`~mlgate.hooks.bash_git` (``git``), :mod:`~mlgate.hooks.pywrites` (inline Python). This
+The parts: :mod:`~mlgate.lock.shell.lexer` (tokens and simple commands),
+:mod:`~mlgate.lock.shell.context` (what a write rule is given, option parsing),
+:mod:`~mlgate.lock.shell.writes` (the per-command write rules and their table),
+:mod:`~mlgate.lock.shell.gitcmd` (``git``), :mod:`~mlgate.lock.shell.pycode` (inline Python). This
 module walks the commands: redirections, ``cd``, wrappers, and which rule reads each command.
 """
 from __future__ import annotations
 
 import os
 import re
-from mlgate.hooks.bash_ctx import Ctx, join_path
-from mlgate.hooks.bash_lexer import Command, Op, Word, split_commands
-from mlgate.hooks.bash_writes import HANDLERS, handle_python, handle_shell
-from mlgate.hooks.pywrites import PythonWrites, python_writes
+from mlgate.lock.shell.context import Ctx, join_path
+from mlgate.lock.shell.lexer import Command, Op, Word, split_commands
+from mlgate.lock.shell.writes import HANDLERS, handle_python, handle_shell
+from mlgate.lock.shell.pycode import PythonWrites, python_writes
 from mlgate.record import field, record
 
 __all__ = ["MAX_DEPTH", "BashAnalysis", "Command", "Op", "PythonWrites", "Word", "analyze",
@@ -81,7 +81,7 @@ def analyze(command: str, cwd: str | os.PathLike[str]) -> BashAnalysis:
 
 class Analyzer:
     """Walks the simple commands of a text into a :class:`BashAnalysis`; the write rules
-    report through :class:`~mlgate.hooks.bash_ctx.Ctx` to ``write``/``unknown``."""
+    report through :class:`~mlgate.lock.shell.context.Ctx` to ``write``/``unknown``."""
 
     def __init__(self, result: BashAnalysis) -> None:
         self.r = result
@@ -107,6 +107,11 @@ class Analyzer:
     def unknown(self, cwd: str, why: str) -> None:
         self.r.add(cwd)
         self.r.unknown.append(why)
+
+    def refuse(self, why: str) -> None:
+        """Refuse the command whatever the stage (``git commit --no-verify``)."""
+        if why not in self.r.refusals:
+            self.r.refusals.append(why)
 
     def write(self, word: Word | str, cwd: str, what: str = "") -> None:
         """Record a write to ``word`` (relative to ``cwd``)."""

@@ -1,15 +1,15 @@
 """The run record on disk and the metric series in it: the lowest layer of training runs.
 
 A run directory (SPEC §10) is ``<ticket folder>/runs/RUN-NNN/``. This module owns its file
-names and the pieces of it that every writer shares: :mod:`mlgate.runs` (launchers, the
+names and the pieces of it that every writer shares: :mod:`mlgate.runs.core` (launchers, the
 supervisor, classification), :mod:`mlgate.track` (the writer inside a training script) and
-:mod:`mlgate.watch` (the watchdog) all build on it, so it sits below them (layer 3) and
+:mod:`mlgate.runs.watch` (the watchdog) all build on it, so it sits below them (layer 3) and
 imports only the standard library (matplotlib lazily, inside :func:`write_plots`).
 
 Run directory layout::
 
     runs/.gitignore            keep the small records, ignore checkpoints and wandb folders
-    runs/RUN-001/meta.json     provenance + outcome (see mlgate.runs for the keys)
+    runs/RUN-001/meta.json     provenance + outcome (see mlgate.runs.core for the keys)
     runs/RUN-001/train.log     stdout+stderr of the training command
     runs/RUN-001/train.pid     pid of the training process
     runs/RUN-001/metrics.jsonl one JSON object per line: {"step": int, "time": float, key: float}

@@ -1,27 +1,27 @@
-"""The per-command write rules of :mod:`mlgate.hooks.bash`, and the table naming them.
+"""The per-command write rules of :mod:`mlgate.lock.shell.analyze`, and the table naming them.
 
 Standard library only (the hook path imports it). A rule takes a
-:class:`~mlgate.hooks.bash_ctx.Ctx` and reports the files the command writes (``ctx.write``),
+:class:`~mlgate.lock.shell.context.Ctx` and reports the files the command writes (``ctx.write``),
 writes it cannot place (``ctx.unknown``) and what is refused (``ctx.refuse``):
 ``rm``/``touch``/``mkdir`` … (every operand), ``cp``/``mv``/``ln``/``install``, ``tee``,
 ``dd of=``, ``sed -i``, ``perl -i``, ``curl -o``, ``wget``, ``tar``, ``unzip``, compressors,
 ``sort -o``, ``rsync``, ``find -delete``/``-exec``, ``patch``, ``apply_patch``, ``bash -c``,
-``eval``, ``python -c`` (through :mod:`mlgate.hooks.pywrites`), ``node``/``ruby -e``, and the
+``eval``, ``python -c`` (through :mod:`mlgate.lock.shell.pycode`), ``node``/``ruby -e``, and the
 refusals of ``mlgate hooks uninstall`` and ``pre-commit uninstall``. ``git`` is
-:mod:`mlgate.hooks.bash_git`. ``HANDLERS`` maps a command name to its rule.
+:mod:`mlgate.lock.shell.gitcmd`. ``HANDLERS`` maps a command name to its rule.
 """
 from __future__ import annotations
 
 import os
 import re
-from mlgate.hooks.bash_ctx import join_path, operands, read_text
-from mlgate.hooks.bash_git import handle_git
-from mlgate.hooks.bash_lexer import Word
-from mlgate.hooks.pywrites import python_writes
+from mlgate.lock.shell.context import join_path, operands, read_text
+from mlgate.lock.shell.gitcmd import handle_git
+from mlgate.lock.shell.lexer import Word
+from mlgate.lock.shell.pycode import python_writes
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from mlgate.hooks.bash_ctx import Ctx
+    from mlgate.lock.shell.context import Ctx
 
 
 def _all_operands(short_arg: str = "", long_arg: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
@@ -309,7 +309,7 @@ def _find(ctx: Ctx) -> None:
 
 
 def _patch(ctx: Ctx) -> None:
-    from mlgate.hooks.patch import diff_paths
+    from mlgate.lock.patch import diff_paths
 
     ops, opts = operands(ctx.args, "piBdDFgiMoOrVYz", (
         "--strip", "--input", "--directory", "--output", "--reject-file", "--backup"))
@@ -343,7 +343,7 @@ def _patch(ctx: Ctx) -> None:
 
 
 def _apply_patch(ctx: Ctx) -> None:
-    from mlgate.hooks.patch import envelope_paths
+    from mlgate.lock.patch import envelope_paths
 
     text = " ".join(w.value for w in ctx.args) if ctx.args else ctx.stdin()
     paths = envelope_paths(text or "")

@@ -44,7 +44,7 @@ else the current folder's name; name = the run id; config = the script's config 
 grad_accum); tags = ``["stage-5", <ticket>, *tags]``; ``dir`` = ``WANDB_DIR`` or the run
 directory. ``meta.json`` ``wandb`` gets ``run_id``, ``dir`` (the wandb run folder:
 relative to the run folder when it is inside it, so that it survives ``mlgate archive``;
-:func:`mlgate.runs.wandb_location` resolves it), ``url`` (online) or ``sync_command``
+:func:`mlgate.runs.core.wandb_location` resolves it), ``url`` (online) or ``sync_command``
 (``wandb sync <dir>``, offline; with a relative ``dir``, run it in the run folder).
 
 wandb's own ``log`` costs about 0.6 ms per call (wandb 0.31), more than a small training step,
@@ -78,7 +78,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlgate import plots as rec
+from mlgate.runs import plots as rec
 from mlgate.errors import UsageError
 from mlgate.util import atomic_write, now_iso
 
@@ -811,6 +811,3 @@ def main(argv: list[str] | None = None) -> int:
     print("usage: python -m mlgate.track _wandb RUN_DIR", file=sys.stderr)
     return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ that a hook costs a few times a bare ``python -c pass``.
 
 * ``claude`` / ``codex``: a ``PreToolUse`` payload (JSON) on stdin. Edit/Write/MultiEdit/
   NotebookEdit name a file; ``apply_patch`` carries a patch envelope; Bash carries a command,
-  read by :mod:`mlgate.hooks.bash`. Allowed: exit 0, no output. Denied: exit 0 with
+  read by :mod:`mlgate.lock.shell.analyze`. Allowed: exit 0, no output. Denied: exit 0 with
   ``{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
   "permissionDecisionReason": "mlgate: ..."}}`` on stdout (the reason is also on stderr).
 * ``pre-commit [FILES...]``: judges the staged changes of the checkout being committed (its
@@ -140,7 +140,7 @@ def judge_payload(agent: str, raw: bytes) -> str | None:
 
 
 def _judge_paths(action: str, paths: list[str], cwd: str, note: str = "") -> str | None:
-    from mlgate.policy import decide
+    from mlgate.lock.policy import decide
 
     decision = decide(paths, cwd=cwd)
     if decision.allowed:
@@ -151,7 +151,7 @@ def _judge_paths(action: str, paths: list[str], cwd: str, note: str = "") -> str
 
 
 def _judge_patch(tool_input: dict[str, Any], cwd: str) -> str | None:
-    from mlgate.hooks.patch import envelope_paths
+    from mlgate.lock.patch import envelope_paths
 
     text: Any = None
     for key in ("command", "input", "patch"):
@@ -170,7 +170,7 @@ def _judge_patch(tool_input: dict[str, Any], cwd: str) -> str | None:
 
 
 def _judge_command(tool: str, tool_input: dict[str, Any], cwd: str) -> str | None:
-    from mlgate.hooks.bash import analyze
+    from mlgate.lock.shell.analyze import analyze
 
     command = tool_input.get("command")
     if isinstance(command, list) and all(isinstance(x, str) for x in command):
@@ -210,7 +210,7 @@ def pre_commit(files: list[str], stderr: IO[str] | None = None) -> int:
         top, judged = _commit_files(files)
         if not judged:
             return 0
-        from mlgate.policy import decide
+        from mlgate.lock.policy import decide
 
         decision = decide([os.path.join(top, f) for f in judged], cwd=top, purpose="commit")
     except BaseException as exc:  # noqa: BLE001 - fail closed

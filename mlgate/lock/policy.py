@@ -39,9 +39,11 @@ if TYPE_CHECKING:  # typing costs import time on the hook path
     from typing import Any
 
 from mlgate import constants as C
-from mlgate import rawconfig, tickets
+from mlgate import tickets
+from mlgate.config import raw as rawconfig
 from mlgate.errors import MlgateError, StateFileError
-from mlgate.statefile import StateDoc, load_key, seal_state
+from mlgate.state.statefile import StateDoc
+from mlgate.state.seal import load_key, seal_state
 
 __all__ = ["Decision", "decide", "PURPOSES"]
 

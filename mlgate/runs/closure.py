@@ -29,7 +29,7 @@ row is a person's and is kept byte-identical. In owned rows mlgate keeps what pe
 replaced on every write; the rest of the cell is left alone. A closure row a person set to
 ``Waived`` stays ``Waived``. The template's example rows are dropped once real rows exist.
 
-The baseline is duck-typed (:class:`BaselineLike`, e.g. :class:`mlgate.baselines.Baselines`)
+The baseline is duck-typed (:class:`BaselineLike`, e.g. :class:`mlgate.runs.baselines.Baselines`)
 and run folders are read here directly, so this module does not depend on the launcher.
 """
 from __future__ import annotations
@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlgate import artifacts as A
-from mlgate.baselines import fmt_number, heuristic_direction
+from mlgate.runs.baselines import fmt_number, heuristic_direction
 from mlgate.constants import COMPARATORS, FAILURE_CLASSES, NA, RUNS_DIR
 from mlgate.errors import StateFileError
-from mlgate.mdparse import (PLACEHOLDER_MARKERS, Document, Row, Section, Table, canonical_id,
+from mlgate.state.mdparse import (PLACEHOLDER_MARKERS, Document, Row, Section, Table, canonical_id,
                             normalize_value, render_field_line)
 from mlgate.util import atomic_write
 
@@ -450,7 +450,7 @@ def suggest_decision(closures: Sequence[Closure], policy: str = "strict") -> tup
 
 
 class BaselineLike(Protocol):
-    """What the report writer needs of a baseline (:class:`mlgate.baselines.Baselines`)."""
+    """What the report writer needs of a baseline (:class:`mlgate.runs.baselines.Baselines`)."""
 
     current: Any
 

@@ -1,4 +1,4 @@
-"""The write rules of :mod:`mlgate.hooks.bash` for ``git``.
+"""The write rules of :mod:`mlgate.lock.shell.analyze` for ``git``.
 
 Standard library only (the hook path imports it). A git command that rewrites the worktree
 (``checkout -- F``, ``restore F``, ``clean``, ``rm``, ``mv``, ``apply``) writes the files it names;
@@ -10,7 +10,7 @@ hook (``commit --no-verify``/``-n``, ``SKIP=mlgate-lock``, ``core.hooksPath``) i
 from __future__ import annotations
 
 import os
-from mlgate.hooks.bash_ctx import Ctx, join_path, operands, read_text
+from mlgate.lock.shell.context import Ctx, join_path, operands, read_text
 
 
 _GIT_GLOBAL_ARG = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
@@ -162,7 +162,7 @@ def _git_checkout(ctx: Ctx, sub: str) -> None:
 
 
 def _git_apply(ctx: Ctx) -> None:
-    from mlgate.hooks.patch import diff_paths
+    from mlgate.lock.patch import diff_paths
 
     ops, opts = operands(ctx.args, "pCR", ("--directory", "--exclude", "--include",
                                            "--whitespace", "--build-fake-ancestor"))
