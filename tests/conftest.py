@@ -3,6 +3,7 @@ developer's own git config, hooks templates, HOME and wandb settings."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.delenv("MLGATE_TODAY", raising=False)
     monkeypatch.delenv("GIT_DIR", raising=False)
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    for var in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE"):  # colour is tested on purpose
+        monkeypatch.delenv(var, raising=False)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -86,3 +89,17 @@ def git_workspace(cloned_repo: Path):  # type: ignore[no-untyped-def]
     git(cloned_repo, "commit", "-q", "-m", "mlgate init")
     git(cloned_repo, "push", "-q", "origin", "main")
     return ws
+
+
+GOAL = ("Find out whether a small CNN beats the naive-Bayes baseline on the fixed digits "
+        "validation split.")
+
+
+def write_goal(folder: Path) -> None:
+    """State the goal in a fresh ticket's Draft requirements.md (the stage-0 gate needs it)."""
+    path = Path(folder) / "requirements.md"
+    text = path.read_text()
+    new = re.sub(r"(## Goal / Problem Statement\n\n).*?(\n## )", lambda m: f"{m[1]}- {GOAL}\n{m[2]}",
+                 text, count=1, flags=re.S)
+    assert new != text, "the requirements template changed: update write_goal"
+    path.write_text(new)

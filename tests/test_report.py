@@ -23,6 +23,8 @@ from mlgate.report.html import write_html
 from mlgate.util import today
 from mlgate.workspace import Workspace
 
+from conftest import write_goal
+
 TICKET = "digits-mlp"
 CHROMIUM_APT = "apt-get install -y chromium"
 
@@ -81,6 +83,7 @@ def ticket(git_repo: Path):
     b.set({"val/acc": 0.7918, "val/loss": 3.9725}, note="naive Bayes")
     b.save()
     t = ws.new_ticket(TICKET)
+    write_goal(t.folder)
     t.advance()
     (t.folder / "investigation-notes.md").write_text(_fill("investigation-notes.md"))
     t.advance()

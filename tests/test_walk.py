@@ -13,6 +13,8 @@ from mlgate.errors import GateFailed, SealBroken, TransitionNotAllowed
 from mlgate.state.statefile import StateDoc
 from mlgate.workspace import Workspace
 
+from conftest import write_goal
+
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"
 # Which filled-in artifacts make stage s's gate hold (copied in before advancing from s).
 ARTIFACTS = {
@@ -32,6 +34,8 @@ EXTRA_DIRS = {4: ["evidence"], 5: ["runs"]}
 
 
 def fill(folder: Path, stage: int) -> None:
+    if stage == 0:
+        write_goal(folder)
     for sub in EXTRA_DIRS.get(stage, []):
         shutil.copytree(GOOD / sub, folder / sub, dirs_exist_ok=True)
     if stage == 7:  # the user updated the project's docs
