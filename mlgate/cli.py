@@ -513,11 +513,23 @@ def can_edit(obj: Obj, paths: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("name", required=False, shell_complete=complete_ticket)
+@click.option("--svg", "svg_path", metavar="FILE",
+              help="Also draw the stages as an SVG picture into FILE (no network needed).")
 @pass_obj
-def graph(obj: Obj, name: str | None) -> None:
-    """Print a mermaid stateDiagram-v2 of the ticket, current stage highlighted."""
-    text = obj.ticket(name).graph()
-    emit(obj, {"ticket": name, "mermaid": text}, text.rstrip())
+def graph(obj: Obj, name: str | None, svg_path: str | None) -> None:
+    """Print the ticket's stages as a mermaid diagram: the path taken, the current stage."""
+    t = obj.ticket(name)
+    text = t.graph()
+    data: dict[str, Any] = {"ticket": t.name, "mermaid": text}
+    if svg_path:
+        from mlgate.report import html as R
+        from mlgate.util import atomic_write
+
+        out = Path(svg_path).expanduser().resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, R.diagram_svg(t))
+        data["svg"] = str(out)
+    emit(obj, data, text.rstrip() + (f"\nsvg written to {data['svg']}" if svg_path else ""))
 
 
 @cli.command()

@@ -278,3 +278,16 @@ def test_completion_of_ticket_and_handler_names(ws: Workspace) -> None:
     source = subprocess.run([sys.executable, "-m", "mlgate"], capture_output=True, text=True,
                             env={**os.environ, "_MLGATE_COMPLETE": "bash_source"})
     assert "complete -o nosort -F _mlgate_completion mlgate" in source.stdout
+
+
+def test_graph_svg_draws_the_stages_without_a_network(ws: Workspace, tmp_path: Path) -> None:
+    t = ws.new_ticket("first")
+    out = tmp_path / "g" / "first.svg"
+    r = mlgate(t.checkout, "graph", "--svg", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["svg"] == str(out) and "class S0 current" in data["mermaid"]
+    svg = out.read_text()
+    assert svg.startswith("<?xml") and 'xmlns="http://www.w3.org/2000/svg"' in svg
+    assert "Bootstrap" in svg and "Handoff" in svg and "<style>" in svg
+    assert "href=\"http" not in svg and "<script" not in svg

@@ -42,7 +42,7 @@ from mlgate.errors import MlgateError
 from mlgate.state.statefile import ReEntry, StateDoc, TransitionRow, ViolationRow
 from mlgate.util import atomic_write
 
-__all__ = ["write_html", "render_html", "collect", "ReportData"]
+__all__ = ["write_html", "render_html", "collect", "diagram_svg", "ReportData"]
 
 VERIFY_PREFIX = "User verification received from "
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -767,6 +767,21 @@ def _context(d: ReportData) -> dict[str, Any]:
          else span("muted", f"{a['name']} (not written yet)"), a["status"] or "",
          a["updated"] or ""] for a in d.artifacts]
     return ctx
+
+
+def diagram_svg(ticket: Any) -> str:
+    """The report's stage diagram of ``ticket`` as a standalone SVG file (``mlgate graph
+    --svg``): the stages coloured by gate status, the current one outlined, the re-entries
+    and skips taken. Drawn here, so it needs no mermaid renderer and no network."""
+    import importlib.resources
+
+    svg = stage_diagram(collect(ticket))
+    css = importlib.resources.files("mlgate.report").joinpath("templates/report.css")
+    rules = "\n".join(line for line in css.read_text().splitlines()
+                      if line.startswith(("svg text", "svg.diagram")))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            + svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
+            .replace(">", f"><style>{rules}</style>", 1) + "\n")
 
 
 def render_html(d: ReportData) -> str:
