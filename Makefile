@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-bytecode bench install clean docs
 
 $(STAMP): pyproject.toml constraints-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The byte-code-sensitive tests (imports of the user's code, byte-code caches in worktrees,
+# temp files) once more with the other PYTHONDONTWRITEBYTECODE setting than `make test` had.
+BYTECODE_TESTS := tests/test_torch_smoke.py tests/test_smoke_options.py \
+	tests/test_stage_handlers.py tests/test_stale_temp.py tests/test_gates.py \
+	tests/test_walk.py tests/test_hooks_git.py tests/test_docs_examples.py
+test-bytecode: $(STAMP)
+	$(BIN)/python -m pytest -m "not heavy" $(BYTECODE_TESTS)
+
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +39,20 @@ class Classification(click.ParamType):
                   + ", ".join(f'"{c}"' for c in C.CLASSIFICATIONS), param, ctx)
 
 
+def _env_color() -> bool | None:
+    """Colour on a terminal (click decides), never with ``NO_COLOR`` set (no-color.org),
+    always with ``FORCE_COLOR`` / ``CLICOLOR_FORCE`` set (e.g. under a pager)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR") or os.environ.get("CLICOLOR_FORCE", "0") != "0":
+        return True
+    return None
+
+
+def style_warning(text: str) -> str:
+    return click.style(text, fg="yellow")
+
+
 class Obj:
     def __init__(self, as_json: bool, directory: str | None) -> None:
         self.json = as_json
@@ -53,6 +68,121 @@ class Obj:
 
 
 pass_obj = click.make_pass_decorator(Obj)
+
+#: ``mlgate --help`` lists the commands in these sections, in this order. A command that is
+#: not listed here still appears, under "other"; add a new command to its section here.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "workflow": ("init", "new", "check", "advance", "reenter", "block", "unblock", "unlock",
+                 "verify", "archive", "reopen", "round"),
+    "evidence": ("run", "runs", "watch", "baseline"),
+    "hooks": ("hooks", "can-edit", "guard", "quarantine", "hook"),
+    "inspection": ("status", "list", "graph", "report", "audit"),
+    "admin": ("doctor", "demo", "mcp"),
+}
+SECTION_TITLES = {"workflow": "Workflow (a ticket through its stages)",
+                  "evidence": "Evidence (handlers, training runs, baselines)",
+                  "hooks": "Hooks (the edit lock)",
+                  "inspection": "Inspection",
+                  "admin": "Admin",
+                  "other": "Other"}
+
+
+def section_of(command: str) -> str:
+    return next((s for s, names in SECTIONS.items() if command in names), "other")
+
+
+def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        obj = ctx.find_object(Obj)
+        if obj is not None:
+            obj.json = True
+
+
+def _add_json_option(cmd: click.Command) -> None:
+    """``--json`` after the command name too (``mlgate status --json``), not only before."""
+    if any(p.name == "json_flag" for p in cmd.params):
+        return
+    cmd.params.append(click.Option(["--json", "json_flag"], is_flag=True, expose_value=False,
+                                   callback=_json_flag, is_eager=True,
+                                   help="Print machine-readable JSON."))
+
+
+class MlgateGroup(click.Group):
+    """A click group whose commands all take ``--json`` and whose help lists them by section."""
+
+    #: commands that take their arguments raw (the hook adapters read their own)
+    RAW = ("hook",)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        super().add_command(cmd, name)
+        if (name or cmd.name) not in self.RAW:
+            _add_json_option(cmd)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self is not ctx.find_root().command:
+            return super().format_commands(ctx, formatter)
+        rows: dict[str, list[tuple[str, str]]] = {}
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            rows.setdefault(section_of(name), []).append((name, cmd.get_short_help_str(200)))
+        for section in (*SECTIONS, "other"):
+            if section in rows:
+                order = SECTIONS.get(section, ())
+                items = sorted(rows[section], key=lambda r: (order.index(r[0])
+                                                             if r[0] in order else 99, r[0]))
+                with formatter.section(click.style(SECTION_TITLES[section], bold=True)):
+                    formatter.write_dl(items)
+
+
+def _workspace_dir(ctx: click.Context) -> Path:
+    root = ctx.find_root()
+    return Path(root.params.get("directory") or os.getcwd())
+
+
+def complete_ticket(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of ticket names (every checkout, archived tickets included)."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        from mlgate import tickets as T
+
+        root = T.workspace_root(_workspace_dir(ctx))
+        names = [loc.name for loc in T.find_tickets(root)]
+    except Exception:  # noqa: BLE001 - completion must never print a traceback
+        return []
+    return [CompletionItem(n, help="ticket") for n in names if n.startswith(incomplete)]
+
+
+def handler_names(directory: Path) -> list[str]:
+    """Handlers known to this installation (entry points) and named in ``mlgate.yaml``."""
+    from mlgate.handlers.registry import Registry
+
+    names = set(Registry().discover().names())
+    try:
+        from mlgate import tickets as T
+        from mlgate.config import raw as rawconfig
+
+        cfg = rawconfig.load_raw(T.workspace_root(directory))
+        for value in (cfg.get("handlers") or {}).values():
+            names.update([value] if isinstance(value, str) else list(value or []))
+    except Exception:  # noqa: BLE001 - a broken mlgate.yaml is reported by the commands
+        pass
+    return sorted(names)
+
+
+def complete_handler_or_ticket(ctx: click.Context, param: click.Parameter, incomplete: str
+                               ) -> list[Any]:
+    """``mlgate run <TAB>``: handler names, then ticket names (``mlgate run TICKET`` works)."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        handlers = [CompletionItem(n, help="handler") for n in handler_names(_workspace_dir(ctx))
+                    if n.startswith(incomplete)]
+    except Exception:  # noqa: BLE001
+        handlers = []
+    return handlers + complete_ticket(ctx, param, incomplete)
 
 
 LONG_LIST = 50  # a longer JSON array prints one compact element per line
@@ -73,8 +203,10 @@ def emit(obj: Obj, data: Any, text: str | Callable[[], str] | None = None) -> No
         click.echo(text() if callable(text) else text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.group(cls=MlgateGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "color": _env_color()})
+@click.option("--json", "as_json", is_flag=True,
+              help="Print machine-readable JSON (also accepted after the command).")
 @click.option("-C", "directory", metavar="PATH", help="Run as if started in PATH.")
 @click.version_option(__version__, prog_name="mlgate")
 @click.pass_context
@@ -84,6 +216,11 @@ def cli(ctx: click.Context, as_json: bool, directory: str | None) -> None:
     Each ticket moves through stages 0 Bootstrap ... 8 Handoff. A stage advances only when
     its gate holds; source edits are allowed only in stage 4. NAME defaults to the ticket of
     the worktree you are in.
+
+    \b
+    Start:      mlgate init; mlgate hooks install --git; mlgate new NAME
+    Exit codes: 0 done, 1 refused, 2 usage, 3 state file invalid, 4 environment
+    Docs:       https://mlgate.github.io/mlgate/
     """
     fsync_mode()  # a bad MLGATE_FSYNC is refused before anything runs, not at the first write
     ctx.obj = Obj(as_json, directory)
@@ -99,9 +236,21 @@ def init(obj: Obj) -> None:
     from mlgate.workspace import Workspace
 
     ws, made = Workspace.init(obj.dir)
-    emit(obj, {"root": str(ws.root), "created": made},
-         f"mlgate workspace at {ws.root}\n" + ("".join(f"  created {m}\n" for m in made)
-                                                or "  (already initialised)\n").rstrip())
+    warnings = ws.uncommitted_setup()
+    steps = ["mlgate hooks install --git   (add --claude / --codex for agents)",
+             "mlgate new NAME"]
+    data = {"root": str(ws.root), "created": made, "warnings": warnings, "next": steps}
+
+    def text() -> str:
+        lines = [f"mlgate workspace at {ws.root}"]
+        lines += [f"  created {m}" for m in made] or ["  (already initialised)"]
+        for w in warnings:
+            lines.append(style_warning(f"warning: {w}"))
+        lines.append("next:")
+        lines += [f"  {i}. {s}" for i, s in enumerate(steps, 1)]
+        return "\n".join(lines)
+
+    emit(obj, data, text)
 
 
 @cli.command()
@@ -116,12 +265,22 @@ def new(obj: Obj, name: str, base: str | None, no_worktree: bool) -> None:
     ws = obj.ws()
     t = ws.new_ticket(name, base=base, worktree=not no_worktree)
     b = t.doc().bootstrap
+    warnings = t.missing_setup()
+    req = (t.folder / "requirements.md").relative_to(t.checkout)
+    steps = ([f"cd {t.checkout}"] if t.checkout.resolve() != obj.dir.resolve() else []) + [
+        f"write the goal in {req} in your own words, then `mlgate check`",
+        "`mlgate advance` once the gate passes"]
     data = {"ticket": t.name, "worktree": str(t.checkout), "branch": b.get("Ticket Branch"),
-            "folder": str(t.folder), "bootstrap": b}
-    emit(obj, data, f"created ticket {t.name} (stage 0 Bootstrap, code edits Locked)\n"
-                    f"  folder:   {t.folder}\n  worktree: {t.checkout}\n"
-                    f"  branch:   {b.get('Ticket Branch')}\n"
-                    f"next: fill requirements.md (Draft), then `mlgate advance {t.name}`")
+            "folder": str(t.folder), "bootstrap": b, "warnings": warnings, "next": steps}
+
+    def text() -> str:
+        lines = [f"created ticket {t.name} (stage 0 Bootstrap, code edits Locked)",
+                 f"  folder:   {t.folder}", f"  worktree: {t.checkout}",
+                 f"  branch:   {b.get('Ticket Branch')}"]
+        lines += [style_warning(f"warning: {w}") for w in warnings]
+        return "\n".join(lines + ["next:"] + [f"  {s}" for s in steps])
+
+    emit(obj, data, text)
 
 
 def _ticket_row(t: Any) -> dict[str, Any]:
@@ -173,11 +332,13 @@ def _status_text(d: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @pass_obj
 def status(obj: Obj, name: str | None) -> None:
-    """Stage, permission, gates and re-entry of a ticket (all tickets when run from the main
-    checkout without NAME)."""
+    """Stage, permission, gates and next moves of a ticket.
+
+    With NAME: that ticket (JSON: one object). Without NAME: the ticket of the worktree you
+    are in, or every ticket in progress from the main checkout (JSON: always a list)."""
     ws = obj.ws()
     if name is None:
         from mlgate import tickets
@@ -189,26 +350,53 @@ def status(obj: Obj, name: str | None) -> None:
                 _status_text(d) if "error" not in d else f"ticket {d['ticket']}: {d['error']}"
                 for d in data) or "(no tickets; create one with `mlgate new NAME`)")
             return
-    t = ws.ticket(name, cwd=obj.dir)
-    d = t.status()
-    emit(obj, d, _status_text(d))
+        d = ws.ticket(None, cwd=obj.dir).status()
+        emit(obj, [d], lambda: _status_text(d))
+        return
+    d = ws.ticket(name, cwd=obj.dir).status()
+    emit(obj, d, lambda: _status_text(d))
 
 
-def _report_text(rep: Any) -> str:
-    lines = [f"stage {rep.stage} gate for {rep.ticket} ({rep.profile}): "
-             + ("PASS" if rep.ok else f"{len(rep.failing())} failing check(s)")]
-    for c in rep.checks:
-        lines.append(f"  {'ok  ' if c.ok else 'FAIL'} [{c.id}] {c.reason}")
+def _report_text(rep: Any, verbose: bool = False) -> str:
+    """Failing checks first; passing ones only with ``-v``."""
+    failing = [c for c in rep.checks if not c.ok]
+    passing = [c for c in rep.checks if c.ok]
+    head = f"stage {rep.stage} gate for {rep.ticket} ({rep.profile}): "
+    if rep.ok:
+        head += click.style("PASS", fg="green", bold=True) + f" ({len(passing)} checks"
+        head += ")" if verbose else "; -v lists them)"
+    else:
+        head += click.style(f"{len(failing)} failing check(s)", fg="red", bold=True)
+    lines = [head]
+    lines += [f"  {click.style('FAIL', fg='red', bold=True)} [{c.id}] {c.reason}"
+              for c in failing]
+    if verbose:
+        lines += [f"  {click.style('ok  ', fg='green')} [{c.id}] {c.reason}" for c in passing]
+    elif failing and passing:
+        lines.append(click.style(f"  ({len(passing)} passing; -v lists them)", dim=True))
     return "\n".join(lines)
 
 
+def _gate_failed(rep: Any) -> dict[str, Any]:
+    """The error fields a failing gate report carries in JSON (the same as a refused
+    ``advance``)."""
+    failing = rep.failing()
+    return {"error": "gate_failed", "exit_code": 1,
+            "message": f"stage {rep.stage} gate not met for ticket {rep.ticket!r}: "
+                       f"{len(failing)} failing check(s)"}
+
+
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
+@click.option("-v", "--verbose", is_flag=True, help="Also list the passing checks.")
 @pass_obj
-def check(obj: Obj, name: str | None) -> None:
-    """Evaluate the current gate and list every failing check (writes nothing)."""
+def check(obj: Obj, name: str | None, verbose: bool) -> None:
+    """Evaluate the current gate: failing checks first (writes nothing; exit 1 when failing)."""
     rep = obj.ticket(name).check()
-    emit(obj, rep.to_dict(), _report_text(rep))
+    data = rep.to_dict()
+    if not rep.ok:
+        data |= _gate_failed(rep)
+    emit(obj, data, lambda: _report_text(rep, verbose))
     if not rep.ok:
         sys.exit(1)
 
@@ -218,7 +406,7 @@ def _outcome(obj: Obj, outcome: Any) -> None:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--reason", help="Reason for the Transition Log (default: generated).")
 @pass_obj
 def advance(obj: Obj, name: str | None, reason: str | None) -> None:
@@ -229,7 +417,7 @@ def advance(obj: Obj, name: str | None, reason: str | None) -> None:
 
 @cli.command()
 @click.argument("classification", type=Classification())
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--reason", required=True, help="What failed and why.")
 @pass_obj
 def reenter(obj: Obj, classification: str, name: str | None, reason: str) -> None:
@@ -250,7 +438,7 @@ def reenter(obj: Obj, classification: str, name: str | None, reason: str) -> Non
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--reason", required=True, help="What blocks the stage.")
 @pass_obj
 def block(obj: Obj, name: str | None, reason: str) -> None:
@@ -259,7 +447,7 @@ def block(obj: Obj, name: str | None, reason: str) -> None:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--reason", help="What changed.")
 @pass_obj
 def unblock(obj: Obj, name: str | None, reason: str | None) -> None:
@@ -268,7 +456,7 @@ def unblock(obj: Obj, name: str | None, reason: str | None) -> None:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @pass_obj
 def unlock(obj: Obj, name: str | None) -> None:
     """Re-unlock code edits in stage 4 (re-checks the stage-3 gate first)."""
@@ -276,7 +464,7 @@ def unlock(obj: Obj, name: str | None) -> None:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--by", "by", required=True, metavar="WHO", help="The person who verified.")
 @pass_obj
 def verify(obj: Obj, name: str | None, by: str) -> None:
@@ -285,7 +473,7 @@ def verify(obj: Obj, name: str | None, by: str) -> None:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--finalize", is_flag=True, help="Merge the ticket branch into the recorded "
               "target, remove the worktree and delete the branch.")
 @click.option("--promote", metavar="RUN", help="Make this run the new baseline.")
@@ -299,7 +487,7 @@ def archive(obj: Obj, name: str | None, finalize: bool, promote: str | None) -> 
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_ticket)
 @pass_obj
 def reopen(obj: Obj, name: str) -> None:
     """Move an archived ticket back to tickets/in-progress (stage 8)."""
@@ -314,22 +502,38 @@ def reopen(obj: Obj, name: str) -> None:
 def can_edit(obj: Obj, paths: tuple[str, ...]) -> None:
     """Would the edit lock allow editing PATHS now? (exit 1 when denied)"""
     d = obj.ws().decide(list(paths), cwd=obj.dir)
-    emit(obj, d.to_dict(), ("allowed: " if d.allowed else "denied: ") + d.reason)
+    data = d.to_dict()
+    if not d.allowed:
+        data |= {"error": "edit_denied", "message": d.reason, "exit_code": 1}
+    emit(obj, data, (click.style("allowed: ", fg="green", bold=True) if d.allowed else
+                     click.style("denied: ", fg="red", bold=True)) + d.reason)
     if not d.allowed:
         sys.exit(1)
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
+@click.option("--svg", "svg_path", metavar="FILE",
+              help="Also draw the stages as an SVG picture into FILE (no network needed).")
 @pass_obj
-def graph(obj: Obj, name: str | None) -> None:
-    """Print a mermaid stateDiagram-v2 of the ticket, current stage highlighted."""
-    text = obj.ticket(name).graph()
-    emit(obj, {"ticket": name, "mermaid": text}, text.rstrip())
+def graph(obj: Obj, name: str | None, svg_path: str | None) -> None:
+    """Print the ticket's stages as a mermaid diagram: the path taken, the current stage."""
+    t = obj.ticket(name)
+    text = t.graph()
+    data: dict[str, Any] = {"ticket": t.name, "mermaid": text}
+    if svg_path:
+        from mlgate.report import html as R
+        from mlgate.util import atomic_write
+
+        out = Path(svg_path).expanduser().resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, R.diagram_svg(t))
+        data["svg"] = str(out)
+    emit(obj, data, text.rstrip() + (f"\nsvg written to {data['svg']}" if svg_path else ""))
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--repair", is_flag=True, help="Re-seal a hand-edited or unsealed file "
               "(recording a process violation for a broken seal).")
 @click.option("--clear-violations", is_flag=True, help="Mark open process violations cleared "
@@ -361,8 +565,8 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
 
 
 @cli.command("run")
-@click.argument("handler", required=False)
-@click.argument("name", required=False)
+@click.argument("handler", required=False, shell_complete=complete_handler_or_ticket)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--detach", is_flag=True, help="Return as soon as a training run is launched.")
 @click.option("--collect", is_flag=True, help="train: collect finished runs into the report "
               "without launching a new one (after a --detach run ended).")
@@ -371,25 +575,57 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
 @pass_obj
 def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, collect: bool,
             purpose: str | None) -> None:
-    """Run the current stage's configured handlers (or HANDLER) and record the evidence."""
+    """Run the current stage's configured handlers (or HANDLER) and record the evidence.
+
+    \b
+    mlgate run                   the handlers mlgate.yaml lists for the ticket's stage
+    mlgate run torch-smoke       one of them (refused when not listed for this stage)
+    mlgate run my-ticket         the handlers of that ticket's stage
+    mlgate run train my-ticket   one handler of that ticket
+    """
+    from mlgate.errors import TicketNotFound
+
     ws = obj.ws()
+    if handler is not None and name is None and handler not in handler_names(ws.root):
+        try:  # `mlgate run TICKET`: a ticket, not a handler
+            ws.ticket(handler, cwd=obj.dir)
+            handler, name = None, handler
+        except TicketNotFound:
+            pass
     t = ws.ticket(name, cwd=obj.dir)
     progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
     options = {k: v for k, v in (("collect", collect), ("purpose", purpose)) if v}
     results = t.run_handlers([handler] if handler else None, detach=detach, progress=progress,
                              options=options)
     data = [r.to_dict() | {"evidence": r.evidence} for r in results]
-    text = "\n".join(f"{r.handler}: {r.status}  ({r.evidence})" +
-                     (f"\n  error: {r.error.strip().splitlines()[-1]}" if r.error else "")
-                     for r in results)
-    emit(obj, data, text)
+    emit(obj, data, lambda: "\n".join(_result_text(r, t.folder) for r in results))
     from mlgate.handlers.runner import exit_code
 
     sys.exit(exit_code(results))
 
 
+_STATUS_COLOURS = {"Pass": "green", "Fail": "red", "Blocked": "yellow"}
+
+
+def _result_text(r: Any, folder: Path) -> str:
+    """``train: Fail  (evidence/5-train-1.json)`` and, under it, why: every failing check
+    with its reason (a crashed run's ``train.log`` with its full path), or the error."""
+    lines = [f"{r.handler}: {click.style(r.status, fg=_STATUS_COLOURS.get(r.status), bold=True)}"
+             f"  ({r.evidence})"]
+    for c in r.checks:
+        if c.status == "fail" or (r.status == "Blocked" and c.status != "pass"):
+            detail = re.sub(r"(?<![\w/])runs/(RUN-\d+)/train\.log",
+                            lambda m: str(folder / "runs" / m.group(1) / "train.log"), c.detail)
+            first, *rest = detail.splitlines() or [""]
+            lines.append(f"  - [{c.id}] {first}")
+            lines += [f"      {x}" for x in rest]
+    if r.error:
+        lines.append(f"  error: {r.error.strip().splitlines()[-1]}")
+    return "\n".join(lines)
+
+
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @pass_obj
 def runs(obj: Obj, name: str | None) -> None:
     """List the ticket's training runs."""
@@ -404,7 +640,7 @@ def runs(obj: Obj, name: str | None) -> None:
 
 @cli.command()
 @click.argument("run_id", metavar="RUN")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @pass_obj
 def watch(obj: Obj, run_id: str, name: str | None) -> None:
     """Follow a run to its end and classify it (re-attaches by pid)."""
@@ -437,7 +673,7 @@ def hook_cmd(kind: str, args: tuple[str, ...]) -> None:
     sys.exit(fast.main([kind, *args]))
 
 
-@cli.group()
+@cli.group(cls=MlgateGroup)
 def hooks() -> None:
     """Install or remove the edit-lock hooks."""
 
@@ -479,7 +715,7 @@ def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
 # -- baselines -------------------------------------------------------------------------------
 
 
-@cli.group()
+@cli.group(cls=MlgateGroup)
 def baseline() -> None:
     """Show and manage the baseline metrics (baselines.yaml)."""
 
@@ -551,7 +787,7 @@ def baseline_rollback(obj: Obj, steps: int) -> None:
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--html", "html_path", required=True, metavar="FILE", help="Write the page here.")
 @pass_obj
 def report(obj: Obj, name: str | None, html_path: str) -> None:
@@ -573,6 +809,30 @@ def demo(obj: Obj, directory: str | None) -> None:
     sys.exit(D.main(directory))
 
 
+def error_object(kind: str, message: str, exit_code: int, **data: Any) -> dict[str, Any]:
+    """The one JSON shape of every refusal and error: ``{"error", "message", "exit_code",
+    ...}`` plus the error's structured fields; a failing gate adds its report (``ticket``,
+    ``stage``, ``ok``, ``profile`` and the ``checks`` list)."""
+    return {"error": kind, "message": message, "exit_code": exit_code, **data}
+
+
+def _error_data(exc: MlgateError) -> dict[str, Any]:
+    data = exc.to_dict()
+    report = getattr(exc, "report", None)
+    if report is not None:  # a refused advance: the gate report at the top level
+        data = report.to_dict() | {k: v for k, v in data.items() if k != "report"}
+    return error_object(exc.kind, exc.message, exc.exit_code,
+                        **{k: v for k, v in data.items() if k not in ("error", "message")})
+
+
+def _fail(message: str, as_json: bool, data: dict[str, Any], code: int) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    prefix = click.style("mlgate:", fg="red", bold=True)
+    click.echo(f"{prefix} {message}", err=True, color=_env_color())
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and map errors to exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -582,29 +842,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        if as_json:
+            click.echo(json.dumps(error_object("usage", exc.format_message(), 2), indent=2))
         exc.show()
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except MlgateError as exc:
-        if as_json:
-            data = exc.to_dict()
-            report = getattr(exc, "report", None)
-            if report is not None:  # a refused advance: the gate report at the top level
-                data = report.to_dict() | {"error": exc.kind, "message": exc.message}
-            click.echo(json.dumps(data, indent=2, default=str))
-        click.echo(f"mlgate: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), as_json, _error_data(exc), exc.exit_code)
     except OSError as exc:  # the file system said no (disk full, read-only, permissions)
         where = f" ({exc.filename})" if exc.filename else ""
         msg = (f"{exc.strerror or exc}{where}\nhint: check free space and permissions there, "
                "then run the command again")
-        if as_json:
-            click.echo(json.dumps({"error": "environment", "message": msg,
-                                   "path": exc.filename, "errno": exc.errno}, indent=2))
-        click.echo(f"mlgate: {msg}", err=True)
-        sys.exit(4)
+        _fail(msg, as_json, error_object("environment", msg, 4, path=exc.filename,
+                                         errno=exc.errno), 4)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

@@ -45,6 +45,9 @@ REFRESH_VALUES = ("Yes", "No", "N/A")
 SC_DECISIONS = ("Passed", "Failed", "Inconclusive", "Waived")
 RUN_STATUSES = ("Queued", "Running", "Completed", "Failed")
 COMPARATORS = (">=", "<=", ">", "<", "==")
+#: The torch-smoke check ids, in the order they run (``torch-smoke.skip`` names them).
+SMOKE_CHECK_IDS = ("forward", "loss", "gradients", "overfit", "determinism", "eval_mode",
+                   "checkpoint", "labels", "leakage", "anomaly", "device")
 FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout")
 # SPEC §11: a metric whose name holds one of these words is lower-is-better, else higher.
 LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")

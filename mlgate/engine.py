@@ -160,25 +160,44 @@ def build_machine(model: _Model, initial: str, graph: bool = False) -> Any:
 
 
 def mermaid(doc: StateDoc, archived: bool) -> str:
-    """A mermaid ``stateDiagram-v2`` of the workflow, the current stage highlighted."""
-    model = _Model()
-    stage = doc.snapshot.current_stage or 0
-    build_machine(model, state_name(stage, archived), graph=True)
-    text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
+    """A mermaid ``stateDiagram-v2`` of the ticket: the nine stages (and ``done``), the
+    forward path, every move the Transition Log records (labelled with its transition ids,
+    and the classification of a re-entry), the stages visited so far and the current one
+    marked. Only the classes used are defined; no label repeats."""
+    current = "done" if archived else f"S{doc.snapshot.current_stage or 0}"
     labels = {f"S{s.number}": f"{s.number} {s.name}" for s in C.STAGES}
     labels["done"] = "done (archived)"
-    out = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("Class "):  # mermaid's keyword is lowercase
-            line = line.replace("Class ", "class ", 1)
-        if stripped.startswith("state \"") and " as " in stripped:
-            ident = stripped.rsplit(" as ", 1)[1]
-            if ident in labels:
-                line = line.replace(f'"{ident}"', f'"{labels[ident]}"', 1)
-        out.append(line)
+    chain = [f"S{s.number}" for s in C.STAGES] + ["done"]
+    edges: dict[tuple[str, str], list[str]] = {(a, b): [] for a, b in zip(chain, chain[1:])}
+    visited: set[str] = set()
+    for row in doc.transitions:
+        if row.from_stage is None or row.to_stage is None:
+            continue
+        a, b = f"S{row.from_stage}", f"S{row.to_stage}"
+        if a == b:
+            continue
+        visited.update((a, b))
+        label = row.id
+        if row.classification and row.classification != C.NA:
+            label += f" {row.classification}"
+        if label not in edges.setdefault((a, b), []):
+            edges[(a, b)].append(label)
+    if archived:
+        visited.update(("S8", "done"))
+        edges[("S8", "done")].append("archived")
     title = doc.snapshot.ticket or "ticket"
-    return "\n".join(out).replace("State Machine", f"mlgate: {title}", 1) + "\n"
+    out = ["---", f"title: 'mlgate: {title}'", "---", "stateDiagram-v2", "  direction LR"]
+    visited.discard(current)
+    styles = {"current": "fill:#fef3c7,stroke:#d97706,stroke-width:3px,font-weight:bold",
+              "visited": "fill:#dcfce7,stroke:#16a34a"}
+    used = {"current": [current], "visited": sorted(visited, key=chain.index)}
+    out += [f"  classDef {name} {styles[name]}" for name in styles if used[name]]
+    out += [f'  state "{labels[s]}" as {s}' for s in chain]
+    out.append("  [*] --> S0")
+    for (a, b), names in edges.items():
+        out.append(f"  {a} --> {b}" + (f": {', '.join(names)}" if names else ""))
+    out += [f"  class {','.join(states)} {name}" for name, states in used.items() if states]
+    return "\n".join(out) + "\n"
 
 
 class Engine:

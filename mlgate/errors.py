@@ -145,6 +145,32 @@ class EditDenied(Refused):
     kind = "edit_denied"
 
 
+class HandlerNotConfigured(Refused):
+    """``mlgate run HANDLER`` for a handler that ``mlgate.yaml`` does not list for the ticket's
+    current stage (running it would record evidence, or start a training run, out of stage)."""
+
+    kind = "handler_not_configured"
+
+    def __init__(self, handler: str, ticket: str, stage: int, stage_label: str,
+                 configured: list[str], stages: list[int]) -> None:
+        msg = (f"handler {handler!r} is not configured for stage {stage_label} of ticket "
+               f"{ticket!r}")
+        if stages:
+            msg += f"; mlgate.yaml lists it for stage {', '.join(map(str, stages))}"
+        msg += (f"; configured for stage {stage}: "
+                + (", ".join(configured) if configured else "none"))
+        if stages:
+            msg += (f"\nhint: run it once the ticket is in stage {stages[0]}"
+                    if stage < stages[0] else
+                    f"\nhint: run it in stage {', '.join(map(str, stages))}, or list it for "
+                    f"stage {stage} under `handlers:` in mlgate.yaml")
+        else:
+            msg += (f"\nhint: list it under `handlers:` in mlgate.yaml, e.g. "
+                    f"handlers: {{{stage}: [{handler}]}}")
+        super().__init__(msg, handler=handler, ticket=ticket, stage=stage,
+                         configured=configured, stages=stages)
+
+
 # --- exit 3: state file --------------------------------------------------------
 
 

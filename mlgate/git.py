@@ -615,9 +615,11 @@ def changed_files(path: str | Path, since: str, until: str = "HEAD") -> list[str
     return _z(out)
 
 
-def _status_entries(path: str | Path, untracked: bool) -> list[tuple[str, str]]:
+def _status_entries(path: str | Path, untracked: bool,
+                    pathspecs: Sequence[str] = ()) -> list[tuple[str, str]]:
     out = _git(path, "status", "--porcelain", "-z",
-               f"--untracked-files={'all' if untracked else 'no'}", hint=_NOT_REPO_HINT).stdout
+               f"--untracked-files={'all' if untracked else 'no'}",
+               *(["--", *pathspecs] if pathspecs else []), hint=_NOT_REPO_HINT).stdout
     parts = out.split("\0")
     entries: list[tuple[str, str]] = []
     i = 0
@@ -638,6 +640,19 @@ def dirty_files(path: str | Path, untracked: bool = False) -> list[str]:
     untracked files), relative to the repository root; a rename gives its new name."""
     return [name for xy, name in _status_entries(path, untracked)
             if xy != "!!" and (untracked or xy != "??")]
+
+
+def uncommitted(path: str | Path, pathspecs: Sequence[str]) -> list[str]:
+    """Files under ``pathspecs`` that are untracked, staged or modified (not ignored)."""
+    return [name for xy, name in _status_entries(path, True, pathspecs) if xy != "!!"]
+
+
+def files_in(path: str | Path, ref: str, pathspecs: Sequence[str]) -> list[str]:
+    """The files under ``pathspecs`` in the tree of ``ref`` (empty when ``ref`` does not
+    resolve, e.g. a repository without a commit)."""
+    if rev_parse(path, ref) is None:
+        return []
+    return _z(_git(path, "ls-tree", "-r", "-z", "--name-only", ref, "--", *pathspecs).stdout)
 
 
 def is_dirty(path: str | Path, untracked: bool = False) -> bool:

@@ -26,6 +26,7 @@ from mlgate import resources, tickets
 from mlgate.config import raw as rawconfig
 from mlgate.errors import (
     GateFailed,
+    HandlerNotConfigured,
     MlgateError,
     GitError,
     SealBroken,
@@ -172,6 +173,23 @@ class Workspace:
         ws = cls(root)
         load_key(tickets.key_dir(root), create=True)
         return ws, made
+
+    def uncommitted_setup(self) -> list[str]:
+        """Warnings for a git workspace whose ``mlgate.yaml`` or ``tickets/`` are not
+        committed: ``mlgate new`` makes each ticket's branch from the base branch, so a
+        branch made before the commit lacks them."""
+        if not self.git:
+            return []
+        names = [p for p in (C.CONFIG_FILE, C.TICKETS_DIR) if (self.root / p).exists()]
+        pending = G.uncommitted(self.root, names) if names else []
+        missing = [n for n in names
+                   if any(f == n or f.startswith(n + "/") for f in pending)]
+        if not missing:
+            return []
+        what = " and ".join(f"{n}/" if n == C.TICKETS_DIR else n for n in missing)
+        return [f"{what} {'is' if len(missing) == 1 else 'are'} not committed; a ticket's "
+                f"branch starts from the base branch, so commit first: "
+                f"git add {' '.join(missing)} && git commit -m \"Add mlgate\""]
 
     # -- seal key ----------------------------------------------------------------------
 
@@ -464,6 +482,31 @@ class Ticket:
 
     def __repr__(self) -> str:
         return f"Ticket({self.name!r}, folder={str(self.folder)!r})"
+
+    def missing_setup(self) -> list[str]:
+        """Warnings when the ticket's branch lacks the workspace's ``mlgate.yaml`` or
+        ``tickets/`` (they were not committed on the base branch when it was made): the
+        edit lock reads the ``docs`` and ``run_outputs`` globs from the branch's own
+        ``mlgate.yaml``, and the defaults apply until the branch has it."""
+        if not self.ws.git or self.checkout.resolve() == self.ws.root.resolve():
+            return []
+        branch = G.current_branch(self.checkout)
+        if branch is None:
+            return []
+        names = [p for p in (C.CONFIG_FILE, f"{C.TICKETS_DIR}/{C.DONE}")
+                 if (self.ws.root / p).exists()]
+        have = G.files_in(self.checkout, "HEAD", names) if names else []
+        missing = [n for n in names if not any(f == n or f.startswith(n + "/") for f in have)]
+        if not missing:
+            return []
+        base = self.doc().bootstrap.get("Resolved Base Branch") or "the base branch"
+        missing = [n if n == C.CONFIG_FILE else f"{C.TICKETS_DIR}/" for n in missing]
+        return [f"branch {branch} has no {' or '.join(missing)} ({base} did not have "
+                f"{'it' if len(missing) == 1 else 'them'} committed when the branch was made); "
+                f"the lock uses the default docs/run_outputs globs until it does. Commit "
+                f"{' and '.join(m.rstrip('/') for m in missing)} on {base} in {self.ws.root}, "
+                f"then run "
+                f"`git merge {base}` in {self.checkout}"]
 
     @property
     def state_path(self) -> Path:
@@ -836,9 +879,14 @@ class Ticket:
     def run_handlers(self, names: list[str] | None = None, detach: bool = False,
                      progress: Callable[[str], None] | None = None,
                      registry: Any = None,
-                     options: dict[str, Any] | None = None) -> list[ev.HandlerResult]:
+                     options: dict[str, Any] | None = None,
+                     only_configured: bool = True) -> list[ev.HandlerResult]:
         """Run the current stage's configured handlers (or ``names``); save the evidence and
-        record it in the Stage Gates evidence column. The state is never changed otherwise."""
+        record it in the Stage Gates evidence column. The state is never changed otherwise.
+
+        A name that ``mlgate.yaml`` does not list for the current stage is refused
+        (:class:`HandlerNotConfigured`) unless ``only_configured`` is false (tooling that runs
+        an ad-hoc handler on purpose)."""
         from mlgate.handlers.registry import Registry
         from mlgate.handlers.runner import run_stage
 
@@ -854,6 +902,14 @@ class Ticket:
         reg = registry or Registry()
         if registry is None:
             reg.discover()
+        if only_configured:
+            configured = self.ws.config.handlers_for(stage)
+            for name in names:
+                reg.get(name)  # an unknown name fails first, with a did-you-mean
+                if name not in configured:
+                    raise HandlerNotConfigured(
+                        name, self.name, stage, C.STAGES[stage].label, configured,
+                        sorted(s for s, ns in self.ws.config.handlers.items() if name in ns))
         head = self.head()
         dirty = False
         if self.ws.git:

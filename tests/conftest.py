@@ -3,6 +3,7 @@ developer's own git config, hooks templates, HOME and wandb settings."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.delenv("MLGATE_TODAY", raising=False)
     monkeypatch.delenv("GIT_DIR", raising=False)
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    for var in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE"):  # colour is tested on purpose
+        monkeypatch.delenv(var, raising=False)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -86,3 +89,81 @@ def git_workspace(cloned_repo: Path):  # type: ignore[no-untyped-def]
     git(cloned_repo, "commit", "-q", "-m", "mlgate init")
     git(cloned_repo, "push", "-q", "origin", "main")
     return ws
+
+
+GOAL = ("Find out whether a small CNN beats the naive-Bayes baseline on the fixed digits "
+        "validation split.")
+
+
+def write_goal(folder: Path) -> None:
+    """State the goal in a fresh ticket's Draft requirements.md (the stage-0 gate needs it)."""
+    path = Path(folder) / "requirements.md"
+    text = path.read_text()
+    new = re.sub(r"(## Goal / Problem Statement\n\n).*?(\n## )", lambda m: f"{m[1]}- {GOAL}\n{m[2]}",
+                 text, count=1, flags=re.S)
+    assert new != text, "the requirements template changed: update write_goal"
+    path.write_text(new)
+
+
+# -- leaked processes ----------------------------------------------------------------------
+
+
+def live_children(pid: int | None = None) -> dict[int, str]:
+    """The running (not zombie) child processes of ``pid`` (default: this process), with
+    their command lines, read from /proc."""
+    pid = os.getpid() if pid is None else pid
+    out: dict[int, str] = {}
+    task_dir = Path(f"/proc/{pid}/task")
+    if not task_dir.is_dir():
+        return out
+    for task in task_dir.iterdir():
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for kid in map(int, kids):
+            try:
+                stat = Path(f"/proc/{kid}/stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue  # exited; its parent only has to reap it
+                cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ")
+                out[kid] = cmd.decode(errors="replace").strip()
+            except OSError:
+                continue
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_processes(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Fail a test that leaves a child process running (a training run, a wandb writer, a
+    daemon) and stop what it left, so that the next test starts clean."""
+    before = set(live_children())
+    yield
+    import signal
+    import time
+
+    deadline = time.monotonic() + 5.0  # a process that is just finishing gets a moment
+    leaked = {p: c for p, c in live_children().items() if p not in before}
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leaked = {p: c for p, c in live_children().items() if p not in before}
+    if not leaked:
+        return
+    for pid in leaked:
+        for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL),
+                     lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                kill()
+            except (OSError, ProcessLookupError):
+                pass
+    pytest.fail("the test left processes running (stop what it starts):\n"
+                + "\n".join(f"  {p}: {c}" for p, c in leaked.items()), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A process still running when the suite ends fails the run (exit 1)."""
+    leaked = live_children()
+    if leaked:
+        session.exitstatus = 1
+        sys.stderr.write("processes still running at the end of the suite:\n" + "\n".join(
+            f"  {p}: {c}" for p, c in leaked.items()) + "\n")

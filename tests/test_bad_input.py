@@ -314,7 +314,7 @@ def test_hand_edited_state_is_locked_reported_and_repaired(
     reason = deny_reason(run_hook("claude", claude_payload("Edit", wt, file_path=str(wt / SRC),
                                                            old_string="x", new_string="y")))
     assert reason is not None and "seal broken" in reason
-    st = json.loads(run("--json", "status")[1])
+    (st,) = json.loads(run("--json", "status")[1])  # no NAME: a list
     assert st["seal"] == "broken" and st["permission"] == "Locked"
     assert st["recorded_permission"] == "Unlocked"
     code, out, _ = run("doctor")
@@ -326,7 +326,7 @@ def test_hand_edited_state_is_locked_reported_and_repaired(
 
     code, out, err = run("doctor", "--repair")
     assert code == 0, out + err
-    st = json.loads(run("--json", "status")[1])
+    (st,) = json.loads(run("--json", "status")[1])  # no NAME: a list
     assert st["seal"] == "valid" and st["permission"] == st["recorded_permission"] == "Locked"
     assert st["stage"] == (4 if edit == "log" else 3)  # back where the log says
     assert [v["id"] for v in st["violations"]] == ["V-001"]

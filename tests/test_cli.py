@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import mlgate
+from conftest import mlgate, write_goal
 from mlgate.cli import cli, main
 
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"
@@ -61,6 +61,7 @@ def test_non_git_lifecycle_with_json(proj: Path) -> None:
     assert {"ticket", "stage", "ok", "checks"} <= set(rep)
     assert r.returncode == (0 if rep["ok"] else 1)
 
+    write_goal(proj / "tickets" / "in-progress" / "digits")
     r = mlgate(proj, "advance", "digits")
     assert r.returncode == 0, r.stderr
     # stage 1: investigation notes are still a template -> refused with exit 1 and reasons

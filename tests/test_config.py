@@ -25,7 +25,9 @@ SPEC_DEFAULTS = {
     "worktrees": "../{repo}.worktrees/{ticket}",
     "branch_prefix": "codex/",
     "handlers": {},
-    "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000},
+    "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000,
+                    "seed": 0, "device": "auto", "frozen": [], "ignore_index": -100,
+                    "skip": []},  # beyond SPEC §12.1: the documented torch-smoke options
     "train": {"launcher": "local", "nproc": 1, "batch_size": 64, "grad_accum": 1,
               "timeout": 86400, "stall_after": 900, "oom_retries": 3, "seed": 0, "data": [],
               "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60,
@@ -145,7 +147,8 @@ wandb: {mode: online, project: demo, entity: me}
     assert cfg.handlers_for(6) == []
     assert cfg.handler_options("torch-smoke") == {
         "factory": "mypkg.smoke:make", "overfit_steps": 20, "overfit_ratio": 0.1,
-        "leakage_cap": 10000}
+        "leakage_cap": 10000,
+        "seed": 0, "device": "auto", "frozen": [], "ignore_index": -100, "skip": []}
     assert cfg.handler_options("train")["nproc"] == 2
     assert cfg.train.timeout == 0.5
     assert cfg.train.slurm.gpus_per_node == 8

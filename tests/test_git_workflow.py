@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import git, write_goal
 from conftest import mlgate
 from mlgate import constants as C
 from mlgate.errors import GitError, InvalidTicketName, TicketExists
@@ -35,7 +35,10 @@ def test_new_makes_branch_and_worktree_from_refreshed_remote(ws: Workspace) -> N
     assert (b["Resolved Base Remote"], b["Resolved Base Branch"]) == ("origin", "main")
     assert b["Remote Refresh Performed"] == "Yes"
     assert b["Ticket Worktree Path"] == str(wt) and b["Ticket Branch"] == "codex/exp-one"
-    assert t.check().ok  # the stage-0 gate holds on what really happened
+    failing = {c.id for c in t.check().failing()}
+    assert failing == {"s0.requirements.goal"}  # the bootstrap record holds what happened
+    write_goal(t.folder)
+    assert t.check().ok
     # found from the main checkout and from inside the worktree
     assert [x.name for x in ws.tickets()] == ["exp-one"]
     assert Workspace.discover(wt).ticket(cwd=wt).name == "exp-one"

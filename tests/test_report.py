@@ -23,6 +23,8 @@ from mlgate.report.html import write_html
 from mlgate.util import today
 from mlgate.workspace import Workspace
 
+from conftest import write_goal
+
 TICKET = "digits-mlp"
 CHROMIUM_APT = "apt-get install -y chromium"
 
@@ -81,6 +83,7 @@ def ticket(git_repo: Path):
     b.set({"val/acc": 0.7918, "val/loss": 3.9725}, note="naive Bayes")
     b.save()
     t = ws.new_ticket(TICKET)
+    write_goal(t.folder)
     t.advance()
     (t.folder / "investigation-notes.md").write_text(_fill("investigation-notes.md"))
     t.advance()
@@ -160,8 +163,9 @@ def test_report_shows_the_ticket_and_needs_nothing_else(ticket, tmp_path: Path) 
         assert not value.startswith("//"), value
     images = [v for tag, a, v in page.refs if tag == "img"]
     assert images and all(v.startswith("data:image/png;base64,") for v in images)
-    # RUN-001 has no PNG: its curves are drawn inline from metrics.jsonl
-    assert text.count('class="curve"') >= 3
+    # RUN-001 has no PNG: its curves are drawn inline from metrics.jsonl, by the same
+    # matplotlib code as the comparison charts (one chart path, no hand-written SVG charts)
+    assert text.count('<svg class="chart"') >= 3 and 'class="curve"' not in text
     # the stage diagram and the timeline are inline SVG, re-entry drawn
     assert "<svg class=\"diagram\"" in text and "<svg class=\"timeline\"" in text
     assert 'class="reentry"' in text
@@ -260,6 +264,14 @@ def test_report_in_headless_chromium(ticket, tmp_path: Path) -> None:
         assert s in visible, f"{s!r} not in the rendered page"
     assert not [v for tag, a, v in dom.refs if "://" in v and not v.startswith("file://")]
     assert _page_requests(netlog) == []
+    # every chart Chromium rendered has labelled ticks on both axes
+    charts = re.findall(r'<svg class="chart".*?</svg>', proc.stdout, flags=re.S)
+    assert len(charts) >= 3
+    for chart in charts:
+        for axis in ("xtick", "ytick"):
+            labels = re.findall(rf'id="[^"]*{axis}_\d+">.*?<text[^>]*>([^<]+)</text>', chart,
+                                flags=re.S)
+            assert len([s for s in labels if s.strip()]) >= 2, (axis, labels, chart[:300])
 
 
 def test_network_check_detects_a_page_that_fetches(tmp_path: Path) -> None:

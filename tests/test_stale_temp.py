@@ -102,8 +102,8 @@ def toggle_cli(ws: Workspace, reason: str) -> subprocess.CompletedProcess[str]:
 OPS: dict[str, Callable[[Workspace, int], object]] = {
     # op: what the writer does; PAUSE[op]: the file whose rename it is stopped before
     "state": lambda ws, i: toggle_block(ws, f"w0-op{i}"),
-    "evidence": lambda ws, i: ws.ticket(NAME).run_handlers(["tiny"], registry=registry()),
-    "report": lambda ws, i: ws.ticket(NAME).run_handlers(["reporter"], registry=registry()),
+    "evidence": lambda ws, i: ws.ticket(NAME).run_handlers(["tiny"], registry=registry(), only_configured=False),
+    "report": lambda ws, i: ws.ticket(NAME).run_handlers(["reporter"], registry=registry(), only_configured=False),
     "handoff": lambda ws, i: ws.ticket(NAME)._set_handoff("User verification received",
                                                           f"w0-op{i}"),
 }

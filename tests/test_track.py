@@ -217,6 +217,9 @@ def test_wandb_inline_mode(tmp_path: Path) -> None:
     wb = meta(run.run_dir)["wandb"]
     assert wb["run_id"] == run.wandb.id and wb["finished"]
     assert [r["loss"] for r in wandb_history(wb["dir"])] == [float(i) for i in range(25)]
+    import wandb
+
+    wandb.teardown()  # inline mode started wandb's service in this process: stop it
 
 
 @pytest.mark.slow

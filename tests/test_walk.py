@@ -13,6 +13,8 @@ from mlgate.errors import GateFailed, SealBroken, TransitionNotAllowed
 from mlgate.state.statefile import StateDoc
 from mlgate.workspace import Workspace
 
+from conftest import write_goal
+
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"
 # Which filled-in artifacts make stage s's gate hold (copied in before advancing from s).
 ARTIFACTS = {
@@ -32,6 +34,8 @@ EXTRA_DIRS = {4: ["evidence"], 5: ["runs"]}
 
 
 def fill(folder: Path, stage: int) -> None:
+    if stage == 0:
+        write_goal(folder)
     for sub in EXTRA_DIRS.get(stage, []):
         shutil.copytree(GOOD / sub, folder / sub, dirs_exist_ok=True)
     if stage == 7:  # the user updated the project's docs
@@ -267,13 +271,26 @@ def test_block_and_unblock(ws: Workspace) -> None:
     assert t.advance().to_stage == 6
 
 
-def test_graph_is_mermaid_with_current_stage(ws: Workspace) -> None:
-    t = walk_to(ws, "g", 2)
+def test_graph_is_clean_mermaid_with_the_path_and_the_current_stage(ws: Workspace) -> None:
+    t = walk_to(ws, "g", 5)
+    t.reenter("Plan Impact", "the plan missed the epochs")  # 5 -> 1, path 1 -> 3 -> 4 -> 5
+    fill(t.folder, 1)
+    t.advance()  # 1 -> 3: the return path skips stage 2
     text = t.graph()
-    assert "stateDiagram-v2" in text
-    assert "class S2 s_active" in text
-    assert '"2 Requirements & Success Criteria"' in text
-    assert "S1 --> S3" in text  # the Plan Impact path skips stage 2
+    lines = [line.strip() for line in text.splitlines()]
+    assert "stateDiagram-v2" in lines and '"2 Requirements & Success Criteria"' in text
+    assert "class S3 current" in lines  # the current stage is marked
+    assert "class S0,S1,S2,S4,S5 visited" in lines  # and the stages visited so far
+    assert "S0 --> S1: T-001" in lines and "S5 --> S1: T-006 Plan Impact" in lines
+    assert "S1 --> S3: T-007" in lines  # the skip taken on the return path
+    defined = {line.split()[1] for line in lines if line.startswith("classDef ")}
+    used = {line.split()[-1] for line in lines if line.startswith("class ")}
+    assert defined == used == {"current", "visited"}  # no unused classDefs
+    edge_labels = [line.split(": ", 1)[1] for line in lines if "-->" in line and ": " in line]
+    for label in edge_labels:
+        parts = label.split(", ")
+        assert len(parts) == len(set(parts)), label  # no duplicated labels
+    assert "[internal]" not in text and "reenter | reenter" not in text
 
 
 def test_state_file_structure_preserved_through_walk(ws: Workspace) -> None:

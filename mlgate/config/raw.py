@@ -27,7 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "worktrees": "../{repo}.worktrees/{ticket}",
     "branch_prefix": "codex/",
     "handlers": {},
-    "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000},
+    "torch-smoke": {"overfit_steps": 50, "overfit_ratio": 0.1, "leakage_cap": 10000,
+                    "seed": 0, "device": "auto", "frozen": [], "ignore_index": -100,
+                    "skip": []},
     "train": {
         "launcher": "local",
         "nproc": 1,

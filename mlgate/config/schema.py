@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic import model_validator
 
-from mlgate.constants import CONFIG_FILE, LAST_STAGE
+from mlgate.constants import CONFIG_FILE, LAST_STAGE, SMOKE_CHECK_IDS
 from mlgate.errors import ConfigError
 from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
 
@@ -58,6 +58,30 @@ class SmokeConfig(_Model):
     overfit_ratio: float = Field(0.1, gt=0, lt=1,
                                  description="loss must reach <= ratio x its first value")
     leakage_cap: int = Field(10000, ge=0, description="samples hashed per loader at most")
+    seed: int = Field(0, ge=0, description="the seed set before every check")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto (CUDA when available, else CPU), cpu or cuda")
+    frozen: list[str] = Field(default_factory=list, description="fnmatch patterns of "
+                              "parameter names meant to be frozen (requires_grad=False)")
+    ignore_index: int | None = Field(-100, description="a label value that is not a class; "
+                                     "null: every value is a class")
+    skip: list[str] = Field(default_factory=list,
+                            description="check ids not to run (recorded as skipped)")
+
+    @field_validator("frozen", "skip", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("skip")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        for cid in value:
+            if cid not in SMOKE_CHECK_IDS:
+                raise ValueError(f"unknown check {cid!r}; checks: {', '.join(SMOKE_CHECK_IDS)}")
+            if cid in ("forward", "loss"):
+                raise ValueError(f"the {cid!r} check cannot be skipped (the others need it)")
+        return value
 
     @field_validator("factory")
     @classmethod
@@ -439,6 +463,11 @@ COMMENTED_TEMPLATE = """\
 #   overfit_steps: 50                 # steps allowed to overfit one batch
 #   overfit_ratio: 0.1                # the loss must reach <= ratio x its first value
 #   leakage_cap: 10000                # samples hashed per loader at most
+#   seed: 0                           # the seed set before every check
+#   device: auto                      # auto (CUDA when available) | cpu | cuda
+#   frozen: []                        # parameters meant to be frozen, e.g. ["backbone.*"]
+#   ignore_index: -100                # a label value that is not a class; null: none
+#   skip: []                          # check ids not to run, e.g. [leakage]
 
 # The built-in stage-5 training runner.
 # train:

@@ -7,6 +7,7 @@ checked out at the recorded path).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mlgate import artifacts as A
@@ -53,7 +54,52 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                                               f"{', '.join(allowed)}"))
         g.add("requirements.status", problems, f"requirements.md status '{status}'", 4,
               file=A.REQUIREMENTS)
+        _goal(req, g)
     _bootstrap(ctx, g, strict)
+
+
+GOAL_SECTION = "Goal / Problem Statement"
+#: Words that hold a place instead of stating a goal.
+_PLACEHOLDER_WORDS = {"todo", "tbd", "tbc", "fixme", "xxx", "goal", "n/a", "na", "none",
+                      "...", "…", "placeholder", "fill", "in", "later", "here"}
+
+
+def goal_text(req: A.Artifact) -> tuple[str, int | None]:
+    """The words of the Goal / Problem Statement section (bullets, comments and blank lines
+    dropped) and the section's heading line."""
+    s = req.section(GOAL_SECTION)
+    if s is None:
+        return "", None
+    words: list[str] = []
+    in_comment = False
+    for text in s.body:
+        line = text.strip()
+        if in_comment or line.startswith("<!--"):
+            in_comment = "-->" not in line
+            continue
+        line = re.sub(r"^(?:[-*+]|\d+[.)])\s*", "", line)
+        if line and not line.startswith(("#", "|")):
+            words.append(line)
+    return " ".join(words), s.line
+
+
+def _goal(req: A.Artifact, g: _Gate) -> None:
+    """A Draft requirements.md states the goal in its own words: the template's empty bullet
+    (or a TODO) is not a goal."""
+    text, line = goal_text(req)
+    words = re.findall(r"[^\W\d_][\w'/.-]*", text)
+    meaningful = [w for w in words if w.lower().strip(".") not in _PLACEHOLDER_WORDS]
+    problems: list[Problem] = []
+    if line is None:
+        problems.append((None, f"the section '## {GOAL_SECTION}' is missing; add it and state "
+                               "the ticket's goal in your own words"))
+    elif len(meaningful) < 3:
+        problems.append((line, f"{GOAL_SECTION} is "
+                               + (f"only {_q(text)}" if text else "still the template's empty bullet")
+                               + "; state the goal in your own words (what question the "
+                                 "experiment answers, on which data, compared with what)"))
+    g.add("requirements.goal", problems, f"{A.REQUIREMENTS} states the goal ({len(words)} "
+          f"words)", 4, file=A.REQUIREMENTS)
 
 
 def _bootstrap(ctx: GateContext, g: _Gate, strict: bool) -> None:

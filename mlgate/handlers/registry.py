@@ -15,6 +15,7 @@ instance, or a factory function returning a handler. A handler is anything with 
 """
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import threading
 import traceback
@@ -191,13 +192,15 @@ class Registry:
                 source = None
             else:
                 known = self.names()
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
                 raise HandlerError(
-                    f"unknown handler {name!r}; known handlers: "
-                    f"{', '.join(known) if known else '(none)'}\n"
+                    f"unknown handler {name!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                    + f"; known handlers: {', '.join(known) if known else '(none)'}\n"
                     "hint: check the `handlers:` section of mlgate.yaml, install the package "
                     f"that provides it (entry point group {self.group!r}), or register it "
                     "with mlgate.handlers.register_handler()",
-                    name=name, known=known)
+                    name=name, known=known, suggestion=close[0] if close else None)
             try:
                 if ep is not None:
                     source = ep.load()

@@ -1,9 +1,11 @@
 """``mlgate report NAME --html FILE``: one self-contained HTML page about a ticket.
 
-The page needs no network and no other file: CSS is inline, each run's curves
-(``runs/RUN-NNN/viz/*.png``) are embedded as ``data:`` URIs, and the stage diagram and the
-timeline are inline SVG drawn here (no mermaid, no CDN). A run without plots gets its curves
-drawn as SVG from ``metrics.jsonl``. Links to the ticket's artifacts are relative paths from
+The page is rendered from the Jinja2 templates in ``templates/`` (package data) and needs
+no network and no other file: CSS is inline, each run's curves (``runs/RUN-NNN/viz/*.png``)
+are embedded as ``data:`` URIs, the comparison charts are inline SVG drawn by the same
+matplotlib code as the runs' plots (:func:`mlgate.runs.plots.chart_svg`), and the stage
+diagram and the timeline are inline SVG drawn here (no mermaid, no CDN). A run without plots
+gets its curves drawn from ``metrics.jsonl``. Links to the ticket's artifacts are relative paths from
 the page's folder, so they open as ``file:`` links next to the page.
 
 Sections: header (stage, permission, branch, verification), stage diagram, timeline of the
@@ -27,17 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from mlgate import __version__
 from mlgate import artifacts as A
 from mlgate.runs import baselines as B
 from mlgate.runs import closure
+from mlgate.runs import plots
 from mlgate import constants as C
 from mlgate.evidence import results as ev
 from mlgate.errors import MlgateError
 from mlgate.state.statefile import ReEntry, StateDoc, TransitionRow, ViolationRow
 from mlgate.util import atomic_write
 
-__all__ = ["write_html", "render_html", "collect", "ReportData"]
+__all__ = ["write_html", "render_html", "collect", "diagram_svg", "ReportData"]
 
 VERIFY_PREFIX = "User verification received from "
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -47,8 +52,6 @@ STATUS_CLASS = {"Pass": "pass", "Fail": "fail", "In Progress": "progress",
                 "Blocked": "blocked", "Not Started": "todo", None: "todo"}
 STAGE_SHORT = ("Bootstrap", "Investigation", "Requirements", "Plan", "Implementation",
                "Training", "Review", "Docs", "Handoff")
-SERIES_COLORS = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2",
-                 "#be185d", "#4b5563")
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -355,26 +358,15 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "–"
-    if not math.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        text = f"{value:.3e}"
-    elif float(value).is_integer() and abs(value) >= 100:
-        text = f"{value:.0f}"
-    else:
-        text = f"{value:.4f}"
-    return ("+" + text) if signed and value > 0 else text
+fmt = plots.format_number  # the same precision as the charts' tick labels
 
 
-def md(text: Any) -> str:
+def md(text: Any) -> Markup:
     """Escape ``text`` and render its `backtick` spans as <code>."""
     parts = esc(text).split("`")
     if len(parts) % 2 == 0:  # unbalanced: leave the backticks as they are
-        return esc(text)
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+        return Markup(esc(text))
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
 
 
 def _badge(text: str | None, cls: str) -> str:
@@ -549,77 +541,14 @@ def timeline_svg(data: ReportData) -> str:
     return "".join(parts)
 
 
-def line_chart(title: str, lines: list[tuple[str, list[tuple[float, float]]]],
-               baseline: float | None = None, w: int = 360, h: int = 210) -> str:
-    """One inline SVG line chart: a line per ``(label, points)``, an optional dashed
-    baseline, min/max axis labels and a legend."""
-    pts_all = [p for _, pts in lines for p in pts]
-    if not pts_all:
-        return ""
-    xs = [p[0] for p in pts_all]
-    ys = [p[1] for p in pts_all] + ([baseline] if baseline is not None else [])
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-    pad_l, pad_r, pad_t, pad_b = 48, 12, 24, 40
-
-    def sx(v: float) -> float:
-        return pad_l + (v - x0) / (x1 - x0) * (w - pad_l - pad_r)
-
-    def sy(v: float) -> float:
-        return h - pad_b - (v - y0) / (y1 - y0) * (h - pad_b - pad_t)
-
-    out = [f'<svg class="curve" role="img" aria-label="{esc(title)}" viewBox="0 0 {w} {h}" '
-           f'width="{w}" height="{h}"><text x="{pad_l}" y="15" class="ct">{esc(title)}</text>',
-           f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" '
-           'stroke="#d1d5db"/>',
-           f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{h - pad_b}" stroke="#d1d5db"/>',
-           f'<text x="{pad_l - 4}" y="{pad_t + 4}" class="ax" text-anchor="end">{fmt(y1)}</text>',
-           f'<text x="{pad_l - 4}" y="{h - pad_b}" class="ax" text-anchor="end">{fmt(y0)}</text>',
-           f'<text x="{pad_l}" y="{h - pad_b + 13}" class="ax">{_fmt_step(x0)}</text>',
-           f'<text x="{w - pad_r}" y="{h - pad_b + 13}" class="ax" text-anchor="end">step '
-           f'{_fmt_step(x1)}</text>']
-    if baseline is not None:
-        yb = sy(baseline)
-        out.append(f'<line x1="{pad_l}" y1="{yb:.1f}" x2="{w - pad_r}" y2="{yb:.1f}" '
-                   'stroke="#6b7280" stroke-dasharray="5 4" stroke-width="1.5"/>'
-                   f'<text x="{w - pad_r}" y="{yb - 4:.1f}" class="ax" text-anchor="end">'
-                   f'baseline {fmt(baseline)}</text>')
-    legend_x = pad_l
-    for i, (label, pts) in enumerate(lines):
-        color = SERIES_COLORS[i % len(SERIES_COLORS)]
-        if len(pts) == 1:
-            out.append(f'<circle cx="{sx(pts[0][0]):.1f}" cy="{sy(pts[0][1]):.1f}" r="3.5" '
-                       f'fill="{color}"/>')
-        elif pts:
-            d = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}"
-                         for j, (x, y) in enumerate(pts))
-            out.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="2"/>')
-        if len(lines) > 1 or label:
-            out.append(f'<rect x="{legend_x}" y="{h - 17}" width="10" height="10" '
-                       f'fill="{color}"/><text x="{legend_x + 14}" y="{h - 8}" class="ax">'
-                       f'{esc(label)}</text>')
-            legend_x += 22 + 7 * len(label)
-    out.append("</svg>")
-    return "".join(out)
+def _chart_error(exc: Exception) -> str:
+    return (f"charts need matplotlib ({type(exc).__name__}: {exc}); "
+            "pip install 'mlgate[wandb]'")
 
 
-def _fmt_step(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else fmt(v)
-
-
-def curves_svg(series: dict[str, list[tuple[float, float]]]) -> str:
-    """A run's metrics as small inline charts (when the run has no PNG plots)."""
-    charts = [line_chart(key, [("", pts)], w=300, h=180) for key, pts in sorted(series.items())
-              if pts]
-    return "".join(charts) or '<p class="muted">No metrics logged.</p>'
-
-
-def comparison_charts(d: "ReportData") -> str:
-    """Every run's curve of each metric on one chart, with the baseline dashed."""
+def comparison_charts(d: "ReportData") -> list[Markup]:
+    """Every run's curve of each metric on one chart, with the baseline (one chart path:
+    :func:`mlgate.runs.plots.chart_svg`, the same drawing as the runs' own plots)."""
     keys: list[str] = []
     for rv in d.runs:
         for m in rv.metrics:
@@ -629,313 +558,51 @@ def comparison_charts(d: "ReportData") -> str:
     order = {k: i for i, k in enumerate(keys)}
     keys.sort(key=lambda k: (k not in base, order[k]))
     charts = []
-    for key in keys:
+    for i, key in enumerate(keys):
         lines = [(rv.record.run, rv.series.get(key, [])) for rv in d.runs]
         lines = [(label, pts) for label, pts in lines if pts]
-        if not lines:
-            continue
-        charts.append(line_chart(key, lines, _number(base.get(key))))
-    return "".join(charts)
+        if lines:
+            charts.append(Markup(plots.chart_svg(key, lines, _number(base.get(key)),
+                                                 prefix=f"cmp{i}")))
+    return charts
+
+
+def _run_charts(rv: "RunView", n: int) -> list[Markup]:
+    """A run's metrics drawn from ``metrics.jsonl`` (when it has no PNG plots)."""
+    return [Markup(plots.chart_svg(key, [("", pts)], prefix=f"run{n}-{j}"))
+            for j, (key, pts) in enumerate(sorted(rv.series.items())) if pts]
 
 
 # -- HTML ----------------------------------------------------------------------------------
 
 
-CSS = """
-:root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--card:#fff;--accent:#2563eb}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
-color:var(--fg);background:var(--bg)}
-main{max-width:1240px;margin:0 auto;padding:24px 28px 60px}
-header.top{background:#111827;color:#f9fafb;padding:22px 28px}
-header.top .inner{max-width:1240px;margin:0 auto}
-header.top h1{margin:0 0 6px;font-size:26px;letter-spacing:.2px}
-header.top .sub{color:#d1d5db}
-header.top .badge{margin-right:6px}
-header.top nav{margin-top:10px;font-size:13px}
-header.top nav a{color:#93c5fd;margin-right:16px;text-decoration:none}
-h2{font-size:18px;margin:30px 0 10px;padding-bottom:6px;border-bottom:2px solid var(--line)}
-h3{font-size:15px;margin:18px 0 8px}
-.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;
-margin:12px 0;overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f3f4f6;font-weight:600;white-space:nowrap}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;
-font-size:12px;background:#f3f4f6;padding:1px 4px;border-radius:4px}
-.badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;font-weight:600;
-border:1px solid transparent;white-space:nowrap}
-.badge.pass{background:#dcfce7;color:#166534;border-color:#86efac}
-.badge.fail{background:#fee2e2;color:#991b1b;border-color:#fca5a5}
-.badge.progress{background:#fef3c7;color:#92400e;border-color:#fcd34d}
-.badge.blocked{background:#ede9fe;color:#5b21b6;border-color:#c4b5fd}
-.badge.todo{background:#f3f4f6;color:#374151;border-color:#d1d5db}
-.badge.info{background:#dbeafe;color:#1e40af;border-color:#93c5fd}
-.better{color:#166534;font-weight:600}.worse{color:#991b1b;font-weight:600}
-.muted{color:var(--muted)}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(230px,1fr));gap:10px 24px}
-.grid div{overflow-wrap:anywhere;min-width:0}
-.date{white-space:nowrap}
-.grid div b{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.5px;
-color:var(--muted)}
-svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
-svg.diagram,svg.timeline{max-width:100%;height:auto;display:block}
-code{white-space:nowrap}
-svg.diagram text.n{font-size:17px;font-weight:700;text-anchor:middle;fill:#111827}
-svg.diagram text.s{font-size:12px;text-anchor:middle;fill:#374151}
-svg.diagram text.lbl{font-size:11px;text-anchor:middle;fill:#374151}
-svg.diagram text.red{fill:#b91c1c;font-weight:600}
-svg.diagram text.lg{font-size:11px;fill:#374151}
-svg.timeline text.axis{font-size:11px;text-anchor:end;fill:#374151}
-svg.timeline text.tid{font-size:10px;text-anchor:middle;fill:#374151;font-weight:600}
-svg.timeline text.tdate{font-size:10px;text-anchor:middle;fill:#6b7280}
-svg.curve{border:1px solid var(--line);border-radius:8px;background:#fff}
-svg.curve text.ct{font-size:12px;font-weight:600;fill:#111827}
-svg.curve text.ax{font-size:10px;fill:#6b7280}
-.plots{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
-.plots figure{margin:0;width:280px}
-.plots img{width:100%;border:1px solid var(--line);border-radius:8px;background:#fff}
-.plots figcaption{font-size:11px;color:var(--muted);text-align:center}
-.run h3 .badge{margin-left:6px}
-.kv{display:flex;flex-wrap:wrap;gap:4px 18px;color:#374151;font-size:13px;margin-bottom:8px}
-footer{color:var(--muted);font-size:12px;margin-top:40px;border-top:1px solid var(--line);
-padding-top:10px}
-a{color:var(--accent)}
-"""
+def _env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("mlgate.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"],
+                                                                 default_for_string=True),
+                             undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env.globals.update(stage_label=_stage_label, version=__version__,
+                       status_class=lambda s: STATUS_CLASS.get(s, "todo"))
+    return env
 
 
-def _table(headers: list[str], rows: list[list[str]], num: set[int] | None = None,
-           cls: str = "") -> str:
-    num = num or set()
-    head = "".join(f'<th class="num">{h}</th>' if i in num else f"<th>{h}</th>"
-                   for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>"
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+def code(value: Any) -> Markup:
+    return Markup("<code>{}</code>").format("" if value is None else value)
 
 
-def _section_header(d: ReportData) -> str:
-    snap = d.doc.snapshot
-    stage = "archived (tickets/done)" if d.archived else f"stage {_stage_label(d.stage)}"
-    perm = snap.permission or "Locked"
-    if d.seal != "valid" and perm == "Unlocked":
-        perm = "Locked"
-    badges = [_badge(stage, "info"),
-              _badge(f"code edits {perm}", "pass" if perm == "Unlocked" else "todo"),
-              _badge("verified" if d.verified_by else "not verified",
-                     "pass" if d.verified_by else "progress")]
-    if snap.active_reentry:
-        badges.append(_badge(f"re-entry {snap.classification}", "fail"))
-    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("diagram", "Stages"), ("criteria", "Success criteria"), ("runs", "Runs"),
-        ("timeline", "Timeline"), ("gates", "Gates"), ("reentries", "Re-entries"),
-        ("evidence", "Evidence"), ("artifacts", "Artifacts")))
-    return (f'<header class="top"><div class="inner"><h1>Ticket {esc(d.ticket)}</h1>'
-            f'<div class="sub">{"".join(badges)}</div><nav>{nav}</nav></div></header>')
+def span(cls: str, value: Any) -> Markup:
+    return Markup('<span class="{}">{}</span>').format(cls, "" if value is None else value)
 
 
-def _section_overview(d: ReportData) -> str:
-    snap = d.doc.snapshot
-    items = [
-        ("Current stage", "done (archived)" if d.archived else _stage_label(d.stage)),
-        ("Next stage", _stage_label(snap.next_stage) if snap.next_stage is not None else "–"),
-        ("Code edit permission", f"{snap.permission or '–'} (seal {d.seal})"),
-        ("Branch", d.branch or "–"), ("Base branch", d.base or "–"),
-        ("Worktree", d.worktree or "–"),
-        ("Location", str(d.folder)), ("Transitions", str(len(d.transitions))),
-        ("Last transition", f"{snap.last_transition_id or '–'} on {snap.last_updated or '–'}"),
-        ("User verification", d.verified_by or "not recorded (`mlgate verify --by NAME`)"),
-        ("Best run", d.best_run or "–"),
-        ("Stage 5 decision", (d.gate_decision or {}).get("decision") or "–"),
-    ]
-    cells = "".join(f"<div><b>{esc(k)}</b>{esc(v)}</div>" for k, v in items)
-    return f'<h2 id="overview">Overview</h2><div class="card grid">{cells}</div>'
-
-
-def _section_diagram(d: ReportData) -> str:
-    return ('<h2 id="diagram">Stage diagram</h2><div class="card">'
-            + stage_diagram(d) + "</div>")
-
-
-def _section_timeline(d: ReportData) -> str:
-    rows = []
-    for r in d.transitions:
-        red = bool(r.classification and r.classification != C.NA)
-        cls = _badge(r.classification, "fail") if red else '<span class="muted">N/A</span>'
-        rows.append([f"<code>{esc(r.id)}</code>", f'<span class="date">{esc(r.date)}</span>',
-                     f"{esc(_stage_label(r.from_stage))} → {esc(_stage_label(r.to_stage))}",
-                     md(r.reason), cls, esc(r.permission_after), esc(r.evidence_updated)])
-    table = _table(["ID", "Date", "From → To", "Reason", "Classification", "Edits after",
-                    "Evidence updated"], rows) if rows else ""
-    return ('<h2 id="timeline">Timeline</h2><div class="card">' + timeline_svg(d) + table
-            + "</div>")
-
-
-def _section_gates(d: ReportData) -> str:
-    rows = []
-    for st in C.STAGES:
-        g = d.doc.gates.get(st.number)
-        marker = " ◀ current" if d.stage == st.number and not d.archived else ""
-        rows.append([f"<b>{esc(st.label)}</b>{esc(marker)}", _status_badge(g.status if g else None),
-                     md(g.rule if g else ""), esc(g.evidence if g else "")])
-    return ('<h2 id="gates">Gates</h2><div class="card">'
-            + _table(["Stage", "Gate status", "Gate rule", "Evidence"], rows) + "</div>")
-
-
-def _section_reentries(d: ReportData) -> str:
-    items = _reentries(d.transitions)
-    body = []
-    if items:
-        rows = []
-        for r in items:
-            path = C.REENTRY_MATRIX.get(r.from_stage or -1, {}).get(r.classification or "")
-            rows.append([f"<code>{esc(r.id)}</code>", f'<span class="date">{esc(r.date)}</span>',
-                         _badge(r.classification, "fail"),
-                         esc(_stage_label(r.from_stage)), esc(_stage_label(r.to_stage)),
-                         esc(C.format_path(path) if r.classification in
-                             C.REENTRY_MATRIX.get(r.from_stage or -1, {}) else "–"),
-                         md(r.reason)])
-        body.append(_table(["ID", "Date", "Classification", "Trigger stage", "Returned to",
-                            "Return path", "Reason"], rows))
-    else:
-        body.append('<p class="muted">No re-entry was declared.</p>')
-    decl = d.reentry
-    if d.doc.snapshot.active_reentry and decl.declared:
-        body.append(f'<p><b>Active re-entry:</b> {esc(decl.classification)} from stage '
-                    f'{esc(decl.trigger_stage)}, path {esc(decl.path_text)}; resume when: '
-                    f'{esc(decl.resume_condition)}</p>')
-    return '<h2 id="reentries">Re-entries</h2><div class="card">' + "".join(body) + "</div>"
-
-
-def _section_criteria(d: ReportData) -> str:
-    closures = {r["sc"]: r for r in d.closure_rows}
-    rows = []
-    for c in d.criteria:
-        cl = closures.get(c.id, {})
-        dec = cl.get("decision") or ""
-        rows.append([f"<code>{esc(c.id)}</code>", esc(c.requirement_id),
-                     f"<code>{esc(c.metric)}</code>", esc(c.comparator),
-                     esc(c.threshold_raw if c.threshold_raw is not None else c.threshold),
-                     esc(c.split), esc(cl.get("runs")), esc(cl.get("observed")),
-                     _badge(dec, _decision_class(dec)) if dec else '<span class="muted">'
-                     'not closed</span>', md(cl.get("notes"))])
-    if not rows:
-        return ('<h2 id="criteria">Success criteria</h2><div class="card"><p class="muted">'
-                'No success criteria in requirements.md yet.</p></div>')
-    dec = d.gate_decision or {}
-    extra = ""
-    if dec.get("decision"):
-        extra = (f'<p>Stage 5 decision: {_badge(dec.get("decision"), "pass" if dec.get("decision") == "Pass" else "fail")}'
-                 f' <span class="muted">{esc(dec.get("next"))}</span></p>')
-    return ('<h2 id="criteria">Success criteria</h2><div class="card">'
-            + _table(["SC", "Req.", "Metric", "Cmp", "Threshold", "Split", "Evidence runs",
-                      "Observed", "Decision", "Notes"], rows) + extra + "</div>")
-
-
-def _metric_cells(m: MetricRow) -> list[str]:
-    verdict = m.verdict
-    cls = {"better": "better", "worse": "worse"}.get(verdict or "", "")
+def _metric_cells(m: MetricRow) -> list[Any]:
+    cls = {"better": "better", "worse": "worse"}.get(m.verdict or "", "")
     delta = fmt(m.delta, signed=True) if m.delta is not None else "–"
-    return [f"<code>{esc(m.key)}</code>", fmt(m.last), fmt(m.best) if m.best is not None else "–",
-            fmt(m.baseline) if m.baseline is not None else "–",
-            f'<span class="{cls}">{delta}</span>',
-            f'<span class="{cls}">{esc(verdict or "no baseline")}</span>'
-            f' <span class="muted">({"lower" if m.direction == "min" else "higher"} is better)'
-            "</span>"]
-
-
-def _section_runs(d: ReportData) -> str:
-    out = ['<h2 id="runs">Runs</h2>']
-    if d.baseline is not None:
-        base_metrics = ", ".join(f"{k} {fmt(v)}" for k, v in d.baseline.metrics.items())
-        out.append(f'<p>Baseline: <b>{esc(base_metrics)}</b> <span class="muted">'
-                   f'({esc(d.baseline_note)})</span></p>')
-    else:
-        out.append(f'<p class="muted">{esc(d.baseline_note)}</p>')
-    if not d.runs:
-        out.append('<div class="card"><p class="muted">No training runs yet '
-                   '(<code>mlgate run train</code>).</p></div>')
-        return "".join(out)
-    keys: list[str] = []
-    for rv in d.runs:
-        for m in rv.metrics:
-            if m.baseline is not None and m.key not in keys:
-                keys.append(m.key)
-    if not keys:
-        for rv in d.runs:
-            keys += [m.key for m in rv.metrics[:3] if m.key not in keys]
-    rows = []
-    for rv in d.runs:
-        r = rv.record
-        by_key = {m.key: m for m in rv.metrics}
-        cells = [f'<a href="#{esc(r.run)}"><code>{esc(r.run)}</code></a>'
-                 + (' ' + _badge("promoted", "info") if rv.promoted else "")
-                 + (' ' + _badge("best", "pass") if d.best_run == r.run else ""),
-                 md(re.sub(r"\s*\(mlgate:[^()]*\)", "",
-                           (d.gate_decision or {}).get(f"purpose:{r.run}") or "")),
-                 _badge(r.status, "pass" if r.completed else ("progress" if r.status == "Running"
-                                                               else "fail")),
-                 esc(r.failure_class or "–"),
-                 f"<code>{esc(str(r.meta.get('commit') or '')[:10])}</code>"]
-        for k in keys:
-            m = by_key.get(k)
-            if m is None:
-                cells.append("–")
-                continue
-            cls = {"better": "better", "worse": "worse"}.get(m.verdict or "", "")
-            delta = f' <span class="{cls}">({fmt(m.delta, signed=True)})</span>' \
-                if m.delta is not None else ""
-            cells.append(f"{fmt(m.last)}{delta}")
-        rows.append(cells)
-    out.append('<div class="card">' + _table(
-        ["Run", "Purpose", "Status", "End", "Commit"] + [f"{esc(k)} (Δ baseline)" for k in keys],
-        rows, num=set(range(5, 5 + len(keys)))) + "</div>")
-    charts = comparison_charts(d)
-    if charts:
-        out.append('<h3>Curves of every run against the baseline</h3>'
-                   f'<div class="card plots">{charts}</div>')
-    out.append('<p class="muted">Every run in detail: <a href="#run-details">Run details</a>.'
-               '</p>')
-    return "".join(out)
-
-
-def _section_run_details(d: ReportData) -> str:
-    if not d.runs:
-        return ""
-    out = ['<h2 id="run-details">Run details</h2>']
-    for rv in d.runs:
-        r = rv.record
-        meta = r.meta
-        cfg = meta.get("script_config")
-        if not isinstance(cfg, dict):
-            cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-            cfg = {} if set(cfg) <= {"train", "file"} else cfg
-        kv = [("command", meta.get("command")), ("commit", str(meta.get("commit") or "")[:12]),
-              ("seed", meta.get("seed")), ("batch size", meta.get("batch_size")),
-              ("data version", str(meta.get("data_version") or "")[:24]),
-              ("started", meta.get("started")), ("finished", meta.get("finished")),
-              ("torch", meta.get("torch")), ("device", meta.get("gpu") or meta.get("cpu")),
-              ("wandb", _wandb_text(meta.get("wandb")))]
-        if isinstance(meta.get("command"), list):
-            kv[0] = ("command", " ".join(str(a) for a in meta["command"]))
-        kvs = "".join(f"<span><b>{esc(k)}</b> {esc(v)}</span>" for k, v in kv
-                      if v not in (None, ""))
-        cfg_text = ", ".join(f"{k}={v}" for k, v in cfg.items()) if cfg else ""
-        plots = "".join(f'<figure><img alt="{esc(r.run)} {esc(name)}" src="{uri}">'
-                        f'<figcaption>{esc(name)}</figcaption></figure>'
-                        for name, uri in rv.images) if rv.images else curves_svg(rv.series)
-        out.append(
-            f'<div class="card run" id="{esc(r.run)}"><h3><code>{esc(r.run)}</code>'
-            f'{_badge(r.status, "pass" if r.completed else "fail")}'
-            + (_badge("promoted to baseline", "info") if rv.promoted else "")
-            + f'</h3><div class="kv">{kvs}</div>'
-            + (f'<div class="kv"><span><b>config</b> <code>{esc(cfg_text)}</code></span></div>'
-               if cfg_text else "")
-            + _table(["Metric", "Last", "Best", "Baseline", "Δ (last − baseline)", "Verdict"],
-                     [_metric_cells(m) for m in rv.metrics], num={1, 2, 3, 4})
-            + f'<div class="plots">{plots}</div></div>')
-    return "".join(out)
+    return [code(m.key), fmt(m.last), fmt(m.best) if m.best is not None else "–",
+            fmt(m.baseline) if m.baseline is not None else "–", span(cls, delta),
+            span(cls, m.verdict or "no baseline") + Markup(" ")
+            + span("muted", f"({'lower' if m.direction == 'min' else 'higher'} is better)")]
 
 
 def _wandb_text(w: Any) -> str | None:
@@ -947,58 +614,179 @@ def _wandb_text(w: Any) -> str | None:
     return f"{mode} run {w.get('run_id') or ''}".strip()
 
 
-def _section_evidence(d: ReportData) -> str:
-    if not d.evidence:
-        return ""
-    rows = []
+def _context(d: ReportData) -> dict[str, Any]:
+    """Everything the template shows, with HTML fragments as ``Markup`` (the rest is
+    escaped by the template)."""
+    snap = d.doc.snapshot
+    perm = snap.permission or "Locked"
+    if d.seal != "valid" and perm == "Unlocked":
+        perm = "Locked"
+    ctx: dict[str, Any] = {"d": d, "permission": perm}
+    ctx["overview"] = [
+        ("Current stage", "done (archived)" if d.archived else _stage_label(d.stage)),
+        ("Next stage", _stage_label(snap.next_stage) if snap.next_stage is not None else "–"),
+        ("Code edit permission", f"{snap.permission or '–'} (seal {d.seal})"),
+        ("Branch", d.branch or "–"), ("Base branch", d.base or "–"),
+        ("Worktree", d.worktree or "–"),
+        ("Location", str(d.folder)), ("Transitions", str(len(d.transitions))),
+        ("Last transition", f"{snap.last_transition_id or '–'} on {snap.last_updated or '–'}"),
+        ("User verification", d.verified_by or "not recorded (`mlgate verify --by NAME`)"),
+        ("Best run", d.best_run or "–"),
+        ("Stage 5 decision", (d.gate_decision or {}).get("decision") or "–"),
+    ]
+    ctx["diagram"] = Markup(stage_diagram(d))
+    ctx["timeline"] = Markup(timeline_svg(d))
+    ctx["timeline_rows"] = [
+        [code(r.id), span("date", r.date),
+         f"{_stage_label(r.from_stage)} → {_stage_label(r.to_stage)}", md(r.reason),
+         Markup(_badge(r.classification, "fail"))
+         if r.classification and r.classification != C.NA else span("muted", "N/A"),
+         r.permission_after, r.evidence_updated] for r in d.transitions]
+    gate_rows = []
+    for st in C.STAGES:
+        g = d.doc.gates.get(st.number)
+        marker = " ◀ current" if d.stage == st.number and not d.archived else ""
+        gate_rows.append([Markup("<b>{}</b>{}").format(st.label, marker),
+                          Markup(_status_badge(g.status if g else None)),
+                          md(g.rule if g else ""), g.evidence if g else ""])
+    ctx["gate_rows"] = gate_rows
+    reentry_rows = []
+    for r in _reentries(d.transitions):
+        matrix = C.REENTRY_MATRIX.get(r.from_stage or -1, {})
+        path = matrix.get(r.classification or "")
+        reentry_rows.append([code(r.id), span("date", r.date),
+                             Markup(_badge(r.classification, "fail")),
+                             _stage_label(r.from_stage), _stage_label(r.to_stage),
+                             C.format_path(path) if r.classification in matrix else "–",
+                             md(r.reason)])
+    ctx["reentry_rows"] = reentry_rows
+    closures = {r["sc"]: r for r in d.closure_rows}
+    criteria_rows = []
+    for c in d.criteria:
+        cl = closures.get(c.id, {})
+        dec = cl.get("decision") or ""
+        criteria_rows.append([
+            code(c.id), c.requirement_id, code(c.metric), c.comparator,
+            c.threshold_raw if c.threshold_raw is not None else c.threshold, c.split,
+            cl.get("runs"), cl.get("observed"),
+            Markup(_badge(dec, _decision_class(dec))) if dec else span("muted", "not closed"),
+            md(cl.get("notes"))])
+    ctx["criteria_rows"] = criteria_rows
+    ctx["baseline_metrics"] = ", ".join(f"{k} {fmt(v)}" for k, v in
+                                        (d.baseline.metrics.items() if d.baseline else []))
+    keys: list[str] = []
+    for rv in d.runs:
+        for m in rv.metrics:
+            if m.baseline is not None and m.key not in keys:
+                keys.append(m.key)
+    if not keys:
+        for rv in d.runs:
+            keys += [m.key for m in rv.metrics[:3] if m.key not in keys]
+    run_rows = []
+    for rv in d.runs:
+        r = rv.record
+        by_key = {m.key: m for m in rv.metrics}
+        first = Markup('<a href="#{}">{}</a>').format(r.run, code(r.run))
+        if rv.promoted:
+            first += Markup(" ") + Markup(_badge("promoted", "info"))
+        if d.best_run == r.run:
+            first += Markup(" ") + Markup(_badge("best", "pass"))
+        cells: list[Any] = [
+            first,
+            md(re.sub(r"\s*\(mlgate:[^()]*\)", "",
+                      (d.gate_decision or {}).get(f"purpose:{r.run}") or "")),
+            Markup(_badge(r.status, "pass" if r.completed else
+                          ("progress" if r.status == "Running" else "fail"))),
+            r.failure_class or "–", code(str(r.meta.get("commit") or "")[:10])]
+        for k in keys:
+            m = by_key.get(k)
+            if m is None:
+                cells.append("–")
+                continue
+            cls = {"better": "better", "worse": "worse"}.get(m.verdict or "", "")
+            cell = Markup("{}").format(fmt(m.last))
+            if m.delta is not None:
+                cell += Markup(" ") + span(cls, f"({fmt(m.delta, signed=True)})")
+            cells.append(cell)
+        run_rows.append(cells)
+    ctx["run_headers"] = ["Run", "Purpose", "Status", "End", "Commit"] + \
+        [f"{k} (Δ baseline)" for k in keys]
+    ctx["run_rows"] = run_rows
+    ctx["run_num"] = tuple(range(5, 5 + len(keys)))
+    try:
+        ctx["comparison"] = comparison_charts(d) if d.runs else []
+        chart_problem = None
+    except ImportError as exc:
+        ctx["comparison"], chart_problem = [], _chart_error(exc)
+    details = []
+    for n, rv in enumerate(d.runs):
+        r = rv.record
+        meta = r.meta
+        cfg = meta.get("script_config")
+        if not isinstance(cfg, dict):
+            cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+            cfg = {} if set(cfg) <= {"train", "file"} else cfg
+        command = meta.get("command")
+        if isinstance(command, list):
+            command = " ".join(str(a) for a in command)
+        kv = [("command", command), ("commit", str(meta.get("commit") or "")[:12]),
+              ("seed", meta.get("seed")), ("batch size", meta.get("batch_size")),
+              ("data version", str(meta.get("data_version") or "")[:24]),
+              ("started", meta.get("started")), ("finished", meta.get("finished")),
+              ("torch", meta.get("torch")), ("device", meta.get("gpu") or meta.get("cpu")),
+              ("wandb", _wandb_text(meta.get("wandb")))]
+        charts: list[Markup] = []
+        if not rv.images and chart_problem is None:
+            try:
+                charts = _run_charts(rv, n)
+            except ImportError as exc:
+                chart_problem = _chart_error(exc)
+        details.append({
+            "id": r.run, "status": r.status, "status_class": "pass" if r.completed else "fail",
+            "promoted": rv.promoted, "kv": [(k, v) for k, v in kv if v not in (None, "")],
+            "config": ", ".join(f"{k}={v}" for k, v in cfg.items()) if cfg else "",
+            "metric_rows": [_metric_cells(m) for m in rv.metrics], "images": rv.images,
+            "charts": charts, "no_charts": chart_problem or "No metrics logged."})
+    ctx["run_details"] = details
+    evidence_rows = []
     for e in d.evidence:
         st = e["status"]
-        fails = "<br>".join(esc(f) for f in e.get("failing") or [])
-        rows.append([f"<code>{esc(e['file'])}</code>", esc(e["stage"]), esc(e["handler"]),
-                     _badge(st, "pass" if st == "Pass" else ("progress" if st == "Blocked"
-                                                            else "fail")),
-                     f"<code>{esc(str(e['commit'] or '')[:10])}</code>", esc(e["finished"]),
-                     esc(e["checks"]) + (f"<br>{fails}" if fails else "")])
-    return ('<h2 id="evidence">Handler evidence</h2><div class="card">'
-            + _table(["File", "Stage", "Handler", "Status", "Commit", "Finished", "Checks"], rows)
-            + "</div>")
+        checks = Markup("{}").format(e["checks"])
+        for f in e.get("failing") or []:
+            checks += Markup("<br>{}").format(f)
+        evidence_rows.append([code(e["file"]), e["stage"], e["handler"],
+                              Markup(_badge(st, "pass" if st == "Pass" else
+                                            ("progress" if st == "Blocked" else "fail"))),
+                              code(str(e["commit"] or "")[:10]), e["finished"], checks])
+    ctx["evidence_rows"] = evidence_rows
+    ctx["violation_rows"] = [[v.date, code(v.id), md(v.violation), v.stage, md(v.action),
+                              {True: "Yes", False: "No"}.get(v.cleared, "")]
+                             for v in d.violations]
+    ctx["artifact_rows"] = [
+        [a["label"], Markup('<a href="{}">{}</a>').format(a["href"], a["name"]) if a["exists"]
+         else span("muted", f"{a['name']} (not written yet)"), a["status"] or "",
+         a["updated"] or ""] for a in d.artifacts]
+    return ctx
 
 
-def _section_violations(d: ReportData) -> str:
-    if not d.violations:
-        return ""
-    rows = [[esc(v.date), f"<code>{esc(v.id)}</code>", md(v.violation), esc(v.stage),
-             md(v.action), esc({True: "Yes", False: "No"}.get(v.cleared, ""))]
-            for v in d.violations]
-    return ('<h2 id="violations">Process violations</h2><div class="card">'
-            + _table(["Date", "ID", "Violation", "Stage", "Action", "Cleared"], rows) + "</div>")
+def diagram_svg(ticket: Any) -> str:
+    """The report's stage diagram of ``ticket`` as a standalone SVG file (``mlgate graph
+    --svg``): the stages coloured by gate status, the current one outlined, the re-entries
+    and skips taken. Drawn here, so it needs no mermaid renderer and no network."""
+    import importlib.resources
 
-
-def _section_artifacts(d: ReportData) -> str:
-    rows = []
-    for a in d.artifacts:
-        link = (f'<a href="{esc(a["href"])}">{esc(a["name"])}</a>' if a["exists"]
-                else f'<span class="muted">{esc(a["name"])} (not written yet)</span>')
-        rows.append([esc(a["label"]), link, esc(a["status"] or ""), esc(a["updated"] or "")])
-    return ('<h2 id="artifacts">Artifacts</h2><div class="card">'
-            + _table(["Stage", "File", "Document status", "Last updated"], rows)
-            + '<p class="muted">Links are relative to this page.</p></div>')
+    svg = stage_diagram(collect(ticket))
+    css = importlib.resources.files("mlgate.report").joinpath("templates/report.css")
+    rules = "\n".join(line for line in css.read_text().splitlines()
+                      if line.startswith(("svg text", "svg.diagram")))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            + svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)
+            .replace(">", f"><style>{rules}</style>", 1) + "\n")
 
 
 def render_html(d: ReportData) -> str:
-    """The whole page as one string."""
-    body = "".join([
-        _section_header(d), "<main>", _section_overview(d), _section_diagram(d),
-        _section_criteria(d), _section_runs(d), _section_timeline(d), _section_gates(d),
-        _section_reentries(d), _section_evidence(d), _section_violations(d),
-        _section_artifacts(d), _section_run_details(d),
-        f'<footer>Generated by mlgate {esc(__version__)} on {esc(d.generated)} from '
-        f'<code>{esc(d.folder)}</code>. Self-contained: no scripts and no network '
-        "resources.</footer></main>"])
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>mlgate report: {esc(d.ticket)}</title><style>{CSS}</style></head>"
-            f"<body>{body}</body></html>\n")
+    """The whole page as one string, from ``templates/report.html.j2``."""
+    return _env().get_template("report.html.j2").render(**_context(d)) + "\n"
 
 
 def write_html(ticket: Any, path: Path) -> Path:

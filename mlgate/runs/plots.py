@@ -37,7 +37,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -303,15 +303,131 @@ def plot_name(key: str, taken: set[str]) -> str:
     return name
 
 
-def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None,
-                declared: Mapping[str, str] | None = None) -> list[Path]:
-    """Write one PNG per logged series of ``run_dir`` into ``viz/`` and return their paths.
+def format_number(value: float | None, signed: bool = False) -> str:
+    """The one number format of plots and the report: 4 decimals, scientific notation for
+    very large or small magnitudes, integers as integers from 100 up."""
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        text = f"{value:.3e}"
+    elif float(value).is_integer() and abs(value) >= 100:
+        text = f"{value:.0f}"
+    else:
+        text = f"{value:.4f}"
+    return ("+" + text) if signed and value > 0 else text
 
-    Uses matplotlib's Agg canvas directly (no pyplot), so it changes nothing in the calling
-    process. Raises ``ImportError`` when matplotlib is not installed."""
+
+def _tick_label(value: float, _pos: Any = None) -> str:
+    """Axis tick labels: :func:`format_number` without trailing zeros (0.9500 -> 0.95)."""
+    text = format_number(value)
+    if "." in text and "e" not in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+COLORS = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d",
+          "#4b5563")
+#: A baseline further from the curves than this many times their span is shown as a marker
+#: at the edge of the axes instead of a line that would squash the curves.
+FAR_BASELINE = 1.0
+
+
+def draw_chart(title: str, lines: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+               baseline: float | None = None, size: tuple[float, float] = (6.0, 4.0),
+               ylabel: str | None = None) -> Any:
+    """The one chart of mlgate (run plots and the report): a line per ``(label, points)``
+    (a single point is drawn as a marker), integer step ticks, a grid, tick labels in
+    :func:`format_number`'s precision, and the baseline as a dashed line, or, when it is far
+    from the curves, as a labelled arrow at the edge so the curves keep the axes. Returns a
+    matplotlib ``Figure`` (no pyplot: nothing global changes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+    fig = Figure(figsize=size, dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    xs_all: list[float] = []
+    ys_all: list[float] = []
+    for i, (label, pts) in enumerate(lines):
+        pts = [(x, y) for x, y in pts if math.isfinite(y)]
+        if len(pts) > MAX_POINTS:  # a long run: every k-th point (and the last) is plenty
+            k = -(-len(pts) // MAX_POINTS)
+            pts = pts[::k] + pts[-1:]
+        if not pts:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        xs_all += xs
+        ys_all += ys
+        color = COLORS[i % len(COLORS)]
+        ax.plot(xs, ys, color=color, linewidth=1.6, label=label or None,
+                marker="o" if len(pts) == 1 else None, markersize=6)
+    if xs_all:
+        lo, hi = min(xs_all), max(xs_all)
+        if lo == hi:  # one step: a point in the middle of a sensible axis
+            ax.set_xlim(lo - 1, hi + 1)
+    if baseline is not None and math.isfinite(baseline) and ys_all:
+        lo, hi = min(ys_all), max(ys_all)
+        span = (hi - lo) or abs(hi) or 1.0
+        gap = lo - baseline if baseline < lo else baseline - hi if baseline > hi else 0.0
+        text = f"baseline {format_number(baseline)}"
+        if gap > FAR_BASELINE * span:
+            up = baseline > hi
+            ax.annotate(f"{text} {'↑' if up else '↓'}", xy=(0.99, 0.98 if up else 0.02),
+                        xycoords="axes fraction", ha="right", va="top" if up else "bottom",
+                        fontsize=8, color="#4b5563",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#9ca3af"})
+        else:
+            ax.axhline(baseline, color="#4b5563", linestyle="--", linewidth=1.2, label=text)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("step")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.yaxis.set_major_formatter(FuncFormatter(_tick_label))
+    ax.tick_params(labelsize=8)
+    ax.grid(True, color="#e5e7eb", linewidth=0.8)
+    ax.set_axisbelow(True)
+    if any(label for label, _ in lines) or ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+_SVG_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def chart_svg(title: str, lines: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+              baseline: float | None = None, size: tuple[float, float] = (4.6, 3.0),
+              prefix: str = "c") -> str:
+    """:func:`draw_chart` as inline SVG (text kept as text, ids made unique with
+    ``prefix`` so that several charts can share one HTML page)."""
+    import io
+
+    import matplotlib
+
+    fig = draw_chart(title, lines, baseline, size)
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
+        fig.savefig(buf, format="svg")
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    ids = set(_SVG_ID.findall(svg))
+    svg = _SVG_ID.sub(lambda m: f'id="{prefix}-{m[1]}"', svg)
+    svg = re.sub(r'(url\(#|href="#)([^")]+)',
+                 lambda m: m[1] + (f"{prefix}-{m[2]}" if m[2] in ids else m[2]), svg)
+    return svg.replace("<svg ", '<svg class="chart" role="img" aria-label="'
+                       + title.replace('"', "'") + '" ', 1)
+
+
+def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None,
+                declared: Mapping[str, str] | None = None) -> list[Path]:
+    """Write one PNG per logged series of ``run_dir`` into ``viz/`` and return their paths
+    (drawn by :func:`draw_chart`). Raises ``ImportError`` when matplotlib is not installed."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     if declared is None:
@@ -323,28 +439,12 @@ def write_plots(run_dir: str | Path, records: list[dict[str, Any]] | None = None
     taken: set[str] = set()
     out: list[Path] = []
     for key, points in series(recs).items():
-        xs = [s for s, v in points if math.isfinite(v)]
-        ys = [v for _, v in points if math.isfinite(v)]
-        if len(xs) > MAX_POINTS:  # a long run: every k-th point (and the last) is plenty
-            k = -(-len(xs) // MAX_POINTS)
-            xs, ys = xs[::k] + xs[-1:], ys[::k] + ys[-1:]
-        fig = Figure(figsize=(6.0, 4.0), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
-        if len(xs) == 1:
-            ax.plot(xs, ys, marker="o")
-        else:
-            ax.plot(xs, ys, linewidth=1.2)
         bad = sum(1 for _, v in points if not math.isfinite(v))
         better = "lower" if direction_of(key, declared) == "min" else "higher"
         title = f"{run_id}: {key} ({better} is better)"
         if bad:
             title += f" — {bad} non-finite value(s) not drawn"
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("step")
-        ax.set_ylabel(key)
-        ax.grid(True, alpha=0.3)
-        fig.tight_layout()
+        fig = draw_chart(title, [("", points)], ylabel=key)
         path = viz / plot_name(key, taken)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers may race
         fig.savefig(tmp, format="png")

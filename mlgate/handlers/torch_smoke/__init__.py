@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
 # Some names below are imported only to stay importable from here, as before the split
@@ -60,6 +61,12 @@ class _Smoke(_ModelChecks, _DataChecks):
         self.run_check("leakage", self.check_leakage)
         self.run_check("anomaly", self.check_anomaly)
         self.run_check("device", self.check_device)
+
+
+def _recorded(opts: dict[str, Any] | None) -> dict[str, Any]:
+    """The options a run used, every one of them (defaults included), for the evidence."""
+    return {k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in {**DEFAULTS, **(opts or {})}.items()}
 
 
 class TorchSmokeHandler:
@@ -103,6 +110,7 @@ class TorchSmokeHandler:
             "parameters": sum(p.numel() for p in model.parameters()),
             "device": smoke.device.type,
             "failed": failed,
+            "options": _recorded(opts),
         }
         return HandlerResult(handler=NAME, stage=ctx.stage,
                              status="Fail" if failed else "Pass",
@@ -118,7 +126,8 @@ class TorchSmokeHandler:
                    for c in CHECK_IDS]
         return HandlerResult(handler=NAME, stage=ctx.stage, status="Fail", checks=checks,
                              error=tail, extra={"smoke": {"factory": (ctx.options or {})
-                                                          .get("factory"), "failed": [cid]}})
+                                                          .get("factory"), "failed": [cid],
+                                                          "options": _recorded(ctx.options)}})
 
     def after_save(self, ctx: HandlerContext, result: HandlerResult) -> None:
         """Fill the readiness row of implementation.md with the result and evidence path."""

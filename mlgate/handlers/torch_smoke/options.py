@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlgate.constants import SMOKE_CHECK_IDS
+
 NAME = "torch-smoke"
-CHECK_IDS = ("forward", "loss", "gradients", "overfit", "determinism", "eval_mode",
-             "checkpoint", "labels", "leakage", "anomaly", "device")
+CHECK_IDS = SMOKE_CHECK_IDS
 #: Options under ``torch-smoke:`` in mlgate.yaml, with their defaults.
 DEFAULTS: dict[str, Any] = {
     "factory": None,        # "package.module:function" (required)

@@ -115,6 +115,16 @@ def make_ignore_index() -> SmokeTarget:
     return _target(models.MLP(), batch=(x, y), loaders=None)
 
 
+def make_padding_minus_one() -> SmokeTarget:
+    """Padding labels -1, with a loss that ignores them: not classes only when
+    ``ignore_index: -1`` says so."""
+    x, y = data.tensors(32, seed=0)
+    y = y.clone()
+    y[::4] = -1
+    return _target(models.MLP(), batch=(x, y), loss_fn=nn.CrossEntropyLoss(ignore_index=-1),
+                   loaders=None)
+
+
 SHARED: SmokeTarget | None = None
 SNAPSHOT: dict = {}
 
