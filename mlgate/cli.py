@@ -115,25 +115,11 @@ def new(obj: Obj, name: str, base: str | None, no_worktree: bool) -> None:
     """Bootstrap a ticket (stage 0): branch, worktree, Draft requirements, state file."""
     ws = obj.ws()
     t = ws.new_ticket(name, base=base, worktree=not no_worktree)
-    b = t.doc().bootstrap
-    data = {"ticket": t.name, "worktree": str(t.checkout), "branch": b.get("Ticket Branch"),
-            "folder": str(t.folder), "bootstrap": b}
+    data = t.created()
     emit(obj, data, f"created ticket {t.name} (stage 0 Bootstrap, code edits Locked)\n"
                     f"  folder:   {t.folder}\n  worktree: {t.checkout}\n"
-                    f"  branch:   {b.get('Ticket Branch')}\n"
+                    f"  branch:   {data['branch']}\n"
                     f"next: fill requirements.md (Draft), then `mlgate advance {t.name}`")
-
-
-def _ticket_row(t: Any) -> dict[str, Any]:
-    try:
-        st = t.state
-        return {"ticket": t.name, "stage": st.stage, "permission": st.effective_permission,
-                "location": "done" if t.archived else "in-progress", "folder": str(t.folder),
-                "gate": st.gates[st.stage].status if st.stage is not None else None}
-    except MlgateError as exc:
-        return {"ticket": t.name, "stage": None, "permission": "Locked",
-                "location": "done" if t.archived else "in-progress", "folder": str(t.folder),
-                "error": str(exc)}
 
 
 @cli.command("list")
@@ -141,7 +127,7 @@ def _ticket_row(t: Any) -> dict[str, Any]:
 @pass_obj
 def list_cmd(obj: Obj, show_all: bool) -> None:
     """List tickets with their stage and code-edit permission."""
-    rows = [_ticket_row(t) for t in obj.ws().tickets(include_done=show_all)]
+    rows = [t.row() for t in obj.ws().tickets(include_done=show_all)]
     lines = [f"{'TICKET':<28} {'STAGE':<34} {'EDITS':<9} LOCATION"]
     for r in rows:
         stage = "?" if r["stage"] is None else C.STAGES[r["stage"]].label
@@ -474,6 +460,26 @@ def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
         git_ = claude = codex = True
     msgs = I.uninstall(obj.ws().root, git=git_, claude=claude, codex=codex)
     emit(obj, {"messages": msgs}, "\n".join(msgs))
+
+
+@cli.command("mcp")
+@click.option("--workspace", metavar="DIR", help="The folder to serve (a workspace, or a "
+              "ticket's worktree: then that ticket is the default). Default: here.")
+@pass_obj
+def mcp_cmd(obj: Obj, workspace: str | None) -> None:
+    """Serve mlgate to agents over the Model Context Protocol (stdio): tools, the ticket
+    files as resources, and the next-step prompt. Needs `pip install 'mlgate[mcp]'`."""
+    from mlgate.mcp import require_sdk
+
+    require_sdk()
+    here = Path(workspace).resolve() if workspace else obj.dir
+    if not here.is_dir():
+        raise UsageError(f"--workspace {workspace}: no such folder", path=str(here))
+    obj.dir = here
+    obj.ws()  # not a workspace: refused now (exit 2), not at the first tool call
+    from mlgate.mcp.server import serve
+
+    serve(here)
 
 
 # -- baselines -------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ REFRESH_VALUES = ("Yes", "No", "N/A")
 SC_DECISIONS = ("Passed", "Failed", "Inconclusive", "Waived")
 RUN_STATUSES = ("Queued", "Running", "Completed", "Failed")
 COMPARATORS = (">=", "<=", ">", "<", "==")
-FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout")
+# "cancelled": stopped on request (the MCP server's `stop_run`, or a cancelled `run`/`watch`)
+FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout",
+                   "cancelled")
 # SPEC §11: a metric whose name holds one of these words is lower-is-better, else higher.
 LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
 

@@ -20,6 +20,9 @@ API::
   the training process's start, or the file's last change): the run is stopped;
 * ``timeout`` — the run has been going for more than ``timeout`` seconds: it is stopped.
 
+:func:`cancel` stops a run on request (``cancelled``): the MCP server's ``stop_run`` tool, and
+a ``run``/``watch`` tool call the client cancels.
+
 Stopping = SIGTERM to the training process's process groups (its whole tree), SIGKILL after a
 grace period, or ``scancel`` for a Slurm job; the reason is written to ``meta.json``
 (``kill_reason``/``kill_detail``) first, so the supervisor records it with the exit code.
@@ -48,7 +51,8 @@ from mlgate.errors import UsageError
 from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
 
-__all__ = ["watch", "watch_run", "run_with_retries", "format_runs", "MetricsTail"]
+__all__ = ["watch", "watch_run", "cancel", "run_with_retries", "format_runs",
+           "MetricsTail"]
 
 DEFAULT_POLL = 1.0
 KILL_GRACE = 10.0
@@ -196,6 +200,23 @@ def _stop(run_dir: Path, reason: str, detail: str, grace: float) -> None:
         time.sleep(0.1)
     if not _ended(read_meta(run_dir)):
         runs_mod.finalize(run_dir, None, reason=reason)
+
+
+def cancel(run_dir: str | Path, detail: str, grace: float = KILL_GRACE) -> str:
+    """Stop the run in ``run_dir`` on request and record it as ``cancelled`` (``kill_reason``
+    and ``kill_detail`` = ``detail`` in ``meta.json``); returns its failure class. A run that
+    has already ended keeps its own class and is not touched."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    if not meta:
+        raise UsageError(f"{run_dir} has no meta.json: not a run directory", path=str(run_dir))
+    if not _ended(meta):
+        if runs_mod.run_alive(run_dir, meta):
+            _stop(run_dir, "cancelled", detail, grace)
+        else:  # its processes are gone, the end unrecorded: record it as it was
+            runs_mod.finalize(run_dir, meta.get("exit_code"))
+    runs_mod.complete_records(run_dir)
+    return str(read_meta(run_dir).get("failure_class") or "crashed")
 
 
 def _wait_writer(run_dir: Path, limit: float) -> None:
