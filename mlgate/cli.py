@@ -438,14 +438,21 @@ def _hook_flags(f: Any) -> Any:
 @hooks.command("install")
 @_hook_flags
 @click.option("--force", is_flag=True, help="Replace a foreign hook instead of chaining it.")
+@click.option("--no-mcp", is_flag=True, help="With --claude/--codex: do not register the "
+              "mlgate MCP server (.mcp.json / .codex/config.toml).")
 @pass_obj
-def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool) -> None:
-    """Install hooks (default: --git)."""
+def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool,
+                  no_mcp: bool) -> None:
+    """Install hooks (default: --git); --claude/--codex also register the MCP server."""
     from mlgate.lock import install as I
 
     if not (git_ or claude or codex):
         git_ = True
     msgs = I.install(obj.ws().root, git=git_, claude=claude, codex=codex, force=force)
+    if not no_mcp:
+        from mlgate.mcp import register
+
+        msgs += register.register(obj.ws().root, claude=claude, codex=codex)
     emit(obj, {"messages": msgs}, "\n".join(msgs))
 
 

@@ -127,9 +127,7 @@ def next_step(ws: Workspace, ticket: str | None, here: Path) -> str:
                          "to move on." if stage != C.LAST_STAGE else
                          "Nothing the agent can add: the ticket waits for the user's "
                          "verification (`mlgate verify`, run by a person).")
-        for c in failing:
-            where = f" ({c.file}{f':{c.line}' if c.line else ''})" if c.file else ""
-            lines.append(f"- [{c.id}] {c.reason}{where}")
+        lines += [f"- [{c.id}] {c.reason}" for c in failing]  # the reason names file:line
         if failing:
             lines += ["", "Fix these in the ticket's files, then call `check` and `advance`."]
     lines += ["", "## Moves from here", ""] + [f"- {a}" for a in st["allowed"]]
