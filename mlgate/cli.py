@@ -476,14 +476,14 @@ def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
 def mcp_cmd(obj: Obj, workspace: str | None) -> None:
     """Serve mlgate to agents over the Model Context Protocol (stdio): tools, the ticket
     files as resources, and the next-step prompt. Needs `pip install 'mlgate[mcp]'`."""
-    from mlgate.mcp import require_sdk
-
-    require_sdk()
     here = Path(workspace).resolve() if workspace else obj.dir
     if not here.is_dir():
         raise UsageError(f"--workspace {workspace}: no such folder", path=str(here))
     obj.dir = here
     obj.ws()  # not a workspace: refused now (exit 2), not at the first tool call
+    from mlgate.mcp import require_sdk
+
+    require_sdk()
     from mlgate.mcp.server import serve
 
     serve(here)

@@ -5,6 +5,8 @@ command itself."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -301,3 +303,18 @@ def test_importing_mlgate_mcp_does_not_load_the_sdk() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_the_docs_client_example_runs_and_the_docs_name_every_tool(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    page = (REPO / "docs" / "mcp.md").read_text()
+    for tool in TOOLS:
+        assert f"| `{tool}` |" in page, tool
+    assert "SPEC" not in page and not re.search(r"\brule \d", page)
+    (example,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    monkeypatch.chdir(ws.root)  # the example serves "."
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    exec(compile(example, "docs/mcp.md", "exec"), {"__name__": "docs_example"})
+    out = capsys.readouterr().out
+    assert "demo 1 Locked" in out and "# Next step for ticket demo" in out
