@@ -11,7 +11,8 @@ API::
     print(watch.format_runs(runs.list_runs(folder)))          # `mlgate runs`
 
 :func:`watch` returns the failure class, one of ``completed``, ``crashed``, ``oom``,
-``nan``, ``stalled``, ``timeout``:
+``nan``, ``stalled``, ``timeout`` (or ``cancelled``, when :func:`cancel` stopped the run
+meanwhile):
 
 * the run's own end (the supervisor records the exit code in ``meta.json``) is classified by
   :func:`mlgate.runs.core.classify_end` (``completed``/``crashed``/``oom``/``nan``);
