@@ -1,7 +1,7 @@
 """Training runs through ``mlgate mcp``: a detached run followed with ``watch`` (progress
-notifications) and stopped by cancelling the call, one stopped with ``stop_run``, and a
-foreground ``run`` cancelled by the client. Each is stopped for real (its processes gone) and
-recorded as ``cancelled``."""
+notifications) goes on when the watch is cancelled, and is stopped by cancelling a watch with
+``stop_on_cancel``; one is stopped with ``stop_run``; a foreground ``run`` is cancelled by the
+client. Each is stopped for real (its processes gone) and recorded as ``cancelled``."""
 from __future__ import annotations
 
 import sys
@@ -79,10 +79,14 @@ def test_runs_are_stopped_and_recorded_as_cancelled(ws: Workspace) -> None:
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
         async with session(ws.root) as s:
-            # 1. a detached run, followed with `watch`, the watch cancelled
+            # 1. a detached run, followed with `watch`: cancelling the watch stops following
+            #    it, the run goes on; with stop_on_cancel, cancelling the watch stops the run
             launched = await s.call_tool("run", {"handler": "train", "detach": True})
             out["launched"] = launched
             await follow_then_cancel(s, "watch", {"run": "RUN-001"})
+            await anyio.sleep(2.0)
+            out["alive_after_plain_cancel"] = runs.run_alive(folder / "runs" / "RUN-001")
+            await follow_then_cancel(s, "watch", {"run": "RUN-001", "stop_on_cancel": True})
             out["m1"] = await anyio.to_thread.run_sync(_stopped, folder / "runs" / "RUN-001")
             # 2. a detached run stopped with the stop_run tool
             await s.call_tool("run", {"handler": "train", "detach": True})
@@ -103,6 +107,7 @@ def test_runs_are_stopped_and_recorded_as_cancelled(ws: Workspace) -> None:
     (res,) = payload(launched)
     assert res["handler"] == "train" and res["status"] == "Blocked"
     assert "RUN-001 launched detached" in " ".join(c["detail"] for c in res["checks"])
+    assert out["alive_after_plain_cancel"] is True
     assert seen["watch"] and seen["watch"][0].startswith("RUN-001")
     assert any("RUN-003 launched" in line for line in seen["run"])
     for key, how in (("m1", "`watch`"), ("m2", "stop_run"), ("m3", "`run`")):

@@ -208,6 +208,18 @@ def test_cancel_stops_a_running_run_and_leaves_an_ended_one_alone(ticket: Path,
                                                                   tmp_path: Path) -> None:
     h = runs.launch(ticket, "demo", {"command": command("slow.py"), "env": NO_WANDB}, tmp_path)
     assert wait_for(lambda: metrics_written(h.run_dir), timeout=60)
+    # a watch asked to stop returns "running" and leaves the run alone
+    import threading
+
+    stop, got = threading.Event(), []
+    watcher = threading.Thread(target=lambda: got.append(
+        watch.watch(h.run_dir, poll=0.2, stop=stop)))
+    watcher.start()
+    time.sleep(0.5)
+    stop.set()
+    watcher.join(timeout=10)
+    assert got == ["running"] and runs.run_alive(h.run_dir)
+    assert meta(h.run_dir)["status"] == "running"
     assert watch.cancel(h.run_dir, "stopped by the test") == "cancelled"
     assert _dead(h.pid)
     m = meta(h.run_dir)

@@ -159,8 +159,9 @@ class Api:
         return guarded(go)
 
     def watch(self, run: str, ticket: str | None = None, progress: Progress | None = None,
-              poll: float = 1.0) -> Reply:
-        """``mlgate watch RUN``: follow the run to its end; exit 1 unless it completed."""
+              poll: float = 1.0, stop: threading.Event | None = None) -> Reply:
+        """``mlgate watch RUN``: follow the run to its end; exit 1 unless it completed.
+        ``stop`` set: stop following (the reply says ``running``; the run goes on)."""
         def go() -> Reply:
             from mlgate.runs import core as R
             from mlgate.runs import watch as W
@@ -168,7 +169,8 @@ class Api:
             t = self.ticket(ticket)
             train = t.ws.config.handler_options("train")
             cls = W.watch(R.resolve_run_dir(t.folder, run), train.get("stall_after"),
-                          train.get("timeout"), poll, progress, interval=WATCH_INTERVAL)
+                          train.get("timeout"), poll, progress, interval=WATCH_INTERVAL,
+                          stop=stop)
             return Reply({"run": run, "failure_class": cls}, 0 if cls == "completed" else 1)
         return guarded(go)
 

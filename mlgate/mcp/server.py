@@ -8,9 +8,9 @@ never a protocol error.
 
 Blocking work runs on worker threads. ``run`` and ``watch`` send each progress line of the
 handler or the watchdog as a ``notifications/progress`` message (to a client that gave a
-progress token), and stop what they started when the client cancels them: the training runs
-a cancelled ``run`` launched and the run a cancelled ``watch`` follows are stopped and
-recorded as ``cancelled``. Handler runs are taken one at a time per server.
+progress token). When the client cancels a ``run``, the training runs it launched are stopped
+and recorded as ``cancelled``; a cancelled ``watch`` stops following (the run goes on) unless
+it was asked to ``stop_on_cancel``. Handler runs are taken one at a time per server.
 """
 from __future__ import annotations
 
@@ -229,8 +229,8 @@ def build(here: str | Path) -> MCPServer[Any]:
         """Run the current stage's handlers (or one) and record the evidence (`mlgate run`):
         the saved results. Sends each check or run line as a progress notification;
         cancelling the call stops the training runs it launched (recorded `cancelled`)."""
-        before = await anyio.to_thread.run_sync(api.run_dirs, ticket)
         async with handler_lock:
+            before = await anyio.to_thread.run_sync(api.run_dirs, ticket)
             reply = await _Long(ctx)(
                 lambda progress: api.run(handler, ticket, detach, collect, purpose, progress),
                 lambda done: api.cancel_new_runs(before, ticket, done, "the MCP `run` call "
@@ -240,16 +240,26 @@ def build(here: str | Path) -> MCPServer[Any]:
     @app.tool(annotations=MOVE)
     async def watch(ctx: Context[Any, Any],
                     run: Annotated[str, Field(description="Run id: RUN-003, run-3 or 3.")],
-                    ticket: TicketArg = None) -> CallToolResult:
+                    ticket: TicketArg = None,
+                    stop_on_cancel: Annotated[bool, Field(
+                        description="Stop the run (recorded `cancelled`) when this call is "
+                                    "cancelled. Otherwise cancelling the call (or a client's "
+                                    "timeout) only stops following it.")] = False
+                    ) -> CallToolResult:
         """Follow a run to its end and classify it (`mlgate watch`); progress notifications
-        carry the step and latest metrics. Cancelling the call stops the run (recorded
-        `cancelled`)."""
+        carry the step and latest metrics. A detached run goes on when the call is cancelled,
+        unless `stop_on_cancel`; `stop_run` stops it at any time."""
+        stop_watching = threading.Event()
+
         def stop(done: threading.Event) -> None:
-            api.stop_run(run, ticket, detail="the MCP `watch` call following it was "
-                                             "cancelled")
+            if stop_on_cancel:
+                api.stop_run(run, ticket, detail="the MCP `watch` call following it (with "
+                                                 "stop_on_cancel) was cancelled")
+            else:
+                stop_watching.set()
             done.wait(30.0)
-        return result(await _Long(ctx)(lambda progress: api.watch(run, ticket, progress),
-                                       stop))
+        return result(await _Long(ctx)(
+            lambda progress: api.watch(run, ticket, progress, stop=stop_watching), stop))
 
     @app.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                           idempotent_hint=True, open_world_hint=False))
