@@ -318,3 +318,31 @@ def test_the_docs_client_example_runs_and_the_docs_name_every_tool(
     exec(compile(example, "docs/mcp.md", "exec"), {"__name__": "docs_example"})
     out = capsys.readouterr().out
     assert "demo 1 Locked" in out and "# Next step for ticket demo" in out
+
+
+def test_a_linked_ticket_file_does_not_serve_what_it_points_to(ws: Workspace) -> None:
+    """Attack: the ticket folder is always writable; an agent with a shell replaces an
+    artifact (or the workspace's own stage guide) by a link to mlgate's seal key and reads
+    it through a resource."""
+    t = ws.ticket("demo")
+    key = ws.root / ".mlgate" / "seal.key"
+    (t.folder / "investigation-notes.md").unlink()
+    (t.folder / "investigation-notes.md").symlink_to(key)
+    own = ws.root / "stages" / "01-investigation"
+    own.mkdir(parents=True)
+    (own / "README.md").symlink_to(key)
+    (t.folder / "requirements.md").unlink()
+    (t.folder / "requirements.md").symlink_to(ws.root / "src" / "model.py")
+
+    async def main() -> list[str]:
+        errors = []
+        async with session(ws.root) as s:
+            for name in ("investigation-notes.md", "guide.md", "requirements.md"):
+                with pytest.raises(MCPError) as exc:
+                    await s.read_resource(f"mlgate://tickets/demo/{name}")
+                errors.append(str(exc.value))
+        return errors
+    errors = anyio.run(main)
+    for err in errors:
+        assert "is a link or leads outside" in err, err
+        assert key.read_bytes().hex() not in err and "x = 1" not in err

@@ -9,7 +9,10 @@ Resources (all text, read fresh at each request):
   ticket is in now.
 
 Only those names can be read: the URI never reaches the file system as a path, so nothing
-else in the ticket folder, the worktree or the git directory (the seal key) is served.
+else in the ticket folder, the worktree or the git directory (the seal key) is served. A file
+is served only when it is a plain file where it is expected (a symbolic link, or a path that
+leads outside its folder or into mlgate's key folder, is refused): an agent that can write
+the ticket folder cannot turn a resource into a reader of other files.
 Every ticket in progress is listed with the files it has; an archived ticket's files can
 still be read by URI.
 """
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlgate import constants as C
-from mlgate import resources
+from mlgate import resources, tickets
 from mlgate.errors import MlgateError, UsageError
 from mlgate.workspace import Ticket, Workspace
 
@@ -74,7 +77,19 @@ def read_config(ws: Workspace) -> str:
     if not path.is_file():
         raise UsageError(f"{path} does not exist\nhint: `mlgate init` writes a commented one",
                          path=str(path))
-    return path.read_text(encoding="utf-8")
+    return _read_plain(ws, path, ws.root)
+
+
+def _read_plain(ws: Workspace, path: Path, within: Path) -> str:
+    """``path``'s text, when it is a plain file inside ``within`` and outside mlgate's key
+    folder; else :class:`UsageError`."""
+    real = path.resolve()
+    keys = tickets.key_dir(ws.root).resolve()
+    if path.is_symlink() or not real.is_relative_to(within.resolve()) or \
+            real.is_relative_to(keys):
+        raise UsageError(f"{path} is a link or leads outside {within}; mlgate serves only "
+                         f"plain files there", path=str(path))
+    return real.read_text(encoding="utf-8")
 
 
 def read_ticket_file(ws: Workspace, ticket: str, name: str) -> str:
@@ -88,7 +103,7 @@ def read_ticket_file(ws: Workspace, ticket: str, name: str) -> str:
     path = t.folder / name
     if not path.is_file():
         raise UsageError(f"ticket {t.name} has no {name} yet ({path})", path=str(path))
-    return path.read_text(encoding="utf-8")
+    return _read_plain(ws, path, t.folder)
 
 
 def guide(t: Ticket) -> tuple[int, str]:
@@ -97,8 +112,8 @@ def guide(t: Ticket) -> tuple[int, str]:
     if stage is None:
         raise UsageError(f"{t.state_path}: Current Stage is not set; no stage guide applies",
                          path=str(t.state_path))
-    readme = resources.stage_dir(C.STAGES[stage].slug, root=t.checkout) / "README.md"
-    return stage, readme.read_text(encoding="utf-8")
+    folder = resources.stage_dir(C.STAGES[stage].slug, root=t.checkout)
+    return stage, _read_plain(t.ws, folder / "README.md", folder)
 
 
 def next_step(ws: Workspace, ticket: str | None, here: Path) -> str:
