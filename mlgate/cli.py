@@ -264,35 +264,16 @@ def new(obj: Obj, name: str, base: str | None, no_worktree: bool) -> None:
     """Bootstrap a ticket (stage 0): branch, worktree, Draft requirements, state file."""
     ws = obj.ws()
     t = ws.new_ticket(name, base=base, worktree=not no_worktree)
-    b = t.doc().bootstrap
-    warnings = t.missing_setup()
-    req = (t.folder / "requirements.md").relative_to(t.checkout)
-    steps = ([f"cd {t.checkout}"] if t.checkout.resolve() != obj.dir.resolve() else []) + [
-        f"write the goal in {req} in your own words, then `mlgate check`",
-        "`mlgate advance` once the gate passes"]
-    data = {"ticket": t.name, "worktree": str(t.checkout), "branch": b.get("Ticket Branch"),
-            "folder": str(t.folder), "bootstrap": b, "warnings": warnings, "next": steps}
+    data = t.created(cwd=obj.dir)
 
     def text() -> str:
         lines = [f"created ticket {t.name} (stage 0 Bootstrap, code edits Locked)",
                  f"  folder:   {t.folder}", f"  worktree: {t.checkout}",
-                 f"  branch:   {b.get('Ticket Branch')}"]
-        lines += [style_warning(f"warning: {w}") for w in warnings]
-        return "\n".join(lines + ["next:"] + [f"  {s}" for s in steps])
+                 f"  branch:   {data['branch']}"]
+        lines += [style_warning(f"warning: {w}") for w in data["warnings"]]
+        return "\n".join(lines + ["next:"] + [f"  {s}" for s in data["next"]])
 
     emit(obj, data, text)
-
-
-def _ticket_row(t: Any) -> dict[str, Any]:
-    try:
-        st = t.state
-        return {"ticket": t.name, "stage": st.stage, "permission": st.effective_permission,
-                "location": "done" if t.archived else "in-progress", "folder": str(t.folder),
-                "gate": st.gates[st.stage].status if st.stage is not None else None}
-    except MlgateError as exc:
-        return {"ticket": t.name, "stage": None, "permission": "Locked",
-                "location": "done" if t.archived else "in-progress", "folder": str(t.folder),
-                "error": str(exc)}
 
 
 @cli.command("list")
@@ -300,7 +281,7 @@ def _ticket_row(t: Any) -> dict[str, Any]:
 @pass_obj
 def list_cmd(obj: Obj, show_all: bool) -> None:
     """List tickets with their stage and code-edit permission."""
-    rows = [_ticket_row(t) for t in obj.ws().tickets(include_done=show_all)]
+    rows = [t.row() for t in obj.ws().tickets(include_done=show_all)]
     lines = [f"{'TICKET':<28} {'STAGE':<34} {'EDITS':<9} LOCATION"]
     for r in rows:
         stage = "?" if r["stage"] is None else C.STAGES[r["stage"]].label
@@ -688,14 +669,21 @@ def _hook_flags(f: Any) -> Any:
 @hooks.command("install")
 @_hook_flags
 @click.option("--force", is_flag=True, help="Replace a foreign hook instead of chaining it.")
+@click.option("--no-mcp", is_flag=True, help="With --claude/--codex: do not register the "
+              "mlgate MCP server (.mcp.json / .codex/config.toml).")
 @pass_obj
-def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool) -> None:
-    """Install hooks (default: --git)."""
+def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool,
+                  no_mcp: bool) -> None:
+    """Install hooks (default: --git); --claude/--codex also register the MCP server."""
     from mlgate.lock import install as I
 
     if not (git_ or claude or codex):
         git_ = True
     msgs = I.install(obj.ws().root, git=git_, claude=claude, codex=codex, force=force)
+    if not no_mcp:
+        from mlgate.mcp import register
+
+        msgs += register.register(obj.ws().root, claude=claude, codex=codex)
     emit(obj, {"messages": msgs}, "\n".join(msgs))
 
 
@@ -710,6 +698,26 @@ def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
         git_ = claude = codex = True
     msgs = I.uninstall(obj.ws().root, git=git_, claude=claude, codex=codex)
     emit(obj, {"messages": msgs}, "\n".join(msgs))
+
+
+@cli.command("mcp")
+@click.option("--workspace", metavar="DIR", help="The folder to serve (a workspace, or a "
+              "ticket's worktree: then that ticket is the default). Default: here.")
+@pass_obj
+def mcp_cmd(obj: Obj, workspace: str | None) -> None:
+    """Serve mlgate to agents over the Model Context Protocol (stdio): tools, the ticket
+    files as resources, and the next-step prompt. Needs `pip install 'mlgate[mcp]'`."""
+    here = Path(workspace).resolve() if workspace else obj.dir
+    if not here.is_dir():
+        raise UsageError(f"--workspace {workspace}: no such folder", path=str(here))
+    obj.dir = here
+    obj.ws()  # not a workspace: refused now (exit 2), not at the first tool call
+    from mlgate.mcp import require_sdk
+
+    require_sdk()
+    from mlgate.mcp.server import serve
+
+    serve(here)
 
 
 # -- baselines -------------------------------------------------------------------------------

@@ -48,7 +48,9 @@ COMPARATORS = (">=", "<=", ">", "<", "==")
 #: The torch-smoke check ids, in the order they run (``torch-smoke.skip`` names them).
 SMOKE_CHECK_IDS = ("forward", "loss", "gradients", "overfit", "determinism", "eval_mode",
                    "checkpoint", "labels", "leakage", "anomaly", "device")
-FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout")
+# "cancelled": stopped on request (the MCP server's `stop_run`, or a cancelled `run`/`watch`)
+FAILURE_CLASSES = ("completed", "crashed", "oom", "nan", "stalled", "timeout",
+                   "cancelled")
 # SPEC §11: a metric whose name holds one of these words is lower-is-better, else higher.
 LOWER_IS_BETTER = ("loss", "error", "perplexity", "mse", "mae", "rmse")
 

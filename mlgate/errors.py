@@ -121,6 +121,12 @@ class GateFailed(Refused):
         self.report = report
         self.checks = report.checks
 
+    def to_dict(self) -> dict[str, Any]:
+        """The gate report at the top level (``ticket``, ``stage``, ``ok``, ``checks``) plus
+        ``error`` and ``message``: what ``--json`` prints for a refused move."""
+        data: dict[str, Any] = self.report.to_dict()
+        return data | {"error": self.kind, "message": self.message}
+
 
 class TransitionNotAllowed(Refused):
     """A move the state machine does not have (with what *is* allowed)."""

@@ -523,6 +523,34 @@ class Ticket:
     def state(self) -> WorkflowState:
         return self.state_of(self.doc())
 
+    def row(self) -> dict[str, Any]:
+        """One row of ``mlgate list`` (its ``--json``, and the MCP ``list`` tool): a ticket
+        whose state file cannot be read is listed Locked, with the error."""
+        try:
+            st = self.state
+            return {"ticket": self.name, "stage": st.stage, "permission": st.effective_permission,
+                    "location": "done" if self.archived else "in-progress",
+                    "folder": str(self.folder),
+                    "gate": st.gates[st.stage].status if st.stage is not None else None}
+        except MlgateError as exc:
+            return {"ticket": self.name, "stage": None, "permission": "Locked",
+                    "location": "done" if self.archived else "in-progress",
+                    "folder": str(self.folder), "error": str(exc)}
+
+    def created(self, cwd: str | Path | None = None) -> dict[str, Any]:
+        """What ``mlgate new`` reports (its ``--json``, and the MCP ``new`` tool): where the
+        ticket is, its bootstrap record, warnings about a setup missing from its branch, and
+        the next steps (starting with a ``cd`` when ``cwd`` is not the ticket's checkout)."""
+        b = self.doc().bootstrap
+        req = (self.folder / "requirements.md").relative_to(self.checkout)
+        here = Path(cwd).resolve() if cwd is not None else None
+        steps = ([f"cd {self.checkout}"] if here != self.checkout.resolve() else []) + [
+            f"write the goal in {req} in your own words, then `mlgate check`",
+            "`mlgate advance` once the gate passes"]
+        return {"ticket": self.name, "worktree": str(self.checkout),
+                "branch": b.get("Ticket Branch"), "folder": str(self.folder), "bootstrap": b,
+                "warnings": self.missing_setup(), "next": steps}
+
     def status(self, doc: StateDoc | None = None) -> dict[str, Any]:
         """Stage, permission, seal, gates, re-entry, open violations and the next moves, as
         the JSON of ``mlgate status`` (one parse of the state file serves every view)."""

@@ -32,8 +32,9 @@ LAYERS: dict[str, int] = {
     "engine": 7,
     "workspace": 8,
     "lock.hook": 9, "report": 9, "demo": 9,
-    "cli": 10,
-    "__main__": 11, "__init__": 12,
+    "mcp": 10,
+    "cli": 11,
+    "__main__": 12, "__init__": 13,
 }
 # Third-party packages and the only units allowed to import them (at module level or not).
 HEAVY = {
@@ -43,8 +44,9 @@ HEAVY = {
     "wandb": {"track", "handlers", "runs", "demo"},
     "submitit": {"runs", "handlers"},
     "matplotlib": {"runs", "track", "report", "demo"},
-    "pydantic": {"config.schema", "state.model"},
+    "pydantic": {"config.schema", "state.model", "mcp"},  # mcp: the SDK's tool schemas
     "git": set(),  # GitPython: the git CLI is used
+    "mcp": {"mcp"},  # the MCP SDK (mlgate.mcp.server; see also test_mcp_sdk_stays_out)
 }
 FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)
 
@@ -160,14 +162,14 @@ def test_torch_and_wandb_only_inside_functions(path: Path) -> None:
 
 def test_hook_path_imports_no_heavy_module() -> None:
     code = ("import sys, mlgate.lock.hook, mlgate.lock.policy;"
-            "heavy=[m for m in ('click','pydantic','transitions','git','torch','wandb','rich')"
-            " if m in sys.modules]; print(','.join(heavy))")
+            "heavy=[m for m in ('click','pydantic','transitions','git','torch','wandb','rich',"
+            "'mcp') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"hook path imports: {out.stdout.strip()}"
 
 
 def test_import_mlgate_is_light() -> None:
     code = ("import sys, mlgate; heavy=[m for m in ('click','pydantic','transitions','torch',"
-            "'wandb') if m in sys.modules]; print(','.join(heavy))")
+            "'wandb','mcp') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -202,3 +202,41 @@ def test_progress_rich_live_line_and_plain_lines(ticket: Path, tmp_path: Path) -
     line = plain.getvalue().splitlines()[-1]
     assert line.startswith("RUN-001  step 1  train/loss=0.9  elapsed ")
     assert line.endswith("crashed (exit 3)")
+
+
+def test_cancel_stops_a_running_run_and_leaves_an_ended_one_alone(ticket: Path,
+                                                                  tmp_path: Path) -> None:
+    h = runs.launch(ticket, "demo", {"command": command("slow.py"), "env": NO_WANDB}, tmp_path)
+    assert wait_for(lambda: metrics_written(h.run_dir), timeout=60)
+    # a watch asked to stop returns "running" and leaves the run alone
+    import threading
+
+    stop, got = threading.Event(), []
+    watcher = threading.Thread(target=lambda: got.append(
+        watch.watch(h.run_dir, poll=0.2, stop=stop)))
+    watcher.start()
+    time.sleep(0.5)
+    stop.set()
+    watcher.join(timeout=10)
+    assert got == ["running"] and runs.run_alive(h.run_dir)
+    assert meta(h.run_dir)["status"] == "running"
+    assert watch.cancel(h.run_dir, "stopped by the test") == "cancelled"
+    assert _dead(h.pid)
+    m = meta(h.run_dir)
+    assert (m["status"], m["failure_class"], m["kill_reason"], m["kill_detail"]) == \
+        ("failed", "cancelled", "cancelled", "stopped by the test")
+    assert m["exit_code"] == 143 and (h.run_dir / "summary.json").exists()
+    # an ended run keeps its record
+    before = (h.run_dir / "meta.json").read_bytes()
+    assert watch.cancel(h.run_dir, "again") == "cancelled"
+    assert (h.run_dir / "meta.json").read_bytes() == before
+    done = runs.launch(ticket, "demo", {"command": command("sleep_exit.py", "0.1", "0",
+                                                           str(tmp_path / "marker"))}, tmp_path)
+    assert watch.watch(done.run_dir, poll=0.2) == "completed"
+    assert watch.cancel(done.run_dir, "too late") == "completed"
+    assert "kill_reason" not in meta(done.run_dir)
+
+
+def metrics_written(run_dir: Path) -> bool:
+    path = run_dir / "metrics.jsonl"
+    return path.exists() and path.stat().st_size > 0

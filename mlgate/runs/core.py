@@ -31,8 +31,9 @@ the ``train.data`` paths/globs; ``"N/A"`` when none exist) and ``data_missing``,
 ``supervisor_pid``, ``job_id``/``cluster`` (slurm), ``started``/``started_ts``,
 ``running_since`` (epoch seconds the training process started), ``finished``/``finished_ts``,
 ``exit_code`` (a signal ``N`` is ``128+N``), ``status`` (``running``/``completed``/``failed``),
-``failure_class`` (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``),
-``kill_reason``/``kill_detail`` (set by the watchdog before it stops a run), ``stall_after``,
+``failure_class`` (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``, or
+``cancelled`` for a run stopped on request), ``kill_reason``/``kill_detail`` (set by the
+watchdog, or by :func:`mlgate.runs.watch.cancel`, before it stops a run), ``stall_after``,
 ``timeout``, ``wandb`` (``{mode, project, entity, dir, run_id, url, sync_command}``, the
 last four filled by :mod:`mlgate.track`), ``directions`` (declared by the script, if any).
 

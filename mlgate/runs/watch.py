@@ -11,7 +11,8 @@ API::
     print(watch.format_runs(runs.list_runs(folder)))          # `mlgate runs`
 
 :func:`watch` returns the failure class, one of ``completed``, ``crashed``, ``oom``,
-``nan``, ``stalled``, ``timeout``:
+``nan``, ``stalled``, ``timeout`` (or ``cancelled``, when :func:`cancel` stopped the run
+meanwhile):
 
 * the run's own end (the supervisor records the exit code in ``meta.json``) is classified by
   :func:`mlgate.runs.core.classify_end` (``completed``/``crashed``/``oom``/``nan``);
@@ -19,6 +20,9 @@ API::
 * ``stalled`` — no new ``metrics.jsonl`` line for ``stall_after`` seconds (counted from
   the training process's start, or the file's last change): the run is stopped;
 * ``timeout`` — the run has been going for more than ``timeout`` seconds: it is stopped.
+
+:func:`cancel` stops a run on request (``cancelled``): the MCP server's ``stop_run`` tool, and
+a ``run``/``watch`` tool call the client cancels.
 
 Stopping = SIGTERM to the training process's process groups (its whole tree), SIGKILL after a
 grace period, or ``scancel`` for a Slurm job; the reason is written to ``meta.json``
@@ -38,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -48,7 +53,8 @@ from mlgate.errors import UsageError
 from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
 
-__all__ = ["watch", "watch_run", "run_with_retries", "format_runs", "MetricsTail"]
+__all__ = ["watch", "watch_run", "cancel", "run_with_retries", "format_runs",
+           "MetricsTail"]
 
 DEFAULT_POLL = 1.0
 KILL_GRACE = 10.0
@@ -198,6 +204,23 @@ def _stop(run_dir: Path, reason: str, detail: str, grace: float) -> None:
         runs_mod.finalize(run_dir, None, reason=reason)
 
 
+def cancel(run_dir: str | Path, detail: str, grace: float = KILL_GRACE) -> str:
+    """Stop the run in ``run_dir`` on request and record it as ``cancelled`` (``kill_reason``
+    and ``kill_detail`` = ``detail`` in ``meta.json``); returns its failure class. A run that
+    has already ended keeps its own class and is not touched."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    if not meta:
+        raise UsageError(f"{run_dir} has no meta.json: not a run directory", path=str(run_dir))
+    if not _ended(meta):
+        if runs_mod.run_alive(run_dir, meta):
+            _stop(run_dir, "cancelled", detail, grace)
+        else:  # its processes are gone, the end unrecorded: record it as it was
+            runs_mod.finalize(run_dir, meta.get("exit_code"))
+    runs_mod.complete_records(run_dir)
+    return str(read_meta(run_dir).get("failure_class") or "crashed")
+
+
 def _wait_writer(run_dir: Path, limit: float) -> None:
     """Wait (bounded) for mlgate.track's wandb writer process to finish its last rows."""
     deadline = time.monotonic() + limit
@@ -211,11 +234,13 @@ def _wait_writer(run_dir: Path, limit: float) -> None:
 
 def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float | None = None,
           poll: float = DEFAULT_POLL, progress: Any = None, *, grace: float = KILL_GRACE,
-          interval: float = 10.0) -> str:
+          interval: float = 10.0, stop: threading.Event | None = None) -> str:
     """Follow the run in ``run_dir`` to its end and return its failure class.
 
     ``stall_after``/``timeout`` default to the values recorded in ``meta.json`` at launch
-    (``train.stall_after``/``train.timeout``); ``None`` there means no limit."""
+    (``train.stall_after``/``train.timeout``); ``None`` there means no limit. When ``stop``
+    is set before the run ends, the watch stops following it and returns ``"running"``: the
+    run goes on, nothing is recorded (a later watch re-attaches)."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     if not meta:
@@ -232,8 +257,9 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
     try:
         if _ended(meta):
             display.update(tail.read_new())
-        else:
-            _follow(run_dir, tail, display, stall_after, timeout, poll, grace)
+        elif not _follow(run_dir, tail, display, stall_after, timeout, poll, grace, stop):
+            status = "no longer watched; the run goes on"
+            return "running"
         runs_mod.complete_records(run_dir)
         _wait_writer(run_dir, WRITER_WAIT)
         meta = read_meta(run_dir)
@@ -246,10 +272,14 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
 
 
 def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: float | None,
-            timeout: float | None, poll: float, grace: float) -> None:
+            timeout: float | None, poll: float, grace: float,
+            stop: threading.Event | None = None) -> bool:
+    """Follow the run until it ends (``True``) or ``stop`` is set (``False``)."""
     metrics = run_dir / METRICS
     dead_since: float | None = None
     while True:
+        if stop is not None and stop.is_set():
+            return False
         recs = tail.read_new()
         if recs:
             display.update(recs)
@@ -257,11 +287,11 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             if bad is not None:
                 step, key, value = bad
                 _stop(run_dir, "nan", f"{key} = {value} at step {step}", grace)
-                return
+                return True
         meta = read_meta(run_dir)
         if _ended(meta):
             display.update(tail.read_new())
-            return
+            return True
         now = time.time()
         if not runs_mod.run_alive(run_dir, meta):
             # The supervisor normally records the end; give it a moment, then do it here.
@@ -270,14 +300,14 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
                 state = runs_mod.job_state(meta)
                 reason = {"OUT_OF_MEMORY": "oom", "TIMEOUT": "timeout"}.get(state or "")
                 runs_mod.finalize(run_dir, meta.get("exit_code"), reason=reason)
-                return
+                return True
         else:
             dead_since = None
         since = float(meta.get("running_since") or meta.get("started_ts") or now)
         if timeout and meta.get("running_since") and now - since > float(timeout):
             _stop(run_dir, "timeout", f"ran {now - since:.0f} s > train.timeout {timeout} s",
                   grace)
-            return
+            return True
         if stall_after and meta.get("running_since"):
             last = since
             with contextlib.suppress(OSError):
@@ -285,9 +315,12 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             if now - last > float(stall_after):
                 _stop(run_dir, "stalled", f"no new metric for {now - last:.0f} s "
                                           f"(train.stall_after {stall_after} s)", grace)
-                return
+                return True
         display.tick()
-        time.sleep(poll)
+        if stop is not None:
+            stop.wait(poll)
+        else:
+            time.sleep(poll)
 
 
 def watch_run(folder: str | Path, run_id: str, stall_after: float | None = None,
