@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -101,11 +102,12 @@ class Cluster:
     def job(self, job_id: str) -> dict[str, str]:
         """``scontrol show job -o`` as a dict (empty when the controller forgot the job)."""
         out = self.run("scontrol", "show", "job", "-o", str(job_id), check=False)
+        line = out.stdout.strip().split("\n")[0] if out.stdout.strip() else ""
+        marks = list(re.finditer(r"(?:^|\s)([A-Za-z][A-Za-z0-9_/:]*)=", line))
         fields: dict[str, str] = {}
-        for token in out.stdout.split():
-            key, sep, value = token.partition("=")
-            if sep and key not in fields:
-                fields[key] = value
+        for i, m in enumerate(marks):  # a value runs until the next " Key="
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(line)
+            fields.setdefault(m.group(1), line[m.end():end].strip())
         return fields
 
     def wait_job(self, job_id: str, timeout: float = 60.0) -> dict[str, str]:
@@ -231,6 +233,7 @@ MailProg=/bin/true
 KillWait=5
 MinJobAge=600
 InactiveLimit=0
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 MessageTimeout=20
 GresTypes=gpu
 {nodes}

@@ -29,7 +29,11 @@ SPEC_DEFAULTS = {
     "train": {"launcher": "local", "nproc": 1, "batch_size": 64, "grad_accum": 1,
               "timeout": 86400, "stall_after": 900, "oom_retries": 3, "seed": 0, "data": [],
               "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60,
-                        "cluster": "auto", "extra": {}},
+                        "cluster": "auto", "extra": {},
+                        # beyond SPEC §12.1: the cluster options of a run's job
+                        "cpus_per_task": None, "account": None, "sbatch": []},
+              # beyond SPEC §12.1: seeds, multi-node torchrun
+              "seeds": None, "parallel": None, "nnodes": 1,
               "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
@@ -67,7 +71,8 @@ def test_load_raw_deep_merges(tmp_path: Path) -> None:
     assert raw["train"]["nproc"] == 2
     assert raw["train"]["batch_size"] == 64
     assert raw["train"]["slurm"] == {"partition": "gpu", "gpus_per_node": 1, "time_min": 60,
-                                     "cluster": "auto", "extra": {}}
+                                     "cluster": "auto", "extra": {}, "cpus_per_task": None,
+                                     "account": None, "sbatch": []}
     assert raw["wandb"] == SPEC_DEFAULTS["wandb"]  # an empty section keeps its defaults
     assert raw["docs"] == ["notes/**"]  # lists replace
     assert raw["handlers"] == {4: ["torch-smoke"], 5: ["train"], 6: []}

@@ -76,12 +76,27 @@ class SlurmConfig(_Model):
     """Slurm options for ``train.launcher: slurm`` (submitit)."""
 
     partition: str | None = Field(None, description="partition to submit to (cluster default)")
-    gpus_per_node: int = Field(1, ge=0)
+    gpus_per_node: int = Field(1, ge=0, description="--gpus-per-node (0: none requested)")
     time_min: int = Field(60, ge=1, description="time limit in minutes")
     cluster: Literal["auto", "slurm", "local"] = Field(
         "auto", description="submitit executor: auto (Slurm when srun exists), slurm, local")
+    cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task")
+    account: str | None = Field(None, min_length=1, description="--account to charge")
+    sbatch: list[str] = Field(default_factory=list,
+                              description='more #SBATCH lines, e.g. ["--qos=high", "--exclusive"]')
     extra: dict[str, Any] = Field(default_factory=dict,
                                   description="more submitit update_parameters() keys")
+
+    @field_validator("sbatch")
+    @classmethod
+    def _sbatch_lines(cls, value: list[str]) -> list[str]:
+        from mlgate.config.sbatch import sbatch_options
+
+        try:
+            sbatch_options(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message.split(": ", 1)[-1]) from None
+        return value
 
 
 class TrainConfig(_Model):
@@ -98,6 +113,12 @@ class TrainConfig(_Model):
     stall_after: int | float = Field(900, gt=0, description="seconds without a new metric")
     oom_retries: int = Field(3, ge=0)
     seed: int = Field(0, ge=0)
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, description="one run per seed (a Slurm array job); replaces seed")
+    parallel: int | None = Field(None, ge=1, description="seed runs at once (local default 1; "
+                                                        "Slurm: no limit)")
+    nnodes: int = Field(1, ge=1, description="nodes of a torchrun run (slurm; torchrun "
+                                             "simulates them on this machine)")
     data: list[Glob] = Field(default_factory=list,
                              description="paths hashed into the run's data version")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
@@ -105,6 +126,20 @@ class TrainConfig(_Model):
                                 description="extra environment variables for the run")
     config: str | None = Field(None, description="a YAML/JSON config file of the training "
                                                  "script, hashed and recorded in meta.json")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"{value!r} repeats a seed")
+        return value
+
+    @model_validator(mode="after")
+    def _nodes_need_a_launcher(self) -> "TrainConfig":
+        if self.nnodes > 1 and self.launcher == "local":
+            raise ValueError(f"train.nnodes: {self.nnodes} nodes need launcher torchrun "
+                             f"(simulated on this machine) or slurm")
+        return self
 
 
 class WandbConfig(_Model):
@@ -451,6 +486,9 @@ COMMENTED_TEMPLATE = """\
 #   stall_after: 900                  # seconds without a new metric before it is stalled
 #   oom_retries: 3                    # relaunches after an out-of-memory failure
 #   seed: 0
+#   seeds: null                       # e.g. [0, 1, 2]: one run per seed (on Slurm an array job)
+#   parallel: null                    # seed runs at once (null: 1 locally, no limit on Slurm)
+#   nnodes: 1                         # nodes per run (torchrun: simulated here; slurm: srun torchrun)
 #   data: []                          # paths hashed into each run's data version, e.g. ["data/"]
 #   env: {}                           # extra environment variables for the run
 #   config: null                      # the script's config file, hashed into meta.json
@@ -459,6 +497,9 @@ COMMENTED_TEMPLATE = """\
 #     gpus_per_node: 1
 #     time_min: 60                    # time limit in minutes
 #     cluster: auto                   # auto (Slurm when srun exists) | slurm | local
+#     cpus_per_task: null             # --cpus-per-task
+#     account: null                   # --account
+#     sbatch: []                      # more #SBATCH lines, e.g. ["--qos=high", "--constraint=a100"]
 #     extra: {}                       # more submitit parameters, e.g. {mem_gb: 64}
 
 # Weights & Biases tracking of runs. mode: offline (local files, no network) | online.

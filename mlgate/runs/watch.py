@@ -48,7 +48,8 @@ from mlgate.errors import UsageError
 from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
 
-__all__ = ["watch", "watch_run", "run_with_retries", "format_runs", "MetricsTail"]
+__all__ = ["watch", "watch_run", "run_with_retries", "format_runs", "MetricsTail",
+           "failure_tail"]
 
 DEFAULT_POLL = 1.0
 KILL_GRACE = 10.0
@@ -267,9 +268,7 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             # The supervisor normally records the end; give it a moment, then do it here.
             dead_since = dead_since or now
             if now - dead_since > 3.0:
-                state = runs_mod.job_state(meta)
-                reason = {"OUT_OF_MEMORY": "oom", "TIMEOUT": "timeout"}.get(state or "")
-                runs_mod.finalize(run_dir, meta.get("exit_code"), reason=reason)
+                runs_mod.reconcile(run_dir, meta)  # from the scheduler, for a Slurm job
                 return
         else:
             dead_since = None
@@ -296,6 +295,15 @@ def watch_run(folder: str | Path, run_id: str, stall_after: float | None = None,
     """``mlgate watch RUN``: :func:`watch` on run ``run_id`` of the ticket folder ``folder``
     (``RUN-003``, ``run-3`` or ``3``). Raises :class:`UsageError` for an unknown run."""
     return watch(runs_mod.resolve_run_dir(folder, run_id), stall_after, timeout, poll, progress)
+
+
+def failure_tail(folder: str | Path, run_id: str) -> str:
+    """The log tail recorded for a run that did not complete (``meta.json`` ``log_tail``;
+    with the reason the watchdog or the scheduler gave, when there is one)."""
+    meta = read_meta(runs_mod.resolve_run_dir(folder, run_id))
+    tail = str(meta.get("log_tail") or "")
+    detail = meta.get("kill_detail")
+    return (f"[mlgate] {detail}\n" if detail and str(detail) not in tail else "") + tail
 
 
 def run_with_retries(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
