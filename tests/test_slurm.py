@@ -215,3 +215,22 @@ def test_watch_reconciles_a_job_that_died_unrecorded_from_the_scheduler(
     m = meta(h.run_dir)
     assert (m["status"], m["exit_code"], m["slurm_state"]) == ("failed", 137, "FAILED")
     assert m["node_list"] in slurm.nodes
+
+
+def test_seeds_are_one_array_job(slurm, ticket: Path, tmp_path: Path) -> None:
+    cfg = slurm_cfg(command("complete_light.py"), seeds=[0, 1, 2], parallel=2)
+    infos = watch.run_seeds(ticket, "demo", cfg, tmp_path, poll=0.2)
+    assert [(i.run, i.failure_class) for i in infos] == \
+        [("RUN-001", "completed"), ("RUN-002", "completed"), ("RUN-003", "completed")]
+    metas = [meta(i.run_dir) for i in infos]
+    array = metas[0]["array_job_id"]
+    assert [m["job_id"] for m in metas] == [f"{array}_0", f"{array}_1", f"{array}_2"]
+    assert [(m["seed"], m["array_task_id"]) for m in metas] == [(0, 0), (1, 1), (2, 2)]
+    assert len({m["seed_group"] for m in metas}) == 1
+    info = slurm.wait_job(f"{array}_2")
+    assert info["ArrayJobId"] == array and info["JobName"] == "mlgate-RUN-001-seeds3"
+    script_text = next((infos[0].run_dir / "slurm").glob("*_submission.sh")).read_text()
+    assert "#SBATCH --array=0-2%2" in script_text  # train.parallel caps the running tasks
+    assert [m["slurm_folder"] for m in metas] == ["slurm", "../RUN-001/slurm",
+                                                  "../RUN-001/slurm"]
+    assert [metrics(i.run_dir)[0]["train/loss"] for i in infos] == [1.0, 1.01, 1.02]

@@ -122,6 +122,7 @@ from mlgate.runs.plots import (
     read_meta,
     read_metrics,
     run_dirs,
+    run_number,
     format_run_id,
     update_meta,
     write_json,
@@ -137,7 +138,8 @@ __all__ = [
     "data_version", "config_hash", "classify_end", "finalize", "complete_records",
     "run_alive", "pid_alive", "stop_run", "supervise", "direction_of", "read_meta",
     "update_meta", "nonfinite_loss", "job_state", "resolve_meta_path", "wandb_location",
-    "carry_run_outputs",
+    "carry_run_outputs", "launch_seeds", "launch_detached", "new_seed_group", "reconcile",
+    "log_tail", "run_number",
 ]
 
 LAUNCHERS = ("local", "torchrun", "slurm")
@@ -651,6 +653,26 @@ def launch_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str,
     if cfg["launcher"] == "slurm":
         return _launch_slurm(preps, Path(worktree), cfg)
     return [_launch_prepared_local(p, Path(worktree), cfg) for p in preps]
+
+
+def launch_detached(folder: str | Path, ticket: str | None,
+                    train_cfg: Mapping[str, Any] | None, worktree: str | Path,
+                    commit: str | None = None, dirty: bool = False,
+                    wandb_cfg: Mapping[str, Any] | None = None) -> list[RunHandle]:
+    """What ``mlgate run train --detach`` starts: one run, or one per ``train.seeds`` (all at
+    once: nobody stays to start the next, so locally ``train.parallel`` must allow them all;
+    on Slurm the array job's own limit applies)."""
+    cfg = train_settings(train_cfg)
+    seeds = cfg.get("seeds")
+    if not seeds:
+        return [launch(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg)]
+    par = cfg.get("parallel") or 1
+    if cfg["launcher"] != "slurm" and len(seeds) > par:
+        raise UsageError(f"train.seeds has {len(seeds)} seeds but train.parallel is {par}: "
+                         f"detached, mlgate does not stay to start the rest\nhint: run without "
+                         f"--detach, or set train.parallel: {len(seeds)}",
+                         seeds=seeds, parallel=par)
+    return launch_seeds(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg, seeds)
 
 
 def new_seed_group(seeds: Sequence[int]) -> dict[str, Any]:
