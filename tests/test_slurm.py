@@ -4,6 +4,7 @@ test; they skip with the reason where Slurm cannot be installed."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -156,6 +157,7 @@ def project(git_repo: Path) -> tuple[Path, Path]:
 
 SUBMITTER = """
 import json
+import re
 import os
 import signal
 import subprocess
@@ -234,3 +236,40 @@ def test_seeds_are_one_array_job(slurm, ticket: Path, tmp_path: Path) -> None:
     assert [m["slurm_folder"] for m in metas] == ["slurm", "../RUN-001/slurm",
                                                   "../RUN-001/slurm"]
     assert [metrics(i.run_dir)[0]["train/loss"] for i in infos] == [1.0, 1.01, 1.02]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_nodes_through_srun_torchrun_rendezvous_on_the_first_node(
+        slurm, ticket: Path, tmp_path: Path) -> None:
+    h = runs.launch(ticket, "demo", slurm_cfg(command("ddp_nodes.py"), nnodes=2), tmp_path)
+    assert watch.watch(h.run_dir, poll=0.2) == "completed", log(h.run_dir)
+    m = meta(h.run_dir)
+    assert (m["node_list"], m["nodes"]) == ("n[1-2]", ["n1", "n2"])
+    assert slurm.wait_job(h.job)["NumNodes"] == "2"
+    assert m["argv"][:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1",
+                             "--kill-on-bad-exit=1", "--unbuffered"]
+    host, port = m["rdzv_endpoint"].rsplit(":", 1)
+    assert host == "127.0.0.1" and port.isdigit()  # NodeAddr of n1, the job's first node
+    assert f"--rdzv-endpoint={m['rdzv_endpoint']}" in m["argv"]
+    assert f"--rdzv-id={h.job}" in m["argv"]
+    found = sorted(re.findall(r"rank (\d) of 2 on node \d \((n\d)\): (\w+)", log(h.run_dir)))
+    assert [(r, t) for r, _, t in found] == [("0", "Run"), ("1", "NoOpRun")]
+    assert sorted(n for _, n, _ in found) == ["n1", "n2"]  # one rank on each Slurm node
+    rows = metrics(h.run_dir)
+    assert [r["step"] for r in rows] == list(range(5)) and {r["rank"] for r in rows} == {0}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_node_failure_under_slurm_is_classified_for_the_run(slurm, ticket: Path,
+                                                              tmp_path: Path) -> None:
+    cfg = slurm_cfg(command("ddp_nodes.py"), nnodes=2, env={"TEST_NO_WANDB": "1",
+                                                              "FAIL_NODE": "1"})
+    h = runs.launch(ticket, "demo", cfg, tmp_path)
+    assert watch.watch(h.run_dir, poll=0.2) == "crashed"
+    text = log(h.run_dir)
+    assert "RuntimeError: node 1 fails on purpose" in text
+    m = meta(h.run_dir)
+    assert m["exit_code"] not in (0, None) and m["status"] == "failed"
+    assert slurm.wait_job(h.job)["NumNodes"] == "2"

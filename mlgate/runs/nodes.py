@@ -122,6 +122,7 @@ def run_nodes(nnodes: int, agent_argv: Sequence[str], rdzv_id: str) -> int:
         if bad:  # e.g. stopped by a signal that reached every node
             failed = bad[0]
     if failed is not None:
+        _say(f"the run failed on node {failed[0]} of {nnodes} (exit {failed[1]})")
         return failed[1]
     return 0
 
