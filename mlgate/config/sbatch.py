@@ -14,7 +14,7 @@ from typing import Any
 
 from mlgate.errors import ConfigError
 
-__all__ = ["OWNED_OPTIONS", "sbatch_options"]
+__all__ = ["OWNED_OPTIONS", "sbatch_options", "parse_line"]
 
 CONFIG_NAME = "mlgate.yaml"
 
@@ -36,46 +36,48 @@ def sbatch_options(lines: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i, raw in enumerate(lines or []):
         where = f"train.slurm.sbatch[{i}]"
-        if not isinstance(raw, str):
-            raise ConfigError(CONFIG_NAME, f"{where}: {raw!r} is not a string; write e.g. "
-                                           f"\"--comment=my run\"")
-        text = raw.strip()
-        if text.startswith("#SBATCH"):
-            text = text[len("#SBATCH"):].strip()
-        long = re.fullmatch(r"--([A-Za-z0-9_-]+)(?:(?:=|\s+)(.*))?", text, re.S)
-        short = re.fullmatch(r"-([A-Za-z])(?:\s*=?\s*(.+))?", text, re.S)
-        if long:
-            key, value = long.group(1), long.group(2)
-        elif short:
-            key, value = _SHORT_FOR.get(short.group(1), ""), short.group(2)
-            if not key:
-                raise ConfigError(CONFIG_NAME, f"{where}: {raw!r}: write the long form of the "
-                                               f"option (e.g. --constraint=gpu)")
-        else:
-            raise ConfigError(CONFIG_NAME, f"{where}: {raw!r} is not an sbatch option; write "
-                                           f"\"--option=value\" or \"--flag\"")
-        val: Any = True
-        if value is not None and value.strip():
-            val = value.strip()
-            if val[0] in "'\"":
-                try:
-                    parts = shlex.split(val)
-                except ValueError as exc:
-                    raise ConfigError(CONFIG_NAME, f"{where}: {raw!r}: {exc}") from None
-                if len(parts) != 1:
-                    raise ConfigError(CONFIG_NAME, f"{where}: {raw!r} is not one sbatch "
-                                                   f"option")
-                val = parts[0]
-        key = key.strip().replace("_", "-")
-        if not re.fullmatch(r"[a-z][a-z0-9-]*", key):
-            raise ConfigError(CONFIG_NAME, f"{where}: {raw!r}: {key!r} is not an sbatch option")
-        if key in OWNED_OPTIONS:
-            hint = {"nodes": "set train.nnodes", "ntasks": "set train.nnodes",
-                    "ntasks-per-node": "set train.nnodes", "job-name": "mlgate names the job "
-                    "after the run"}.get(key, "mlgate sets it for the run")
-            raise ConfigError(CONFIG_NAME, f"{where}: {raw!r}: --{key} is set by mlgate "
-                                           f"({hint})")
+        try:
+            key, val = parse_line(raw)
+        except ValueError as exc:
+            raise ConfigError(CONFIG_NAME, f"{where}: {raw!r}: {exc}") from None
         if key in out:
             raise ConfigError(CONFIG_NAME, f"{where}: --{key} is given twice")
         out[key] = val
     return out
+
+
+def parse_line(raw: Any) -> tuple[str, Any]:
+    """One ``#SBATCH`` line: ``(option, value)`` (``True`` for a flag). Raises
+    :class:`ValueError` saying what is wrong with it."""
+    if not isinstance(raw, str):
+        raise ValueError("not a string; write e.g. \"--comment=my run\"")
+    text = raw.strip()
+    if text.startswith("#SBATCH"):
+        text = text[len("#SBATCH"):].strip()
+    long = re.fullmatch(r"--([A-Za-z0-9_-]+)(?:(?:=|\s+)(.*))?", text, re.S)
+    short = re.fullmatch(r"-([A-Za-z])(?:\s*=?\s*(.+))?", text, re.S)
+    if long:
+        key, value = long.group(1), long.group(2)
+    elif short:
+        key, value = _SHORT_FOR.get(short.group(1), ""), short.group(2)
+        if not key:
+            raise ValueError("write the long form of the option (e.g. --constraint=gpu)")
+    else:
+        raise ValueError("not an sbatch option; write \"--option=value\" or \"--flag\"")
+    val: Any = True
+    if value is not None and value.strip():
+        val = value.strip()
+        if val[0] in "'\"":
+            parts = shlex.split(val)  # ValueError for an unclosed quote
+            if len(parts) != 1:
+                raise ValueError("more than one sbatch option")
+            val = parts[0]
+    key = key.strip().replace("_", "-")
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", key):
+        raise ValueError(f"{key!r} is not an sbatch option")
+    if key in OWNED_OPTIONS:
+        hint = {"nodes": "set train.nnodes", "ntasks": "set train.nnodes",
+                "ntasks-per-node": "set train.nnodes",
+                "job-name": "it is named after the run"}.get(key, "it is set for the run")
+        raise ValueError(f"--{key} is mlgate's ({hint})")
+    return key, val

@@ -15,12 +15,13 @@ import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from mlgate.constants import CONFIG_FILE, LAST_STAGE
 from mlgate.errors import ConfigError
 from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
+from mlgate.config.sbatch import parse_line
 
 __all__ = [
     "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",
@@ -72,6 +73,11 @@ class SmokeConfig(_Model):
         return value
 
 
+def _sbatch_line(value: str) -> str:
+    parse_line(value)  # ValueError: what is wrong with the line
+    return value
+
+
 class SlurmConfig(_Model):
     """Slurm options for ``train.launcher: slurm`` (submitit)."""
 
@@ -82,20 +88,18 @@ class SlurmConfig(_Model):
         "auto", description="submitit executor: auto (Slurm when srun exists), slurm, local")
     cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task")
     account: str | None = Field(None, min_length=1, description="--account to charge")
-    sbatch: list[str] = Field(default_factory=list,
-                              description='more #SBATCH lines, e.g. ["--qos=high", "--exclusive"]')
+    sbatch: list[Annotated[str, AfterValidator(_sbatch_line)]] = Field(
+        default_factory=list, description='more #SBATCH lines, e.g. ["--qos=high", "--exclusive"]')
     extra: dict[str, Any] = Field(default_factory=dict,
                                   description="more submitit update_parameters() keys")
 
     @field_validator("sbatch")
     @classmethod
-    def _sbatch_lines(cls, value: list[str]) -> list[str]:
-        from mlgate.config.sbatch import sbatch_options
-
-        try:
-            sbatch_options(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message.split(": ", 1)[-1]) from None
+    def _sbatch_once(cls, value: list[str]) -> list[str]:
+        seen = [parse_line(line)[0] for line in value]
+        twice = sorted({k for k in seen if seen.count(k) > 1})
+        if twice:
+            raise ValueError(f"--{twice[0]} is given twice")
         return value
 
 
@@ -134,12 +138,13 @@ class TrainConfig(_Model):
             raise ValueError(f"{value!r} repeats a seed")
         return value
 
-    @model_validator(mode="after")
-    def _nodes_need_a_launcher(self) -> "TrainConfig":
-        if self.nnodes > 1 and self.launcher == "local":
-            raise ValueError(f"train.nnodes: {self.nnodes} nodes need launcher torchrun "
-                             f"(simulated on this machine) or slurm")
-        return self
+    @field_validator("nnodes")
+    @classmethod
+    def _nodes_need_a_launcher(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("launcher") == "local":
+            raise ValueError(f"{value} nodes need launcher torchrun (simulated on this "
+                             f"machine) or slurm")
+        return value
 
 
 class WandbConfig(_Model):
