@@ -28,7 +28,12 @@ the ``train.data`` paths/globs; ``"N/A"`` when none exist) and ``data_missing``,
 ``python_executable``, ``torch``, ``cuda``, ``cpu``, ``gpu`` (list of names), ``platform``,
 ``hostname``, ``launcher``, ``nproc``, ``batch_size``, ``grad_accum``, ``attempt``,
 ``parent_run`` (the run an OOM retry replaces), ``pid`` (training process),
-``supervisor_pid``, ``job_id``/``cluster`` (slurm), ``started``/``started_ts``,
+``supervisor_pid``, ``nnodes``, ``seeds``/``seed_group`` (a ``train.seeds`` set), ``log_tail``
+(the last lines of the log, for a run that did not complete); for Slurm ``job_id``
+(``ARRAY_TASK`` for an array task), ``cluster``, ``array_job_id``/``array_task_id``,
+``node_list``/``nodes``/``partition``/``batch_host``/``slurm_cluster``/``account`` (written by
+the job itself), ``rdzv_endpoint`` (multi-node), ``slurm_state`` (the scheduler's end state when
+Slurm ended the job or the watchdog reconciled it from the scheduler), ``started``/``started_ts``,
 ``running_since`` (epoch seconds the training process started), ``finished``/``finished_ts``,
 ``exit_code`` (a signal ``N`` is ``128+N``), ``status`` (``running``/``completed``/``failed``),
 ``failure_class`` (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``),
@@ -57,17 +62,26 @@ disk even when nobody is watching and the launching process is long gone.
   ``python3``, a path to a python) is kept and ``-m torch.distributed.run ...`` inserted after
   it (``python -m pkg.train`` works too; a command starting with ``torchrun`` is used as is).
   The script picks the backend (gloo on CPU, NCCL on GPU).
-* ``slurm`` — submitit ``AutoExecutor(folder=<run_dir>/slurm)`` with ``timeout_min``,
-  ``gpus_per_node``, ``slurm_partition`` and any extra keys of ``train.slurm.extra``; the job
-  runs the supervisor function. ``train.slurm.cluster``: ``auto`` (slurm when available, else
-  submitit's local executor), ``slurm`` or ``local``. ``nproc > 1`` runs torchrun inside the job.
+* ``slurm`` — submitit ``AutoExecutor(folder=<run_dir>/slurm)`` with the parameters of
+  :func:`mlgate.runs.slurm.submitit_parameters` (``train.slurm``: partition, time, cpus,
+  gpus per node, account, extra ``#SBATCH`` lines, submitit ``extra``); the job's batch script
+  runs the supervisor function (no srun step), which first records the job's id, node list and
+  partition. ``train.slurm.cluster``: ``auto`` (slurm when available, else submitit's local
+  executor), ``slurm`` or ``local``. ``nproc > 1`` runs torchrun inside the job.
+  ``train.seeds`` (:func:`launch_seeds`) is one array job; the runs share the first run's
+  submitit folder. The watchdog asks ``scontrol show job`` (never ``sacct``).
+* ``train.nnodes > 1`` — one torchrun agent per node with the c10d rendezvous
+  (:mod:`mlgate.runs.nodes`): under Slurm ``srun ... torchrun`` from the batch script, the
+  endpoint on the job's first node; with launcher ``torchrun`` (or submitit's local executor)
+  the nodes are simulated on this machine.
 
 The child environment: ``MLGATE_RUN_DIR``, ``MLGATE_RUN_ID``, ``MLGATE_TICKET``,
 ``MLGATE_SEED``, ``MLGATE_BATCH_SIZE``, ``MLGATE_GRAD_ACCUM``, ``MLGATE_WANDB_MODE``,
 ``MLGATE_WANDB_PROJECT``, ``MLGATE_WANDB_ENTITY``, ``WANDB_DIR=<run dir>`` unless already set,
 ``PYTHONUNBUFFERED=1`` unless set, plus ``train.env``; the working directory is the worktree.
 Placeholders substituted in ``train.command``: ``{batch_size}``, ``{grad_accum}``,
-``{seed}``, ``{nproc}``, ``{run_id}``, ``{run_dir}``.
+``{seed}`` (the run's seed: ``train.seed``, or its entry of ``train.seeds``), ``{nproc}``,
+``{run_id}``, ``{run_dir}``.
 
 **Classification** (:func:`classify_end`): a kill by the watchdog keeps its reason
 (``nan``/``stalled``/``timeout``); else a non-zero exit whose log shows an out-of-memory error
