@@ -29,6 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -296,7 +297,8 @@ def start(timeout: float = 60.0) -> Cluster:
     return cluster
 
 
-def _wait_for(predicate, timeout: float, what: str, cluster: Cluster) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str,
+              cluster: Cluster) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for label, proc in cluster.procs.items():

@@ -414,3 +414,16 @@ def test_bad_cluster_keys_name_key_and_line(tmp_path: Path, text: str, key: str,
     err = config_error(tmp_path, text)
     assert err.data["key"] == key and err.line == line, err.message
     assert words in err.message
+
+
+@pytest.mark.parametrize("text,key", [
+    ("train:\n  slurm:\n    sbatch: [\"--comment=x\\nrm -rf ~\"]\n", "train.slurm.sbatch[0]"),
+    ("train:\n  slurm:\n    partition: \"gpu\\n#SBATCH --x\"\n", "train.slurm.partition"),
+    ("train:\n  slurm:\n    account: \"a b\"\n", "train.slurm.account"),
+])
+def test_slurm_values_cannot_add_lines_to_the_batch_script(tmp_path: Path, text: str,
+                                                           key: str) -> None:
+    """Attack: a value with a line break would end its #SBATCH line and put a command of its
+    own into the job's batch script. Refused at the key, before anything is submitted."""
+    err = config_error(tmp_path, text)
+    assert err.data["key"] == key, err.message

@@ -53,7 +53,8 @@ def test_one_run_per_seed_one_after_another_by_default(ticket: Path, tmp_path: P
     assert [i.failure_class for i in infos] == ["completed"] * 3
     metas = [meta(i.run_dir) for i in infos]
     assert [m["seed"] for m in metas] == [0, 1, 2]
-    assert {m["seed_group"] for m in metas} == {metas[0]["seed_group"]} and metas[0]["seeds"] == [0, 1, 2]
+    assert {m["seed_group"] for m in metas} == {metas[0]["seed_group"]}
+    assert metas[0]["seeds"] == [0, 1, 2]
     assert [metrics(i.run_dir)[0]["train/loss"] for i in infos] == [1.0, 1.01, 1.02]
     assert "seed 2" in (infos[2].run_dir / "train.log").read_text()
     assert most_at_once(spans(infos)) == 1

@@ -52,6 +52,9 @@ def parse_line(raw: Any) -> tuple[str, Any]:
     if not isinstance(raw, str):
         raise ValueError("not a string; write e.g. \"--comment=my run\"")
     text = raw.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        # a line break would end the #SBATCH line and start a command of the batch script
+        raise ValueError("one option per entry, on one line (no control characters)")
     if text.startswith("#SBATCH"):
         text = text[len("#SBATCH"):].strip()
     long = re.fullmatch(r"--([A-Za-z0-9_-]+)(?:(?:=|\s+)(.*))?", text, re.S)

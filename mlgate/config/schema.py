@@ -81,13 +81,15 @@ def _sbatch_line(value: str) -> str:
 class SlurmConfig(_Model):
     """Slurm options for ``train.launcher: slurm`` (submitit)."""
 
-    partition: str | None = Field(None, description="partition to submit to (cluster default)")
+    partition: str | None = Field(None, pattern=r"^[^\s;'\"\\]+$",
+                                  description="partition to submit to (cluster default)")
     gpus_per_node: int = Field(1, ge=0, description="--gpus-per-node (0: none requested)")
     time_min: int = Field(60, ge=1, description="time limit in minutes")
     cluster: Literal["auto", "slurm", "local"] = Field(
         "auto", description="submitit executor: auto (Slurm when srun exists), slurm, local")
     cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task")
-    account: str | None = Field(None, min_length=1, description="--account to charge")
+    account: str | None = Field(None, pattern=r"^[^\s;'\"\\]+$",
+                                description="--account to charge")
     sbatch: list[Annotated[str, AfterValidator(_sbatch_line)]] = Field(
         default_factory=list, description='more #SBATCH lines, e.g. ["--qos=high", "--exclusive"]')
     extra: dict[str, Any] = Field(default_factory=dict,
@@ -493,7 +495,7 @@ COMMENTED_TEMPLATE = """\
 #   seed: 0
 #   seeds: null                       # e.g. [0, 1, 2]: one run per seed (on Slurm an array job)
 #   parallel: null                    # seed runs at once (null: 1 locally, no limit on Slurm)
-#   nnodes: 1                         # nodes per run (torchrun: simulated here; slurm: srun torchrun)
+#   nnodes: 1                         # nodes per run (slurm: srun torchrun; torchrun: simulated)
 #   data: []                          # paths hashed into each run's data version, e.g. ["data/"]
 #   env: {}                           # extra environment variables for the run
 #   config: null                      # the script's config file, hashed into meta.json

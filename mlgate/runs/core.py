@@ -259,6 +259,11 @@ def _check_scale(cfg: dict[str, Any]) -> None:
         v = scfg.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ConfigError(CONFIG_NAME, f"train.slurm.{key}: {v!r} must be an integer >= 1")
+    for key in ("partition", "account"):
+        v = scfg.get(key)
+        if v is not None and (not isinstance(v, str) or not re.fullmatch(r"[^\s;'\"\\]+", v)):
+            raise ConfigError(CONFIG_NAME, f"train.slurm.{key}: {v!r} is not a Slurm {key} "
+                                           f"name (one word, no spaces or quotes)")
     if isinstance(scfg.get("sbatch"), str):
         scfg["sbatch"] = [scfg["sbatch"]]
     _slurm.sbatch_options(scfg.get("sbatch"))  # raises for a line it cannot use
@@ -921,7 +926,10 @@ def _slurm_entry(run_dir: str, argv: list[str], extra_env: dict[str, str], cwd: 
     the time limit) is caught and ignored here: submitit's own handler would requeue the job.
     """
     env = {**os.environ, **extra_env}
-    info = _slurm.job_environment(os.environ)
+    # Only in a job that submitit's Slurm executor started: a local-executor job started from
+    # inside an allocation (salloc) also sees SLURM_JOB_ID, of that allocation.
+    in_job = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+    info = _slurm.job_environment(os.environ) if in_job else {}
     argv = list(argv)
     if info:
         if argv and os.path.basename(argv[0]) == "srun":
@@ -992,11 +1000,12 @@ def _scheduler_stop(run_dir: Path, code: int) -> str | None:
     stopped the job, and why (``TIMEOUT``: its time limit → ``timeout``; ``OUT_OF_MEMORY`` →
     ``oom``); recorded in ``meta.json`` as ``slurm_state``. ``None`` otherwise (then the
     usual rules apply, e.g. the watchdog's own ``kill_reason``)."""
-    job = os.environ.get("SLURM_JOB_ID")
-    if not job or code < 128:
+    if code < 128 or os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
         return None
     meta = read_meta(run_dir)
-    state = _slurm.job_state(str(meta.get("job_id") or job))
+    if meta.get("launcher") != "slurm" or not meta.get("job_id"):
+        return None
+    state = _slurm.job_state(str(meta["job_id"]))
     if not state:
         return None
     update_meta(run_dir, slurm_state=state)
