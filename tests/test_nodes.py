@@ -58,9 +58,14 @@ def test_two_simulated_nodes_run_both_ranks_and_rank_0_alone_logs(ticket: Path,
     assert watch.watch(h.run_dir, poll=0.2) == "completed", (h.run_dir / "train.log").read_text()
     log = (h.run_dir / "train.log").read_text()
     assert "2 nodes simulated on this machine; c10d rendezvous at 127.0.0.1:" in log
-    lines = sorted(re.findall(r"rank (\d) of 2 on node (\d) \(this machine\): (\w+)", log))
-    assert lines == [("0", "0", "Run"), ("1", "1", "NoOpRun")]  # one rank per node
-    assert "rank 0 done" in log and "rank 1 done" in log
+    lines = sorted(re.findall(r"^(\d): rank (\d) of 2 on node (\d) \(this machine\): "
+                              r"(Run|NoOpRun)$", log, flags=re.M))
+    # one rank per node, each line labelled with the node it came from
+    assert [(rank, node, kind) for _, rank, node, kind in lines] == [
+        ("0", "0", "Run"), ("1", "1", "NoOpRun")]
+    assert {label for label, *_ in lines} == {"0", "1"}
+    for rank in (0, 1):
+        assert re.search(rf"^\d: rank {rank} done$", log, re.M)
     rows = metrics(h.run_dir)
     assert [r["step"] for r in rows] == list(range(5))
     assert {r["rank"] for r in rows} == {0} and {r["world"] for r in rows} == {2}

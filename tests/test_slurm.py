@@ -248,12 +248,13 @@ def test_two_nodes_through_srun_torchrun_rendezvous_on_the_first_node(
     assert (m["node_list"], m["nodes"]) == ("n[1-2]", ["n1", "n2"])
     assert slurm.wait_job(h.job)["NumNodes"] == "2"
     assert m["argv"][:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1",
-                             "--kill-on-bad-exit=1", "--unbuffered"]
+                             "--kill-on-bad-exit=1", "--label"]
     host, port = m["rdzv_endpoint"].rsplit(":", 1)
     assert host == "127.0.0.1" and port.isdigit()  # NodeAddr of n1, the job's first node
     assert f"--rdzv-endpoint={m['rdzv_endpoint']}" in m["argv"]
     assert f"--rdzv-id={h.job}" in m["argv"]
-    found = sorted(re.findall(r"rank (\d) of 2 on node \d \((n\d)\): (\w+)", log(h.run_dir)))
+    found = sorted(re.findall(r"rank (\d) of 2 on node \d \((n\d)\): (Run|NoOpRun)$",
+                              log(h.run_dir), flags=re.M))
     assert [(r, t) for r, _, t in found] == [("0", "Run"), ("1", "NoOpRun")]
     assert sorted(n for _, n, _ in found) == ["n1", "n2"]  # one rank on each Slurm node
     rows = metrics(h.run_dir)

@@ -16,9 +16,10 @@ them in where the run starts (:func:`fill_rendezvous`):
   the other nodes when one fails;
 * on one machine (``launcher: torchrun``, or submitit's local executor), this module's
   :func:`main` stands in for the cluster: ``python -m mlgate.runs.nodes --nnodes N -- <agent
-  argv>`` starts N agents with the endpoint ``127.0.0.1:<free port>`` and the run id, and when
-  one node fails it says which in ``train.log``, stops the others and exits with the failed
-  node's exit code, so the run is classified by that failure.
+  argv>`` starts N agents with the endpoint ``127.0.0.1:<free port>`` and the run id, prefixes
+  each line of their output with the node's number (like ``srun --label``), and when one node
+  fails it says which in ``train.log``, stops the others and exits with the failed node's exit
+  code, so the run is classified by that failure.
 
 Standard library only.
 """
@@ -30,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -69,6 +71,17 @@ def _say(text: str) -> None:
     print(f"[mlgate] {text}", file=sys.stderr, flush=True)
 
 
+def _relay(proc: subprocess.Popen[bytes], rank: int, lock: threading.Lock) -> None:
+    """Copy an agent's output to ours, line by line, each prefixed with ``<rank>: ``."""
+    assert proc.stdout is not None
+    out = sys.stdout.buffer
+    prefix = f"{rank}: ".encode()
+    for line in iter(proc.stdout.readline, b""):
+        with lock:
+            out.write(prefix + (line if line.endswith(b"\n") else line + b"\n"))
+            out.flush()
+
+
 def _signal(procs: Sequence[subprocess.Popen[bytes]], sig: int) -> None:
     for p in procs:
         if p.poll() is None:
@@ -83,12 +96,20 @@ def run_nodes(nnodes: int, agent_argv: Sequence[str], rdzv_id: str) -> int:
     argv = fill_rendezvous(agent_argv, endpoint, rdzv_id)
     _say(f"{nnodes} nodes simulated on this machine; c10d rendezvous at {endpoint}")
     procs: list[subprocess.Popen[bytes]] = []
+    relays: list[threading.Thread] = []
+    lock = threading.Lock()
     for rank in range(nnodes):
         env = {**os.environ, "MLGATE_NODE": str(rank)}
         # Each agent leads its own process group (its workers with it), so that a node can
-        # be stopped as a whole.
-        procs.append(subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                      start_new_session=True))
+        # be stopped as a whole. Its output comes back through a pipe, a whole line at a
+        # time, prefixed with the node's number (as `srun --label` does on a cluster).
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        procs.append(proc)
+        relay = threading.Thread(target=_relay, args=(proc, rank, lock), daemon=True)
+        relay.start()
+        relays.append(relay)
 
     def forward(signum: int, _frame: object) -> None:
         _signal(procs, signum)
@@ -116,6 +137,8 @@ def run_nodes(nnodes: int, agent_argv: Sequence[str], rdzv_id: str) -> int:
                 _signal(procs, signal.SIGKILL)
                 deadline = None
         time.sleep(0.1)
+    for relay in relays:
+        relay.join(timeout=5.0)
     if failed is None:
         codes = [p.returncode for p in procs]
         bad = [(r, c if c >= 0 else 128 - c) for r, c in enumerate(codes) if c != 0]

@@ -250,6 +250,8 @@ def rendezvous_endpoint(nodes: Sequence[str], here: str | None = None) -> str:
 
 def srun_argv(nnodes: int, agent_argv: Sequence[str]) -> list[str]:
     """The batch script's ``srun`` that starts one torchrun agent on each of the job's
-    ``nnodes`` nodes; when one fails, srun stops the others (``--kill-on-bad-exit``)."""
+    ``nnodes`` nodes; when one fails, srun stops the others (``--kill-on-bad-exit``). Each
+    line of the log is prefixed with its node's task number (``--label``: ``1: ...``); srun
+    forwards whole lines, so the nodes' output does not interleave within a line."""
     return ["srun", f"--nodes={nnodes}", f"--ntasks={nnodes}", "--ntasks-per-node=1",
-            "--kill-on-bad-exit=1", "--unbuffered", *agent_argv]
+            "--kill-on-bad-exit=1", "--label", *agent_argv]
