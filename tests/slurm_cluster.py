@@ -12,7 +12,8 @@ No accounting (no ``slurmdbd``): mlgate does not use ``sacct``.
 
 :meth:`Cluster.stop` cancels the cluster's jobs and stops every daemon by its pid (SIGTERM,
 SIGKILL after a grace period), then ends, by pid, any job process left behind (found by the
-``SLURM_CONF`` of this cluster in its environment).
+``SLURM_CONF`` of this cluster in its environment). The daemons also get SIGTERM when the
+process that started them dies (``PR_SET_PDEATHSIG``), so a killed test run leaves none.
 
 :func:`unavailable` says why no cluster can be started here (``None`` when one can): the
 Debian packages ``slurm-wlm`` and ``munge`` are missing, or this is not root.
@@ -272,7 +273,8 @@ def start(timeout: float = 60.0) -> Cluster:
     def spawn(label: str, argv: list[str]) -> None:
         out = open(root / "log" / f"{label}.out", "ab")
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         out.close()
         cluster.pids[label] = proc.pid
         cluster.procs[label] = proc
@@ -295,6 +297,15 @@ def start(timeout: float = 60.0) -> Cluster:
         cluster.stop()
         raise ClusterError(f"the test Slurm cluster did not start\n{logs}") from None
     return cluster
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (a test run
+    killed before its fixture could stop the daemons does not leave them running)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float, what: str,
