@@ -636,7 +636,9 @@ def watch(obj: Obj, run_id: str, name: str | None) -> None:
         progress = Console(stderr=True)
     cls = W.watch_run(t.folder, run_id, stall_after=train.get("stall_after"),
                       timeout=train.get("timeout"), progress=progress)
-    emit(obj, {"run": run_id, "failure_class": cls}, f"{run_id}: {cls}")
+    tail = W.failure_tail(t.folder, run_id) if cls != "completed" else ""
+    emit(obj, {"run": run_id, "failure_class": cls, "log_tail": tail or None},
+         f"{run_id}: {cls}" + (f"\nlast lines of its log:\n{tail}" if tail else ""))
     if cls != "completed":
         sys.exit(1)
 

@@ -167,3 +167,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1
         sys.stderr.write("processes still running at the end of the suite:\n" + "\n".join(
             f"  {p}: {c}" for p, c in leaked.items()) + "\n")
+
+
+# --- a real Slurm cluster (tests/slurm_cluster.py) ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():  # type: ignore[no-untyped-def]
+    """munged, slurmctld and two slurmd (nodes n1, n2) on this machine, started once per test
+    session and stopped by pid at its end. Skips where Slurm is not installed or this is not
+    root; a cluster that is installed but does not start fails the tests that need it."""
+    import slurm_cluster as sc
+
+    reason = sc.unavailable()
+    if reason:
+        pytest.skip(reason)
+    try:
+        cluster = sc.start()
+    except sc.ClusterError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def slurm(slurm_cluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The session's cluster, with ``SLURM_CONF`` set for this test; the jobs a test leaves
+    behind are cancelled after it."""
+    monkeypatch.setenv("SLURM_CONF", str(slurm_cluster.conf))
+    yield slurm_cluster
+    slurm_cluster.cancel_all()

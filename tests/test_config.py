@@ -31,7 +31,11 @@ SPEC_DEFAULTS = {
     "train": {"launcher": "local", "nproc": 1, "batch_size": 64, "grad_accum": 1,
               "timeout": 86400, "stall_after": 900, "oom_retries": 3, "seed": 0, "data": [],
               "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60,
-                        "cluster": "auto", "extra": {}},
+                        "cluster": "auto", "extra": {},
+                        # beyond SPEC §12.1: the cluster options of a run's job
+                        "cpus_per_task": None, "account": None, "sbatch": []},
+              # beyond SPEC §12.1: seeds, multi-node torchrun
+              "seeds": None, "parallel": None, "nnodes": 1,
               "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
@@ -69,7 +73,8 @@ def test_load_raw_deep_merges(tmp_path: Path) -> None:
     assert raw["train"]["nproc"] == 2
     assert raw["train"]["batch_size"] == 64
     assert raw["train"]["slurm"] == {"partition": "gpu", "gpus_per_node": 1, "time_min": 60,
-                                     "cluster": "auto", "extra": {}}
+                                     "cluster": "auto", "extra": {}, "cpus_per_task": None,
+                                     "account": None, "sbatch": []}
     assert raw["wandb"] == SPEC_DEFAULTS["wandb"]  # an empty section keeps its defaults
     assert raw["docs"] == ["notes/**"]  # lists replace
     assert raw["handlers"] == {4: ["torch-smoke"], 5: ["train"], 6: []}
@@ -377,3 +382,51 @@ def test_status_skips_the_validator_until_the_config_changes(git_workspace) -> N
     assert bad.returncode == 2 and "mlgate.yaml:3" in bad.stderr and "hanlders" in bad.stderr
     cfg.write_text("branch_prefix: codex/\nprofile: strict\n")
     assert status().returncode == 0
+
+
+# --- cluster keys: train.seeds, train.parallel, train.nnodes, train.slurm.* ----------------
+
+
+def test_cluster_keys_load(tmp_path: Path) -> None:
+    write(tmp_path, "train:\n  launcher: slurm\n  seeds: [0, 1, 2]\n  parallel: 2\n"
+                    "  nnodes: 2\n  slurm:\n    account: acme\n    cpus_per_task: 8\n"
+                    "    sbatch: ['--qos=high', '#SBATCH --exclusive', '--comment=a b']\n")
+    cfg = load_config(tmp_path)
+    assert (cfg.train.seeds, cfg.train.parallel, cfg.train.nnodes) == ([0, 1, 2], 2, 2)
+    assert (cfg.train.slurm.account, cfg.train.slurm.cpus_per_task) == ("acme", 8)
+    assert cfg.train.slurm.sbatch == ["--qos=high", "#SBATCH --exclusive", "--comment=a b"]
+
+
+@pytest.mark.parametrize("text,key,line,words", [
+    ("train:\n  seeds: [0, 0]\n", "train.seeds", 2, "repeats a seed"),
+    ("train:\n  seeds: []\n", "train.seeds", 2, "at least 1"),
+    ("train:\n  parallel: 0\n", "train.parallel", 2, "greater than or equal to 1"),
+    ("train:\n  nnodes: 2\n", "train.nnodes", 2, "need launcher torchrun"),
+    ("train:\n  slurm:\n    sbatch:\n      - '--qos=high'\n      - '--output=x.log'\n",
+     "train.slurm.sbatch[1]", 5, "--output is mlgate's"),
+    ("train:\n  slurm:\n    sbatch: ['--nodes=4']\n", "train.slurm.sbatch[0]", 3,
+     "set train.nnodes"),
+    ("train:\n  slurm:\n    sbatch: ['-Z 1']\n", "train.slurm.sbatch[0]", 3, "long form"),
+    ("train:\n  slurm:\n    sbatch: ['--qos=a', '-q b']\n", "train.slurm.sbatch", 3,
+     "--qos is given twice"),
+    ("train:\n  slurm:\n    cpus_per_task: 0\n", "train.slurm.cpus_per_task", 3,
+     "greater than or equal to 1"),
+])
+def test_bad_cluster_keys_name_key_and_line(tmp_path: Path, text: str, key: str, line: int,
+                                            words: str) -> None:
+    err = config_error(tmp_path, text)
+    assert err.data["key"] == key and err.line == line, err.message
+    assert words in err.message
+
+
+@pytest.mark.parametrize("text,key", [
+    ("train:\n  slurm:\n    sbatch: [\"--comment=x\\nrm -rf ~\"]\n", "train.slurm.sbatch[0]"),
+    ("train:\n  slurm:\n    partition: \"gpu\\n#SBATCH --x\"\n", "train.slurm.partition"),
+    ("train:\n  slurm:\n    account: \"a b\"\n", "train.slurm.account"),
+])
+def test_slurm_values_cannot_add_lines_to_the_batch_script(tmp_path: Path, text: str,
+                                                           key: str) -> None:
+    """Attack: a value with a line break would end its #SBATCH line and put a command of its
+    own into the job's batch script. Refused at the key, before anything is submitted."""
+    err = config_error(tmp_path, text)
+    assert err.data["key"] == key, err.message

@@ -30,3 +30,14 @@ def test_stage4_guide_factory_passes_every_check(tmp_path: Path) -> None:
     assert set(CHECK_IDS) <= set(by_id)
     failing = {c.id: c.detail for c in result.checks if c.status == "fail"}
     assert result.status == "Pass" and not failing, failing
+
+
+def test_cluster_page_yaml_examples_are_valid_config(tmp_path: Path) -> None:
+    from mlgate.config.schema import load_config
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "cluster.md").read_text(),
+                        flags=re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        (tmp_path / "mlgate.yaml").write_text(block)
+        load_config(tmp_path)  # raises ConfigError naming the line of a wrong key

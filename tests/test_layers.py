@@ -19,12 +19,13 @@ PKG = Path(__file__).resolve().parents[1] / "mlgate"
 LAYERS: dict[str, int] = {
     "record": -1,                                     # stdlib only, below everything
     "errors": 0, "constants": 0,
-    "util": 1, "resources": 1, "config": 1, "config.raw": 1, "state": 1, "state.mdparse": 1,
+    "util": 1, "resources": 1, "config": 1, "config.raw": 1, "config.sbatch": 1, "state": 1,
+    "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
     "lock.shell": 2,
     "git": 2, "config.schema": 2, "state.statefile": 2,
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
-    "runs.baselines": 3, "runs.plots": 3,
+    "runs.baselines": 3, "runs.plots": 3, "runs.slurm": 3, "runs.nodes": 3,
     "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.closure": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5,
     "runs.watch": 5,

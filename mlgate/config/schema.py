@@ -15,12 +15,13 @@ import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from mlgate.constants import CONFIG_FILE, LAST_STAGE, SMOKE_CHECK_IDS
 from mlgate.errors import ConfigError
 from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
+from mlgate.config.sbatch import parse_line
 
 __all__ = [
     "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",
@@ -96,16 +97,36 @@ class SmokeConfig(_Model):
         return value
 
 
+def _sbatch_line(value: str) -> str:
+    parse_line(value)  # ValueError: what is wrong with the line
+    return value
+
+
 class SlurmConfig(_Model):
     """Slurm options for ``train.launcher: slurm`` (submitit)."""
 
-    partition: str | None = Field(None, description="partition to submit to (cluster default)")
-    gpus_per_node: int = Field(1, ge=0)
+    partition: str | None = Field(None, pattern=r"^[^\s;'\"\\]+$",
+                                  description="partition to submit to (cluster default)")
+    gpus_per_node: int = Field(1, ge=0, description="--gpus-per-node (0: none requested)")
     time_min: int = Field(60, ge=1, description="time limit in minutes")
     cluster: Literal["auto", "slurm", "local"] = Field(
         "auto", description="submitit executor: auto (Slurm when srun exists), slurm, local")
+    cpus_per_task: int | None = Field(None, ge=1, description="--cpus-per-task")
+    account: str | None = Field(None, pattern=r"^[^\s;'\"\\]+$",
+                                description="--account to charge")
+    sbatch: list[Annotated[str, AfterValidator(_sbatch_line)]] = Field(
+        default_factory=list, description='more #SBATCH lines, e.g. ["--qos=high", "--exclusive"]')
     extra: dict[str, Any] = Field(default_factory=dict,
                                   description="more submitit update_parameters() keys")
+
+    @field_validator("sbatch")
+    @classmethod
+    def _sbatch_once(cls, value: list[str]) -> list[str]:
+        seen = [parse_line(line)[0] for line in value]
+        twice = sorted({k for k in seen if seen.count(k) > 1})
+        if twice:
+            raise ValueError(f"--{twice[0]} is given twice")
+        return value
 
 
 class TrainConfig(_Model):
@@ -122,6 +143,12 @@ class TrainConfig(_Model):
     stall_after: int | float = Field(900, gt=0, description="seconds without a new metric")
     oom_retries: int = Field(3, ge=0)
     seed: int = Field(0, ge=0)
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, description="one run per seed (a Slurm array job); replaces seed")
+    parallel: int | None = Field(None, ge=1, description="seed runs at once (local default 1; "
+                                                        "Slurm: no limit)")
+    nnodes: int = Field(1, ge=1, description="nodes of a torchrun run (slurm; torchrun "
+                                             "simulates them on this machine)")
     data: list[Glob] = Field(default_factory=list,
                              description="paths hashed into the run's data version")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
@@ -129,6 +156,21 @@ class TrainConfig(_Model):
                                 description="extra environment variables for the run")
     config: str | None = Field(None, description="a YAML/JSON config file of the training "
                                                  "script, hashed and recorded in meta.json")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"{value!r} repeats a seed")
+        return value
+
+    @field_validator("nnodes")
+    @classmethod
+    def _nodes_need_a_launcher(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("launcher") == "local":
+            raise ValueError(f"{value} nodes need launcher torchrun (simulated on this "
+                             f"machine) or slurm")
+        return value
 
 
 class WandbConfig(_Model):
@@ -480,6 +522,9 @@ COMMENTED_TEMPLATE = """\
 #   stall_after: 900                  # seconds without a new metric before it is stalled
 #   oom_retries: 3                    # relaunches after an out-of-memory failure
 #   seed: 0
+#   seeds: null                       # e.g. [0, 1, 2]: one run per seed (on Slurm an array job)
+#   parallel: null                    # seed runs at once (null: 1 locally, no limit on Slurm)
+#   nnodes: 1                         # nodes per run (slurm: srun torchrun; torchrun: simulated)
 #   data: []                          # paths hashed into each run's data version, e.g. ["data/"]
 #   env: {}                           # extra environment variables for the run
 #   config: null                      # the script's config file, hashed into meta.json
@@ -488,6 +533,9 @@ COMMENTED_TEMPLATE = """\
 #     gpus_per_node: 1
 #     time_min: 60                    # time limit in minutes
 #     cluster: auto                   # auto (Slurm when srun exists) | slurm | local
+#     cpus_per_task: null             # --cpus-per-task
+#     account: null                   # --account
+#     sbatch: []                      # more #SBATCH lines, e.g. ["--qos=high", "--constraint=a100"]
 #     extra: {}                       # more submitit parameters, e.g. {mem_gb: 64}
 
 # Weights & Biases tracking of runs. mode: offline (local files, no network) | online.

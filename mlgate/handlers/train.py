@@ -116,6 +116,8 @@ class TrainHandler:
             return self._result(ctx, "Blocked", checks, mine, {})
 
         checks.append(self._run_check(newest, records))
+        if len({r.meta.get("seed") for r in mine}) > 1:
+            checks.append(_seeds_check(mine))
         completed = [r for r in records if r.completed]
         metrics: dict[str, Any] = {}
         latest_ok = newest if newest.completed else (completed[-1] if completed else None)
@@ -147,16 +149,16 @@ class TrainHandler:
             if ctx.detach:
                 from mlgate.runs import core as runs
 
-                handle = runs.launch(ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit,
-                                     ctx.dirty, wandb_cfg)
-                run_id = _run_id(handle)
-                ctx.report(f"launched {run_id} ({opts.get('launcher', 'local')}, detached)")
-                return _Launch([run_id] if run_id else [],
-                               detail=f"{run_id} launched detached "
-                                      f"({opts.get('launcher', 'local')})")
+                handles = runs.launch_detached(ctx.folder, ctx.ticket, opts, ctx.worktree,
+                                               ctx.commit, ctx.dirty, wandb_cfg)
+                run_ids = [r for r in (_run_id(h) for h in handles) if r]
+                ids = ", ".join(run_ids)
+                ctx.report(f"launched {ids} ({opts.get('launcher', 'local')}, detached)")
+                return _Launch(run_ids, detail=f"{ids} launched detached "
+                                               f"({opts.get('launcher', 'local')})")
             from mlgate.runs import watch
 
-            finished = watch.run_with_retries(
+            finished = watch.run_seeds(  # one run, or one per train.seeds
                 ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,
                 progress=ctx.progress)
         except MissingExtra:
@@ -316,3 +318,20 @@ def _duration(meta: dict[str, Any]) -> float:
     except (KeyError, TypeError, ValueError):
         return 0.0
     return round(max((end - start).total_seconds(), 0.0), 3)
+
+
+def _seeds_check(mine: list[closure.RunRecord]) -> CheckResult:
+    """The runs of a ``train.seeds`` set: each seed's last run (after its OOM retries) must
+    have completed."""
+    parents = {r.meta.get("parent_run") for r in mine}
+    last: dict[Any, closure.RunRecord] = {}
+    for r in mine:
+        if r.run not in parents:
+            last[r.meta.get("seed")] = r
+    bad = [f"seed {seed}: {r.run} {r.failure_class or r.status.lower()}"
+           for seed, r in last.items() if not r.completed]
+    listed = ", ".join(f"seed {seed} {r.run}" for seed, r in last.items())
+    if bad:
+        return CheckResult("seeds", "fail", f"{len(bad)} of {len(last)} seed run(s) did not "
+                                            f"complete: {'; '.join(bad)}")
+    return CheckResult("seeds", "pass", f"{len(last)} seed runs completed ({listed})")

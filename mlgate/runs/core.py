@@ -28,7 +28,12 @@ the ``train.data`` paths/globs; ``"N/A"`` when none exist) and ``data_missing``,
 ``python_executable``, ``torch``, ``cuda``, ``cpu``, ``gpu`` (list of names), ``platform``,
 ``hostname``, ``launcher``, ``nproc``, ``batch_size``, ``grad_accum``, ``attempt``,
 ``parent_run`` (the run an OOM retry replaces), ``pid`` (training process),
-``supervisor_pid``, ``job_id``/``cluster`` (slurm), ``started``/``started_ts``,
+``supervisor_pid``, ``nnodes``, ``seeds``/``seed_group`` (a ``train.seeds`` set), ``log_tail``
+(the last lines of the log, for a run that did not complete); for Slurm ``job_id``
+(``ARRAY_TASK`` for an array task), ``cluster``, ``array_job_id``/``array_task_id``,
+``node_list``/``nodes``/``partition``/``batch_host``/``slurm_cluster``/``account`` (written by
+the job itself), ``rdzv_endpoint`` (multi-node), ``slurm_state`` (the scheduler's end state when
+Slurm ended the job or the watchdog reconciled it from the scheduler), ``started``/``started_ts``,
 ``running_since`` (epoch seconds the training process started), ``finished``/``finished_ts``,
 ``exit_code`` (a signal ``N`` is ``128+N``), ``status`` (``running``/``completed``/``failed``),
 ``failure_class`` (``completed``/``crashed``/``oom``/``nan``/``stalled``/``timeout``, or
@@ -58,17 +63,26 @@ disk even when nobody is watching and the launching process is long gone.
   ``python3``, a path to a python) is kept and ``-m torch.distributed.run ...`` inserted after
   it (``python -m pkg.train`` works too; a command starting with ``torchrun`` is used as is).
   The script picks the backend (gloo on CPU, NCCL on GPU).
-* ``slurm`` — submitit ``AutoExecutor(folder=<run_dir>/slurm)`` with ``timeout_min``,
-  ``gpus_per_node``, ``slurm_partition`` and any extra keys of ``train.slurm.extra``; the job
-  runs the supervisor function. ``train.slurm.cluster``: ``auto`` (slurm when available, else
-  submitit's local executor), ``slurm`` or ``local``. ``nproc > 1`` runs torchrun inside the job.
+* ``slurm`` — submitit ``AutoExecutor(folder=<run_dir>/slurm)`` with the parameters of
+  :func:`mlgate.runs.slurm.submitit_parameters` (``train.slurm``: partition, time, cpus,
+  gpus per node, account, extra ``#SBATCH`` lines, submitit ``extra``); the job's batch script
+  runs the supervisor function (no srun step), which first records the job's id, node list and
+  partition. ``train.slurm.cluster``: ``auto`` (slurm when available, else submitit's local
+  executor), ``slurm`` or ``local``. ``nproc > 1`` runs torchrun inside the job.
+  ``train.seeds`` (:func:`launch_seeds`) is one array job; the runs share the first run's
+  submitit folder. The watchdog asks ``scontrol show job`` (never ``sacct``).
+* ``train.nnodes > 1`` — one torchrun agent per node with the c10d rendezvous
+  (:mod:`mlgate.runs.nodes`): under Slurm ``srun ... torchrun`` from the batch script, the
+  endpoint on the job's first node; with launcher ``torchrun`` (or submitit's local executor)
+  the nodes are simulated on this machine.
 
 The child environment: ``MLGATE_RUN_DIR``, ``MLGATE_RUN_ID``, ``MLGATE_TICKET``,
 ``MLGATE_SEED``, ``MLGATE_BATCH_SIZE``, ``MLGATE_GRAD_ACCUM``, ``MLGATE_WANDB_MODE``,
 ``MLGATE_WANDB_PROJECT``, ``MLGATE_WANDB_ENTITY``, ``WANDB_DIR=<run dir>`` unless already set,
 ``PYTHONUNBUFFERED=1`` unless set, plus ``train.env``; the working directory is the worktree.
 Placeholders substituted in ``train.command``: ``{batch_size}``, ``{grad_accum}``,
-``{seed}``, ``{nproc}``, ``{run_id}``, ``{run_dir}``.
+``{seed}`` (the run's seed: ``train.seed``, or its entry of ``train.seeds``), ``{nproc}``,
+``{run_id}``, ``{run_dir}``.
 
 **Classification** (:func:`classify_end`): a kill by the watchdog keeps its reason
 (``nan``/``stalled``/``timeout``); else a non-zero exit whose log shows an out-of-memory error
@@ -107,6 +121,8 @@ from typing import Any
 from mlgate.config import raw as _rawconfig
 from mlgate.constants import FAILURE_CLASSES, RUNS_DIR
 from mlgate.errors import ConfigError, EnvironmentFailure, MissingExtra, UsageError
+from mlgate.runs import nodes as _nodes
+from mlgate.runs import slurm as _slurm
 from mlgate.runs.plots import (
     LOG,
     METRICS,
@@ -121,6 +137,7 @@ from mlgate.runs.plots import (
     read_meta,
     read_metrics,
     run_dirs,
+    run_number,
     format_run_id,
     update_meta,
     write_json,
@@ -136,7 +153,8 @@ __all__ = [
     "data_version", "config_hash", "classify_end", "finalize", "complete_records",
     "run_alive", "pid_alive", "stop_run", "supervise", "direction_of", "read_meta",
     "update_meta", "nonfinite_loss", "job_state", "resolve_meta_path", "wandb_location",
-    "carry_run_outputs",
+    "carry_run_outputs", "launch_seeds", "launch_detached", "new_seed_group", "reconcile",
+    "log_tail", "run_number",
 ]
 
 LAUNCHERS = ("local", "torchrun", "slurm")
@@ -163,10 +181,10 @@ OOM_PATTERNS = (
 )
 _LOG_TAIL_BYTES = 2 * 1024 * 1024
 _PY_RE = re.compile(r"^python(\d+(\.\d+)?)?$")
-# Slurm job states (sacct/squeue) after which the job is over.
-_SLURM_DONE = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-               "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED", "FINISHED", "INTERRUPTED",
-               "NO PROCESS AND NO RESULT"}
+# Slurm job states after which the job is over (and submitit's local executor's).
+_SLURM_DONE = _slurm.DONE_STATES
+# The Slurm end states that are a failure class of their own.
+_SLURM_REASONS = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "oom"}
 
 # Popen objects of processes this process started (so liveness checks reap them properly).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -210,7 +228,46 @@ def train_settings(train_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ConfigError(CONFIG_NAME, f"train.nproc: {cfg['nproc']} processes need "
                                        f"launcher torchrun (or slurm)\nhint: set "
                                        f"train.launcher: torchrun")
+    _check_scale(cfg)
     return cfg
+
+
+def _check_scale(cfg: dict[str, Any]) -> None:
+    """``train.seeds``, ``train.parallel``, ``train.nnodes`` and the Slurm options."""
+    nnodes = cfg.get("nnodes", 1)
+    if not isinstance(nnodes, int) or isinstance(nnodes, bool) or nnodes < 1:
+        raise ConfigError(CONFIG_NAME, f"train.nnodes: {nnodes!r} must be an integer >= 1")
+    if nnodes > 1 and cfg["launcher"] == "local":
+        raise ConfigError(CONFIG_NAME, f"train.nnodes: {nnodes} nodes need launcher torchrun "
+                                       f"(simulated on this machine) or slurm\nhint: set "
+                                       f"train.launcher: slurm")
+    seeds = cfg.get("seeds")
+    if seeds is not None:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            seeds = [seeds]
+        if not isinstance(seeds, list) or not seeds or any(
+                not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
+            raise ConfigError(CONFIG_NAME, f"train.seeds: {cfg.get('seeds')!r} must be a "
+                                           f"non-empty list of integers >= 0, e.g. [0, 1, 2]")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(CONFIG_NAME, f"train.seeds: {seeds!r} repeats a seed")
+        cfg["seeds"] = list(seeds)
+    par = cfg.get("parallel")
+    if par is not None and (not isinstance(par, int) or isinstance(par, bool) or par < 1):
+        raise ConfigError(CONFIG_NAME, f"train.parallel: {par!r} must be an integer >= 1")
+    scfg = cfg["slurm"]
+    for key in ("cpus_per_task",):
+        v = scfg.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ConfigError(CONFIG_NAME, f"train.slurm.{key}: {v!r} must be an integer >= 1")
+    for key in ("partition", "account"):
+        v = scfg.get(key)
+        if v is not None and (not isinstance(v, str) or not re.fullmatch(r"[^\s;'\"\\]+", v)):
+            raise ConfigError(CONFIG_NAME, f"train.slurm.{key}: {v!r} is not a Slurm {key} "
+                                           f"name (one word, no spaces or quotes)")
+    if isinstance(scfg.get("sbatch"), str):
+        scfg["sbatch"] = [scfg["sbatch"]]
+    _slurm.sbatch_options(scfg.get("sbatch"))  # raises for a line it cannot use
 
 
 def wandb_settings(wandb_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -232,19 +289,27 @@ def substitute(command: str, values: Mapping[str, Any]) -> str:
     return command
 
 
-def build_argv(command: str, launcher: str, nproc: int) -> list[str]:
-    """The argv that runs ``command`` under ``launcher`` (see the module docstring)."""
+def build_argv(command: str, launcher: str, nproc: int, nnodes: int = 1) -> list[str]:
+    """The argv that runs ``command`` under ``launcher`` (see the module docstring). With
+    ``nnodes > 1`` it is the argv of one node's torchrun agent, with the c10d rendezvous
+    options of :mod:`mlgate.runs.nodes` (filled in where the run starts)."""
     try:
         tokens = shlex.split(command)
     except ValueError as exc:
         raise ConfigError(CONFIG_NAME, f"train.command: cannot split {command!r}: {exc}") from exc
     if not tokens:
         raise ConfigError(CONFIG_NAME, "train.command is empty")
-    if launcher != "torchrun" and not (launcher == "slurm" and nproc > 1):
+    if launcher != "torchrun" and not (launcher == "slurm" and (nproc > 1 or nnodes > 1)):
         return tokens
     dist = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    if nnodes > 1:
+        dist = ["-m", "torch.distributed.run", *_nodes.agent_options(nnodes, nproc)]
     head = os.path.basename(tokens[0])
     if head == "torchrun":
+        if nnodes > 1:
+            raise ConfigError(CONFIG_NAME, f"train.command: {command!r}: with train.nnodes > 1 "
+                                           f"write the command as `python train.py ...`: "
+                                           f"mlgate adds torchrun and its rendezvous options")
         return tokens
     if _PY_RE.match(head):
         rest = tokens[1:]
@@ -572,31 +637,104 @@ def resolve_run_dir(folder: str | Path, run_id: str) -> Path:
 def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
            worktree: str | Path, commit: str | None = None, dirty: bool = False,
            wandb_cfg: Mapping[str, Any] | None = None, attempt: int = 1,
-           parent: str | None = None) -> RunHandle:
+           parent: str | None = None, seed: int | None = None,
+           group: Mapping[str, Any] | None = None) -> RunHandle:
     """Launch ``train_cfg["command"]`` as a new run of the ticket folder ``folder``.
 
     Returns once the training process has started (its pid is in ``train.pid``), or at once
-    for a Slurm job. Raises :class:`ConfigError` for a bad ``train:``/``wandb:`` block (before
-    any run directory is made) and :class:`MissingExtra` when submitit is needed but absent.
+    for a Slurm job. ``seed`` replaces ``train.seed`` for this run; ``group`` (``seed_group``,
+    ``seeds``) ties it to the other runs of one ``train.seeds`` set. Raises
+    :class:`ConfigError` for a bad ``train:``/``wandb:`` block (before any run directory is
+    made) and :class:`MissingExtra` when submitit is needed but absent.
     """
     cfg = train_settings(train_cfg)
     wb = wandb_settings(wandb_cfg)
+    prep = _prepare(folder, ticket, cfg, wb, worktree, commit, dirty, attempt, parent, seed,
+                    group)
+    if cfg["launcher"] == "slurm":
+        return _launch_slurm([prep], Path(worktree), cfg)[0]
+    return _launch_prepared_local(prep, Path(worktree), cfg)
+
+
+def launch_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
+                 worktree: str | Path, commit: str | None = None, dirty: bool = False,
+                 wandb_cfg: Mapping[str, Any] | None = None,
+                 seeds: Sequence[int] | None = None) -> list[RunHandle]:
+    """One run per seed (``seeds``, default ``train.seeds``), all started now: on Slurm one
+    array job (``train.parallel`` caps how many of its tasks run at once), otherwise one
+    process per seed on this machine (the caller limits how many run at once). Each run's
+    ``meta.json`` has its ``seed``, the ``seeds`` of the set and their ``seed_group``."""
+    cfg = train_settings(train_cfg)
+    wb = wandb_settings(wandb_cfg)
+    chosen = list(seeds if seeds is not None else (cfg["seeds"] or [cfg["seed"]]))
+    group = new_seed_group(chosen)
+    preps = [_prepare(folder, ticket, cfg, wb, worktree, commit, dirty, 1, None, s, group)
+             for s in chosen]
+    if cfg["launcher"] == "slurm":
+        return _launch_slurm(preps, Path(worktree), cfg)
+    return [_launch_prepared_local(p, Path(worktree), cfg) for p in preps]
+
+
+def launch_detached(folder: str | Path, ticket: str | None,
+                    train_cfg: Mapping[str, Any] | None, worktree: str | Path,
+                    commit: str | None = None, dirty: bool = False,
+                    wandb_cfg: Mapping[str, Any] | None = None) -> list[RunHandle]:
+    """What ``mlgate run train --detach`` starts: one run, or one per ``train.seeds`` (all at
+    once: nobody stays to start the next, so locally ``train.parallel`` must allow them all;
+    on Slurm the array job's own limit applies)."""
+    cfg = train_settings(train_cfg)
+    seeds = cfg.get("seeds")
+    if not seeds:
+        return [launch(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg)]
+    par = cfg.get("parallel") or 1
+    if cfg["launcher"] != "slurm" and len(seeds) > par:
+        raise UsageError(f"train.seeds has {len(seeds)} seeds but train.parallel is {par}: "
+                         f"detached, mlgate does not stay to start the rest\nhint: run without "
+                         f"--detach, or set train.parallel: {len(seeds)}",
+                         seeds=seeds, parallel=par)
+    return launch_seeds(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg, seeds)
+
+
+def new_seed_group(seeds: Sequence[int]) -> dict[str, Any]:
+    """The ``seed_group``/``seeds`` meta.json keys shared by the runs of one seed set."""
+    import uuid
+
+    return {"seed_group": uuid.uuid4().hex[:12], "seeds": list(seeds)}
+
+
+@dataclass
+class _Prepared:
+    """A run directory with its meta.json written, ready to be started."""
+
+    run_id: str
+    run_dir: Path
+    argv: list[str]
+    extra_env: dict[str, str]
+
+
+def _prepare(folder: str | Path, ticket: str | None, cfg: Mapping[str, Any],
+             wb: Mapping[str, Any], worktree: str | Path, commit: str | None, dirty: bool,
+             attempt: int, parent: str | None, seed: int | None,
+             group: Mapping[str, Any] | None) -> _Prepared:
     folder, worktree = Path(folder), Path(worktree)
     if not cfg["command"]:
         raise ConfigError(CONFIG_NAME, "train.command is not set\nhint: add e.g. train: "
                                        "{command: \"python train.py --batch-size {batch_size}\"}")
     if not worktree.is_dir():
         raise UsageError(f"worktree {worktree} does not exist", path=str(worktree))
-    values: dict[str, Any] = {k: cfg[k] for k in ("batch_size", "grad_accum", "seed", "nproc")}
+    seed = cfg["seed"] if seed is None else seed
+    nnodes = int(cfg.get("nnodes") or 1)
+    values: dict[str, Any] = {k: cfg[k] for k in ("batch_size", "grad_accum", "nproc")}
+    values["seed"] = seed
     # Validate the command before a run directory exists.
     build_argv(substitute(cfg["command"], {**values, "run_id": "RUN-000", "run_dir": "x"}),
-               cfg["launcher"], cfg["nproc"])
+               cfg["launcher"], cfg["nproc"], nnodes)
     config = run_config(cfg, worktree)
     runs_root = folder / RUNS_DIR
     run_id, run_dir = allocate_run_dir(runs_root)
     values.update(run_id=run_id, run_dir=str(run_dir.resolve()))
     command = substitute(cfg["command"], values)
-    argv = build_argv(command, cfg["launcher"], cfg["nproc"])
+    argv = build_argv(command, cfg["launcher"], cfg["nproc"], nnodes)
     data_hash, missing = data_version(cfg["data"], worktree, runs_root / ".data-cache.json")
     project = wb.get("project") or ticket
     extra_env = dict(cfg["env"])
@@ -604,7 +742,7 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
         "MLGATE_RUN_DIR": str(run_dir.resolve()),
         "MLGATE_RUN_ID": run_id,
         "MLGATE_TICKET": ticket or "",
-        "MLGATE_SEED": str(cfg["seed"]),
+        "MLGATE_SEED": str(seed),
         "MLGATE_BATCH_SIZE": str(cfg["batch_size"]),
         "MLGATE_GRAD_ACCUM": str(cfg["grad_accum"]),
         "MLGATE_WANDB_MODE": wb["mode"],
@@ -619,10 +757,11 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
     meta: dict[str, Any] = {
         "run": run_id, "ticket": ticket, "command": command, "argv": argv,
         "cwd": str(worktree.resolve()), "commit": commit, "dirty": bool(dirty),
-        "config": config, "config_hash": config_hash(config), "seed": cfg["seed"],
+        "config": config, "config_hash": config_hash(config), "seed": seed,
         "data_version": data_hash, "data_paths": list(cfg["data"]), "data_missing": missing,
         **environment_info(),
-        "launcher": cfg["launcher"], "nproc": cfg["nproc"], "batch_size": cfg["batch_size"],
+        "launcher": cfg["launcher"], "nproc": cfg["nproc"], "nnodes": nnodes,
+        "batch_size": cfg["batch_size"],
         "grad_accum": cfg["grad_accum"], "attempt": attempt, "parent_run": parent,
         "pid": None, "supervisor_pid": None, "started": now_iso(), "started_ts": now,
         "running_since": None, "finished": None, "exit_code": None, "status": "running",
@@ -632,12 +771,22 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
                   "dir": None, "run_id": None, "url": None},
         "mlgate_version": _mlgate_version(),
     }
+    if group:
+        meta.update({k: group[k] for k in ("seed_group", "seeds") if k in group})
     write_json(run_dir / "meta.json", meta)
     (run_dir / LOG).touch()
-    if cfg["launcher"] == "slurm":
-        return _launch_slurm(run_id, run_dir, argv, extra_env, worktree, cfg)
-    return _launch_local(run_id, run_dir, argv, {**os.environ, **extra_env}, worktree,
-                         cfg["launcher"])
+    return _Prepared(run_id, run_dir, argv, extra_env)
+
+
+def _launch_prepared_local(prep: _Prepared, worktree: Path, cfg: Mapping[str, Any]
+                           ) -> RunHandle:
+    argv = prep.argv
+    nnodes = int(cfg.get("nnodes") or 1)
+    if nnodes > 1:  # launcher torchrun: the nodes are simulated on this machine
+        argv = _nodes.local_argv(nnodes, argv)
+        update_meta(prep.run_dir, argv=argv)
+    return _launch_local(prep.run_id, prep.run_dir, argv, {**os.environ, **prep.extra_env},
+                         worktree, cfg["launcher"])
 
 
 def _mlgate_version() -> str | None:
@@ -691,45 +840,74 @@ def _read_pid(run_dir: Path) -> int | None:
         return None
 
 
-def _launch_slurm(run_id: str, run_dir: Path, argv: list[str], extra_env: dict[str, str],
-                  worktree: Path, cfg: Mapping[str, Any]) -> RunHandle:
+def _launch_slurm(preps: list[_Prepared], worktree: Path, cfg: Mapping[str, Any]
+                  ) -> list[RunHandle]:
+    """Submit the runs through submitit: one job, or one array job for several seeds. The
+    submitit folder is the first run's ``slurm/`` (the other runs point to it)."""
     try:
         import submitit
     except ImportError as exc:
-        _abort(run_dir, "submitit is not installed: pip install 'mlgate[slurm]'")
+        for p in preps:
+            _abort(p.run_dir, "submitit is not installed: pip install 'mlgate[slurm]'")
         raise MissingExtra("submitit", "slurm", "train.launcher: slurm") from exc
     scfg = dict(cfg["slurm"])
     cluster = None if scfg.get("cluster") in (None, "auto") else scfg["cluster"]
-    params: dict[str, Any] = {"timeout_min": int(scfg.get("time_min") or 60),
-                              "gpus_per_node": int(scfg.get("gpus_per_node") or 0),
-                              "nodes": 1, "name": f"mlgate-{run_id}"}
-    if scfg.get("partition"):
-        params["slurm_partition"] = scfg["partition"]
-    params.update(dict(scfg.get("extra") or {}))
+    nnodes = int(cfg.get("nnodes") or 1)
+    first = preps[0]
+    name = f"mlgate-{first.run_id}" + (f"-seeds{len(preps)}" if len(preps) > 1 else "")
+    folder = first.run_dir / "slurm"
     try:
-        executor = submitit.AutoExecutor(folder=run_dir / "slurm", cluster=cluster)
+        executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        used = str(getattr(executor, "cluster", cluster) or "slurm")
+        params = _slurm.submitit_parameters(scfg, nnodes if used == "slurm" else 1, name)
+        if len(preps) > 1 and cfg.get("parallel"):
+            params["slurm_array_parallelism"] = int(cfg["parallel"])
         executor.update_parameters(**params)
     except (NameError, ValueError, TypeError, RuntimeError) as exc:
-        _abort(run_dir, f"submitit refused the parameters: {exc}")
+        for p in preps:
+            _abort(p.run_dir, f"submitit refused the parameters: {exc}")
         raise ConfigError(CONFIG_NAME, f"train.slurm: {exc}\nhint: submitit parameters of the "
                                        f"Slurm executor take the prefix slurm_ in "
                                        f"train.slurm.extra (e.g. slurm_account)") from exc
+    for p in preps:
+        if nnodes > 1:  # srun starts one torchrun agent per node; one machine simulates them
+            p.argv = (_slurm.srun_argv(nnodes, p.argv) if used == "slurm"
+                      else _nodes.local_argv(nnodes, p.argv))
+            update_meta(p.run_dir, argv=p.argv)
+    calls = [(str(p.run_dir.resolve()), list(p.argv), dict(p.extra_env),
+              str(worktree.resolve())) for p in preps]
     try:
-        job = executor.submit(_slurm_entry, str(run_dir.resolve()), list(argv),
-                              dict(extra_env), str(worktree.resolve()))
+        if len(preps) == 1:
+            jobs = [executor.submit(_slurm_entry, *calls[0])]
+        else:
+            with executor.batch():
+                jobs = [executor.submit(_slurm_entry, *c) for c in calls]
     except Exception as exc:
-        _abort(run_dir, f"the job could not be submitted: {exc}")
-        raise EnvironmentFailure(f"{run_id}: the Slurm job could not be submitted: {exc}",
-                                 run=run_id) from exc
-    job_id = str(job.job_id)
-    used = getattr(executor, "cluster", cluster) or "slurm"
-    update_meta(run_dir, job_id=job_id, cluster=used, slurm_folder="slurm")  # run-relative
-    if used == "local":
-        with contextlib.suppress(ValueError):
-            proc = getattr(job, "_process", None)
-            if proc is not None:
-                _CHILDREN[int(job_id)] = proc
-    return RunHandle(run_id, run_dir, _read_pid(run_dir), "slurm", job_id, None)
+        for p in preps:
+            _abort(p.run_dir, f"the job could not be submitted: {exc}")
+        raise EnvironmentFailure(f"{first.run_id}: the Slurm job could not be submitted: "
+                                 f"{exc}", run=first.run_id) from exc
+    handles = []
+    for p, job in zip(preps, jobs):
+        job_id = str(job.job_id)
+        fields: dict[str, Any] = {"job_id": job_id, "cluster": used,
+                                  # run-relative, so that it survives `mlgate archive`
+                                  "slurm_folder": os.path.relpath(folder, p.run_dir)}
+        if len(preps) > 1 and used == "slurm" and "_" in job_id:
+            array_id, _, task = job_id.partition("_")
+            fields.update(array_job_id=array_id, array_task_id=int(task))
+        if used == "slurm" and scfg.get("partition"):
+            fields["partition"] = scfg["partition"]
+        update_meta(p.run_dir, fn=lambda m, f=fields: m.update(
+            {k: v for k, v in f.items() if not m.get(k) or k in ("job_id", "cluster")}))
+        if used == "local":
+            with contextlib.suppress(ValueError):
+                proc = getattr(job, "_process", None)
+                if proc is not None:
+                    _CHILDREN[int(job_id)] = proc
+        handles.append(RunHandle(p.run_id, p.run_dir, _read_pid(p.run_dir), "slurm", job_id,
+                                 None))
+    return handles
 
 
 def _abort(run_dir: Path, reason: str) -> None:
@@ -740,9 +918,33 @@ def _abort(run_dir: Path, reason: str) -> None:
 
 
 def _slurm_entry(run_dir: str, argv: list[str], extra_env: dict[str, str], cwd: str) -> int:
-    """What a Slurm (or submitit local) job runs: the supervisor, in-process."""
+    """What a Slurm (or submitit local) job runs: the supervisor, in-process.
+
+    In a Slurm job it first records what the job knows about itself (job id, node list,
+    nodes, partition: :func:`mlgate.runs.slurm.job_environment`), so that ``meta.json`` is
+    complete even when the process that submitted is gone; a multi-node run gets its
+    rendezvous endpoint on the job's first node. SIGUSR2 (submitit asks Slurm for it before
+    the time limit) is caught and ignored here: submitit's own handler would requeue the job.
+    """
     env = {**os.environ, **extra_env}
+    # Only in a job that submitit's Slurm executor started: a local-executor job started from
+    # inside an allocation (salloc) also sees SLURM_JOB_ID, of that allocation.
+    in_job = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+    info = _slurm.job_environment(os.environ) if in_job else {}
+    argv = list(argv)
+    if info:
+        if argv and os.path.basename(argv[0]) == "srun":
+            endpoint = _slurm.rendezvous_endpoint(info.get("nodes") or [])
+            argv = _nodes.fill_rendezvous(argv, endpoint, str(info["job_id"]))
+            info.update(rdzv_endpoint=endpoint, argv=argv)
+        update_meta(run_dir, **{k: v for k, v in info.items() if v not in (None, "")})
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGUSR2, _ignore_signal)
     return supervise(run_dir, argv, env=env, cwd=cwd)
+
+
+def _ignore_signal(_signum: int, _frame: Any) -> None:
+    """A Python-level no-op handler (unlike SIG_IGN it is not inherited by the child)."""
 
 
 # --- supervisor ----------------------------------------------------------------------------
@@ -790,8 +992,29 @@ def supervise(run_dir: str | Path, argv: Sequence[str], env: Mapping[str, str] |
             # Like a shell: "Killed" for SIGKILL (the kernel's OOM killer is the usual sender).
             text = "Killed" if -rc == signal.SIGKILL else f"Terminated by {name}"
             log.write(f"[mlgate] {text} (signal {-rc}, exit {code})\n".encode())
-    finalize(run_dir, code)
+    finalize(run_dir, code, reason=_scheduler_stop(run_dir, code))
     return code
+
+
+def _scheduler_stop(run_dir: Path, code: int) -> str | None:
+    """Inside a Slurm job, after the training process died of a signal: whether Slurm
+    stopped the job, and why (``TIMEOUT``: its time limit → ``timeout``; ``OUT_OF_MEMORY`` →
+    ``oom``); recorded in ``meta.json`` as ``slurm_state``. ``None`` otherwise (then the
+    usual rules apply, e.g. the watchdog's own ``kill_reason``)."""
+    if code < 128 or os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return None
+    meta = read_meta(run_dir)
+    if meta.get("launcher") != "slurm" or not meta.get("job_id"):
+        return None
+    state = _slurm.job_state(str(meta["job_id"]))
+    if not state:
+        return None
+    update_meta(run_dir, slurm_state=state)
+    reason = _SLURM_REASONS.get(state)
+    if reason and not meta.get("kill_reason"):
+        update_meta(run_dir, kill_detail=f"Slurm ended the job: {state}" + (
+            " (its time limit, train.slurm.time_min)" if state == "TIMEOUT" else ""))
+    return None if meta.get("kill_reason") else reason
 
 
 def _signal_name(num: int) -> str:
@@ -814,6 +1037,30 @@ def _log_tail(run_dir: Path, limit: int = _LOG_TAIL_BYTES) -> str:
             return fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+LOG_TAIL_LINES = 20
+
+
+def log_tail(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
+             lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of the run's ``train.log``; for a Slurm job whose training
+    process never started, those of the job's own log (``slurm/<job>_0_log.out``), where
+    the scheduler and submitit write why."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    text = _log_tail(run_dir, 64 * 1024)
+    tail = text.splitlines()[-lines:]
+    if meta.get("launcher") == "slurm" and meta.get("job_id") and not meta.get("pid"):
+        folder = resolve_meta_path(run_dir, meta.get("slurm_folder") or "slurm")
+        job = str(meta["job_id"])
+        if folder is not None and folder.is_dir():
+            for path in sorted(folder.glob(f"{job}_*log.*")):
+                with contextlib.suppress(OSError):
+                    body = path.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if body:
+                        tail += [f"--- {path.name}"] + body[-lines:]
+    return "\n".join(tail)
 
 
 def find_oom(text: str, exit_code: int | None) -> str | None:
@@ -871,6 +1118,8 @@ def finalize(run_dir: str | Path, exit_code: int | None, reason: str | None = No
                         status="completed" if cls == "completed" else "failed")
             if cls == "oom":
                 meta["oom_evidence"] = find_oom(_log_tail(run_dir), exit_code)
+            if cls != "completed":
+                meta["log_tail"] = log_tail(run_dir, meta)
             write_json(run_dir / "meta.json", meta)
     complete_records(run_dir, plots=plots)
     return read_meta(run_dir)
@@ -926,38 +1175,58 @@ def pid_alive(pid: int | None) -> bool:
 
 
 _JOB_STATES: dict[str, tuple[float, str | None]] = {}
-JOB_STATE_TTL = 15.0  # seconds between two `sacct` queries for the same job
+JOB_STATE_TTL = 15.0  # seconds between two `scontrol show job` queries for the same job
 
 
-def _slurm_folder(meta: Mapping[str, Any], run_dir: str | Path | None) -> str | None:
-    value = meta.get("slurm_folder")
-    if run_dir is None:
-        return str(value) if value else None
-    path = resolve_meta_path(run_dir, value or "slurm")
-    return str(path) if path is not None else None
-
-
-def job_state(meta: Mapping[str, Any], run_dir: str | Path | None = None) -> str | None:
-    """The Slurm state of a run's job (``None`` when it cannot be asked). A real cluster is
-    asked at most every :data:`JOB_STATE_TTL` seconds per job. ``run_dir`` resolves the
-    run-relative ``slurm_folder``."""
+def job_state(meta: Mapping[str, Any], run_dir: str | Path | None = None,
+              fresh: bool = False) -> str | None:
+    """The Slurm state of a run's job: ``RUNNING``, ``COMPLETED``, ... or ``UNKNOWN`` (the
+    controller has forgotten it); ``None`` when it cannot be asked. A real cluster is asked
+    with ``scontrol show job`` (no ``sacct``: see :mod:`mlgate.runs.slurm`) at most every
+    :data:`JOB_STATE_TTL` seconds per job unless ``fresh``."""
     if meta.get("launcher") != "slurm" or not meta.get("job_id"):
         return None
     job_id = str(meta["job_id"])
     if meta.get("cluster") == "local":
         return "RUNNING" if pid_alive(_int(job_id)) else "FINISHED"
     cached = _JOB_STATES.get(job_id)
-    if cached and time.monotonic() - cached[0] < JOB_STATE_TTL:
+    if not fresh and cached and time.monotonic() - cached[0] < JOB_STATE_TTL:
         return cached[1]
-    try:
-        import submitit
-
-        raw = submitit.SlurmJob(folder=_slurm_folder(meta, run_dir), job_id=job_id).state
-        state = str(raw).split()[0].upper() if raw else None
-    except Exception:
-        state = None
+    state = _slurm.job_state(job_id)
     _JOB_STATES[job_id] = (time.monotonic(), state)
     return state
+
+
+def reconcile(run_dir: str | Path, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Finalize a run whose processes (or Slurm job) are gone without a recorded end, from
+    what is left: for a Slurm job, the scheduler's state and exit code (``TIMEOUT`` →
+    ``timeout``, ``OUT_OF_MEMORY`` → ``oom``; ``slurm_state`` and a ``kill_detail`` saying
+    so are recorded), else the run's own records. Returns the new meta."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    code = meta.get("exit_code")
+    reason = None
+    if meta.get("launcher") == "slurm" and meta.get("cluster") not in (None, "local") \
+            and meta.get("job_id"):
+        fields = _slurm.show_job(str(meta["job_id"])) or {}
+        state = (fields.get("JobState") or "UNKNOWN").split()[0].upper()
+        if code is None:
+            code = _slurm.exit_code(fields)
+        reason = _SLURM_REASONS.get(state)
+        detail = (f"Slurm job {meta['job_id']} ended {state}"
+                  + (f" (ExitCode {fields['ExitCode']})" if fields.get("ExitCode") else "")
+                  + " without mlgate's supervisor recording the end"
+                  + ("; the controller no longer knows the job" if state == "UNKNOWN" else ""))
+        extra = {"slurm_state": state}
+        if not meta.get("kill_reason"):
+            extra["kill_detail"] = detail
+        for key, field_name in (("node_list", "NodeList"), ("partition", "Partition")):
+            if not meta.get(key) and fields.get(field_name) not in (None, "", "(null)"):
+                extra[key] = fields[field_name]
+        update_meta(run_dir, **extra)
+        with contextlib.suppress(OSError), open(run_dir / LOG, "a", encoding="utf-8") as log:
+            log.write(f"[mlgate] {detail}\n")
+    return finalize(run_dir, code, reason=reason)
 
 
 def _int(value: Any) -> int | None:
@@ -1035,14 +1304,10 @@ def stop_run(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
     run_dir = Path(run_dir)
     meta = read_meta(run_dir) if meta is None else meta
     if meta.get("launcher") == "slurm" and meta.get("cluster") not in (None, "local"):
-        try:
-            import submitit
-
-            submitit.SlurmJob(folder=_slurm_folder(meta, run_dir),
-                              job_id=str(meta["job_id"])).cancel(check=False)
-        except Exception:
+        if not meta.get("job_id"):
             return False
-        return True
+        _JOB_STATES.pop(str(meta["job_id"]), None)
+        return _slurm.cancel(str(meta["job_id"]))
     host = meta.get("supervisor_host") or meta.get("hostname")
     if host and host != socket.gethostname():
         return False

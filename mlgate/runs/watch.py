@@ -53,8 +53,8 @@ from mlgate.errors import UsageError
 from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
 
-__all__ = ["watch", "watch_run", "cancel", "run_with_retries", "format_runs",
-           "MetricsTail"]
+__all__ = ["watch", "watch_run", "cancel", "run_with_retries", "run_seeds", "format_runs",
+           "MetricsTail", "failure_tail"]
 
 DEFAULT_POLL = 1.0
 KILL_GRACE = 10.0
@@ -297,9 +297,7 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             # The supervisor normally records the end; give it a moment, then do it here.
             dead_since = dead_since or now
             if now - dead_since > 3.0:
-                state = runs_mod.job_state(meta)
-                reason = {"OUT_OF_MEMORY": "oom", "TIMEOUT": "timeout"}.get(state or "")
-                runs_mod.finalize(run_dir, meta.get("exit_code"), reason=reason)
+                runs_mod.reconcile(run_dir, meta)  # from the scheduler, for a Slurm job
                 return True
         else:
             dead_since = None
@@ -331,20 +329,34 @@ def watch_run(folder: str | Path, run_id: str, stall_after: float | None = None,
     return watch(runs_mod.resolve_run_dir(folder, run_id), stall_after, timeout, poll, progress)
 
 
+def failure_tail(folder: str | Path, run_id: str) -> str:
+    """The log tail recorded for a run that did not complete (``meta.json`` ``log_tail``;
+    with the reason the watchdog or the scheduler gave, when there is one)."""
+    meta = read_meta(runs_mod.resolve_run_dir(folder, run_id))
+    tail = str(meta.get("log_tail") or "")
+    detail = meta.get("kill_detail")
+    return (f"[mlgate] {detail}\n" if detail and str(detail) not in tail else "") + tail
+
+
 def run_with_retries(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
                      worktree: str | Path, commit: str | None = None, dirty: bool = False,
                      wandb_cfg: Mapping[str, Any] | None = None, progress: Any = None,
-                     poll: float = DEFAULT_POLL) -> list[RunInfo]:
+                     poll: float = DEFAULT_POLL, *, seed: int | None = None,
+                     group: Mapping[str, Any] | None = None,
+                     first: runs_mod.RunHandle | None = None) -> list[RunInfo]:
     """Launch a run, watch it, and on ``oom`` relaunch it as a new run with ``batch_size``
     halved and ``grad_accum`` doubled (``meta.json``: ``attempt``, ``parent_run``), at most
     ``train.oom_retries`` times and only when the command contains ``{batch_size}``.
+    ``seed``/``group``: the run is one of a ``train.seeds`` set; ``first``: a run already
+    launched (e.g. a task of a Slurm array job) to watch instead of launching one.
     Returns every run started, oldest first."""
     cfg = runs_mod.train_settings(train_cfg)
     out: list[RunInfo] = []
     attempt, parent = 1, None
     while True:
-        handle = runs_mod.launch(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
-                                 attempt=attempt, parent=parent)
+        handle = first if first is not None and attempt == 1 else runs_mod.launch(
+            folder, ticket, cfg, worktree, commit, dirty, wandb_cfg, attempt=attempt,
+            parent=parent, seed=seed, group=group)
         if progress is not None and callable(progress) and not hasattr(progress, "print"):
             progress(f"{handle.run_id} launched ({handle.launcher}, batch_size "
                      f"{cfg['batch_size']}, grad_accum {cfg['grad_accum']})")
@@ -357,6 +369,50 @@ def run_with_retries(folder: str | Path, ticket: str | None, train_cfg: Mapping[
         cfg = {**cfg, "batch_size": cfg["batch_size"] // 2, "grad_accum": cfg["grad_accum"] * 2}
         attempt, parent = attempt + 1, handle.run_id
     return out
+
+
+def run_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
+              worktree: str | Path, commit: str | None = None, dirty: bool = False,
+              wandb_cfg: Mapping[str, Any] | None = None, progress: Any = None,
+              poll: float = DEFAULT_POLL) -> list[RunInfo]:
+    """``train.seeds``: one run per seed, each watched to its end with its own OOM retries.
+
+    On Slurm the runs are one array job (:func:`mlgate.runs.core.launch_seeds`; an OOM retry
+    is a job of its own); on this machine they run one after another, or up to
+    ``train.parallel`` at once. Without ``train.seeds`` this is :func:`run_with_retries`.
+    Returns every run started, by run id."""
+    cfg = runs_mod.train_settings(train_cfg)
+    seeds = cfg.get("seeds")
+    if not seeds:
+        return run_with_retries(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
+                                progress, poll)
+    if cfg["launcher"] == "slurm":
+        handles = runs_mod.launch_seeds(folder, ticket, cfg, worktree, commit, dirty,
+                                        wandb_cfg, seeds)
+        group = {k: read_meta(handles[0].run_dir).get(k) for k in ("seed_group", "seeds")}
+        jobs = [dict(seed=s, group=group, first=h) for s, h in zip(seeds, handles)]
+        workers = len(jobs)
+    else:
+        group = runs_mod.new_seed_group(seeds)
+        jobs = [dict(seed=s, group=group) for s in seeds]
+        workers = min(int(cfg.get("parallel") or 1), len(jobs))
+    if workers > 1 and progress is not None and hasattr(progress, "print"):
+        console = progress  # one live line per run cannot share a console: plain lines
+        progress = lambda line: console.print(line)  # noqa: E731
+
+    def one(kw: dict[str, Any]) -> list[RunInfo]:
+        return run_with_retries(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
+                                progress, poll, **kw)
+
+    if workers <= 1:
+        done = [one(kw) for kw in jobs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlgate-seed") as pool:
+            done = list(pool.map(one, jobs))
+    infos = [i for chunk in done for i in chunk]
+    return sorted(infos, key=lambda i: (runs_mod.run_number(i.run) or 0, i.run))
 
 
 # --- listing ---------------------------------------------------------------------------------
