@@ -50,6 +50,9 @@ from mlgate.lock.shell.writes import HANDLERS, INTERPRETERS, SHELLS, handle_pyth
     handle_shell, is_python
 from mlgate.lock.shell.pycode import PythonWrites, python_writes
 from mlgate.record import field, record
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["BUDGET_S", "MAX_DEPTH", "BashAnalysis", "Command", "Op", "PythonWrites", "Word",
            "analyze", "python_writes", "split_commands"]
@@ -94,7 +97,7 @@ class BashAnalysis:
 
 
 def analyze(command: str, cwd: str | os.PathLike[str], *, budget_s: float = BUDGET_S,
-            branch_prefix: str = "codex/") -> BashAnalysis:
+            branch_prefix: str | Callable[[], str] = "codex/") -> BashAnalysis:
     """Every file ``command`` (run in ``cwd``) may write, what cannot be placed, and what is
     refused outright."""
     result = BashAnalysis()
@@ -144,7 +147,7 @@ class Analyzer:
     report through :class:`~mlgate.lock.shell.context.Ctx` to ``write``/``unknown``."""
 
     def __init__(self, result: BashAnalysis, budget: Budget | None = None,
-                 branch_prefix: str = "codex/") -> None:
+                 branch_prefix: str | Callable[[], str] = "codex/") -> None:
         self.r = result
         self.budget = budget or Budget(BUDGET_S)
         self.branch_prefix = branch_prefix
@@ -166,7 +169,11 @@ class Analyzer:
         saved_outer = self.state
         stack: list[_State] = []
         first = True
-        for item in split_commands(text, self.budget):
+        # where the working directory may be when an and-or list stops early (`false && cd
+        # /tmp; rm x`: rm runs in the old directory or in /tmp)
+        alt: list[tuple[str, ...] | None] = []
+        items = split_commands(text, self.budget)
+        for k, item in enumerate(items):
             self.budget.check_now()
             if item == "push":
                 stack.append(state.copy())
@@ -181,8 +188,20 @@ class Analyzer:
             if first and pipe_in and not item.pipe_in:
                 item.pipe_in = True
             first = False
+            if item.after is not None:
+                alt.append(state.cwd)  # the list may stop before this command
             self.state = state
             self.command(item, state, depth)
+            nxt = items[k + 1] if k + 1 < len(items) else None
+            if alt and not (isinstance(nxt, Command) and nxt.after is not None):
+                for other in alt:  # the list ends here: it may have stopped anywhere
+                    if state.cwd is None or other is None:
+                        state.cwd = None
+                        break
+                    state.cwd = tuple(dict.fromkeys(state.cwd + other))
+                alt = []
+                if state.cwd is not None and len(state.cwd) > MAX_CWDS:
+                    state.cwd = None
         self.state = saved_outer
 
     # reports -------------------------------------------------------------------------

@@ -35,7 +35,9 @@ def text(word: Word, env: dict[str, str | None]) -> str | None:
     a part cannot be known. Unquoted variable values with blanks or glob characters are
     unknown too (bash would split or expand them)."""
     out: list[str] = []
-    for kind, value, quoted in word.parts:
+    parts = word.parts or ([("dyn", word.value, False)] if word.dynamic
+                           else [("lit", word.value, True)])
+    for kind, value, quoted in parts:
         if kind == "lit":
             out.append(value.translate(_PROTECT_TABLE) if quoted else value)
         elif kind == "var":
@@ -69,6 +71,8 @@ def expand(word: Word, env: dict[str, str | None], cwd: str | None,
     matches *and* the pattern itself (a file of that name may be created before it runs)."""
     t = text(word, env)
     if t is None:
+        return None
+    if t.count("{") > 64:
         return None
     items = brace(t)
     if items is None:

@@ -216,6 +216,8 @@ def _whole(ctx: Ctx, what: str) -> None:
 
 def _governed(ctx: Ctx, ref: str) -> bool:
     prefix = getattr(ctx.an, "branch_prefix", "codex/") or "codex/"
+    if callable(prefix):  # resolved only when a ref command needs it (it reads mlgate.yaml)
+        prefix = ctx.an.branch_prefix = prefix() or "codex/"
     ref = ref.lstrip("+")
     for head in ("refs/heads/", "heads/", ""):
         if ref.startswith(head + prefix):

@@ -397,9 +397,10 @@ class Command:
     redirs: list[tuple[Op, Word | None]] = field(default_factory=list)
     piped: bool = False  # part of a pipeline (a `cd` there does not last)
     pipe_in: bool = False  # its stdin is the output of the command before it
-    cond: bool = False  # may not run (after && / ||, inside if/case/a loop/a function body)
+    cond: bool = False  # inside if/case/a loop/a function body, or a group after && / ||
     loop: bool = False  # may run many times (a loop or a function body)
     background: bool = False  # ended by `&`
+    after: str | None = None  # "&&" / "||" when it follows one in its and-or list
 
 
 _OPENERS = {"if": "if", "while": "loop", "until": "loop", "for": "loop", "select": "loop",
@@ -421,8 +422,10 @@ def split_commands(text: str, budget: Budget = _NO_BUDGET) -> list[Command | str
     header = False  # skipping the words of a `for NAME in ...` header
     cur = Command()
 
+    last_andor: list[str | None] = [None]
+
     def flags() -> tuple[bool, bool]:
-        cond = andor or any(e[1] for e in stack)
+        cond = any(e[1] for e in stack)
         loop = any(e[2] for e in stack)
         return cond, loop
 
@@ -430,6 +433,7 @@ def split_commands(text: str, budget: Budget = _NO_BUDGET) -> list[Command | str
         nonlocal cur
         if cur.words or cur.redirs:
             cur.cond, cur.loop = flags()
+            cur.after = last_andor[0] if andor else None
             if cur.pipe_in:
                 cur.piped = True
             if pipe_next:
@@ -561,6 +565,7 @@ def split_commands(text: str, budget: Budget = _NO_BUDGET) -> list[Command | str
                     out.append("confused")
             elif t in ("&&", "||"):
                 andor = True
+                last_andor[0] = t
             elif t in (";", "\n", "&"):
                 if t == "&" and out and isinstance(out[-1], Command):
                     out[-1].background = True
