@@ -77,6 +77,9 @@ _CONTROL_TAILS = {
     ("", ".mcp.json"): "the MCP server configuration of the agent",
     ("", ".gitconfig"): "git's global configuration (it can turn the commit hook off)",
     ("git", "config"): "git's configuration (it can turn the commit hook off)",
+    **{("hooks", h): "a git hook (the lock's commit check)"
+       for h in ("pre-commit", "reference-transaction", "pre-merge-commit", "commit-msg",
+                 "pre-commit.mlgate-chained", "post-checkout", "pre-push")},
 }
 
 
@@ -321,7 +324,7 @@ class Analyzer:
         name = os.path.basename(name_text)
         args = words[1:]
         if name in ("cd", "pushd", "popd"):
-            self._cd(name, args, cmd, state)
+            self._cd(name, args, cmd, state, env)
             return
         if name in _DECLARERS or name in _VAR_SETTERS:
             self._assign(name, args, cmd, state)
@@ -382,8 +385,10 @@ class Analyzer:
                 state.env["\0git-env:" + key] = env[key]
 
     # cd ------------------------------------------------------------------------------
-    def _cd(self, name: str, args: list[Word], cmd: Command, state: _State) -> None:
+    def _cd(self, name: str, args: list[Word], cmd: Command, state: _State,
+            local: dict[str, str | None]) -> None:
         old = state.cwd
+        cd_env = {**state.env, **local}
         if name == "popd":
             new = state.dirs.pop() if state.dirs else None
             self._set_cwd(state, new, old, cmd, exists=True)
@@ -408,8 +413,8 @@ class Analyzer:
         if values is None or (old is None and not all(os.path.isabs(v) for v in values)):
             self._set_cwd(state, None, old, cmd, exists=False)
             return
-        cdpath_known = "CDPATH" not in state.env or state.env["CDPATH"] is not None
-        cdpath = (state.env.get("CDPATH") or "") if cdpath_known else None
+        cdpath_known = "CDPATH" not in cd_env or cd_env["CDPATH"] is not None
+        cdpath = (cd_env.get("CDPATH") or "") if cdpath_known else None
         found: list[str] = []
         for v in values:
             if os.path.isabs(v):

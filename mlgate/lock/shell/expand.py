@@ -58,9 +58,17 @@ def plain(word: Word, env: dict[str, str | None]) -> str | None:
     t = text(word, env)
     if t is None:
         return None
-    if any(c in t for c in "*?[") or ("{" in t and ("," in t or ".." in t)):
+    if is_pattern(t) or ("{" in t and ("," in t or ".." in t)):
         return None
     return _tilde(t).translate(_UNPROTECT_TABLE)
+
+
+def is_pattern(t: str) -> bool:
+    """Unquoted ``*``, ``?`` or a closed ``[...]``: a glob (``[`` alone is the test command)."""
+    if "*" in t or "?" in t:
+        return True
+    i = t.find("[")
+    return i >= 0 and t.find("]", i + 2) > i
 
 
 def expand(word: Word, env: dict[str, str | None], cwd: str | None,
@@ -80,7 +88,7 @@ def expand(word: Word, env: dict[str, str | None], cwd: str | None,
     out: list[str] = []
     for item in items:
         item = _tilde(item)
-        if any(c in item for c in "*?["):
+        if is_pattern(item):
             if not globbing or cwd is None and not item.startswith("/"):
                 return None
             pattern = "".join(_GLOB_ESCAPE.get(c, c) for c in item).translate(_UNPROTECT_TABLE)

@@ -346,6 +346,9 @@ def _git_commit(ctx: Ctx) -> None:
 
 def _git_checkout(ctx: Ctx, sub: str) -> None:
     vals = [w.value for w in ctx.args]
+    if "--ignore-other-worktrees" in vals:
+        ctx.refuse("`--ignore-other-worktrees` checks a ticket branch out a second time, "
+                   "outside the ticket's worktree")
     if "--" in vals:
         k = vals.index("--")
         opts_part, paths = ctx.args[:k], ctx.args[k + 1:]
@@ -394,6 +397,9 @@ def _git_apply(ctx: Ctx) -> None:
         texts = [None if w.dynamic else read_text(join_path(ctx.cwd, w.value)) for w in ops]
     else:
         texts = [ctx.stdin()]
+    # git reads the paths from the top of the worktree (from a subfolder it skips the ones
+    # outside it): judging them from the top is what git does, or more
+    top = None if ctx.cwd.startswith(UNKNOWN_DIR) else toplevel(ctx.cwd)
     for text in texts:
         if text is None:
             ctx.unknown("git apply of a patch that cannot be read")
@@ -404,5 +410,5 @@ def _git_apply(ctx: Ctx) -> None:
         for p in paths:
             if isinstance(prefix, str) and prefix:
                 p = os.path.join(prefix, p)
-            ctx.write(p, "git apply")
+            ctx.write(os.path.join(top, p) if top and not os.path.isabs(p) else p, "git apply")
 

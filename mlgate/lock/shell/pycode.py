@@ -137,6 +137,7 @@ class _Reader:
         self.modules: dict[str, str] = {}  # bound name -> dotted module
         self.names: dict[str, str | None] = {}  # name -> literal str value
         self.paths: set[str] = set()  # names bound to a Path(...)
+        self.path_names = {"Path", "PurePath", "PosixPath"}  # the class, and its aliases
 
     def bad(self, why: str) -> None:
         why = f"python code that {why}"
@@ -206,6 +207,8 @@ class _Reader:
             if name in _READ_NAMES[mod]:
                 if mod == "os" and name == "path":
                     self.modules[bound] = "os.path"
+                if mod == "pathlib":
+                    self.path_names.add(bound)
                 return
             self.bad(f"imports {name} from {mod}")
             return
@@ -364,9 +367,8 @@ class _Reader:
 
         if isinstance(node, ast.Call):
             chain = self.chain(node.func) or []
-            return bool(chain) and chain[-1] in ("Path", "PurePath", "PosixPath", "with_name",
-                                                 "with_suffix", "joinpath", "resolve",
-                                                 "absolute")
+            return bool(chain) and (chain[-1] in self.path_names or chain[-1] in (
+                "with_name", "with_suffix", "joinpath", "resolve", "absolute"))
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
             return self.is_path(node.left) or self.is_path(node.right)
         if isinstance(node, ast.Name):
@@ -384,7 +386,7 @@ class _Reader:
             return self.names.get(node.id)
         if isinstance(node, ast.Call):
             chain = self.chain(node.func) or []
-            if chain and chain[-1] in ("Path", "PurePath", "PosixPath") and not node.keywords:
+            if chain and chain[-1] in self.path_names and not node.keywords:
                 parts = [self.literal(a) for a in node.args]
                 if not parts:
                     return "."

@@ -51,6 +51,28 @@ def _skip_first(short_arg: str = "", long_arg: tuple[str, ...] = ()):  # type: i
     return handler
 
 
+_MODE_RE = re.compile(r"^([ugoa]*[-+=][rwxXstugo]*)(,[ugoa]*[-+=][rwxXstugo]*)*$|^[0-7]{1,4}$")
+
+
+def _chmod(ctx: Ctx) -> None:
+    """chmod: the mode may look like an option (``chmod -x FILE``)."""
+    if ctx.xargs:
+        ctx.unknown("operands come from xargs")
+        return
+    mode_seen = any(w.value.startswith("--reference") for w in ctx.args)
+    for w in ctx.args:
+        v = w.value
+        if not mode_seen and not w.dynamic and _MODE_RE.match(v):
+            mode_seen = True
+            continue
+        if v.startswith("-") and not w.dynamic:
+            continue
+        if not mode_seen:
+            mode_seen = True
+            continue
+        ctx.write(w, "chmod")
+
+
 def _copy_like(move: bool, short_arg: str = "tS", long_arg: tuple[str, ...] = (
         "--target-directory", "--suffix"), link: bool = False):  # type: ignore[no-untyped-def]
     def handler(ctx: Ctx) -> None:
@@ -1062,7 +1084,7 @@ HANDLERS: dict[str, Callable[[Ctx], None]] = {
     "install": _copy_like(False, "tSmogs", ("--target-directory", "--suffix", "--mode",
                                             "--owner", "--group")),
     "dd": _dd,
-    "chmod": _skip_first(),
+    "chmod": _chmod,
     "chown": _skip_first(),
     "chgrp": _skip_first(),
     "setfacl": _skip_first(),
