@@ -33,7 +33,7 @@ SHELL_TOOLS = {"Bash", "shell", "local_shell", "exec_command", "shell_command",
                "container.exec", "unified_exec", "Monitor", "PowerShell"}
 EVENTS = ("PreToolUse", "PreSkillShellCommand")
 PATCH_TOOLS = {"apply_patch"}
-USAGE = ("usage: mlgate hook claude|codex|pre-commit [FILES...]\n"
+USAGE = ("usage: mlgate hook claude|codex|claude-post|codex-post|pre-commit [FILES...]\n"
          "  claude, codex: read a PreToolUse payload on stdin (installed by "
          "`mlgate hooks install --claude/--codex`)\n"
          "  pre-commit: judge the staged files (installed by `mlgate hooks install --git`)\n")
@@ -54,6 +54,11 @@ def main(argv: list[str]) -> int:
         return agent_hook("codex")
     if kind in ("pre-commit", "check-lock"):
         return pre_commit(argv[1:])
+    if kind in ("claude-post", "codex-post"):
+        # the tripwire (PostToolUse) is installed beside the PreToolUse hook; until its
+        # handler is present this entry reads the payload and lets the result through
+        sys.stdin.buffer.read(MAX_PAYLOAD + 1)
+        return 0
     sys.stderr.write(USAGE if kind in ("", "-h", "--help") else
                      f"mlgate hook: unknown hook {kind!r}\n{USAGE}")
     return 0 if kind in ("-h", "--help") else 2
