@@ -189,3 +189,31 @@ def test_cli_install_claude_and_codex(git_repo: Path) -> None:
     assert (git_repo / CLAUDE).exists() and (git_repo / CODEX).exists()
     assert "trust" in proc.stdout
     assert not (git_repo / ".git/hooks/pre-commit").exists()
+
+
+def test_doctor_reports_hooks_that_are_installed_but_not_in_force(git_repo: Path,
+                                                                  tmp_path: Path) -> None:
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
+    env = {**__import__("os").environ, "CODEX_HOME": str(codex_home)}
+    I.install(git_repo, claude=True, codex=True)
+
+    def doctor() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([MLGATE, "doctor"], cwd=git_repo, capture_output=True, text=True,
+                              env=env)
+
+    proc = doctor()
+    assert proc.returncode == 1 and "codex-untrusted" in proc.stdout
+    (codex_home / "config.toml").write_text(f'[projects."{git_repo}"]\ntrust_level = "trusted"\n')
+    proc = doctor()
+    assert "codex-hooks-unreviewed" in proc.stdout and "codex-project-untrusted" not in proc.stdout
+    key = f"{git_repo}/.codex/hooks.json:pre_tool_use:0:0"
+    (codex_home / "config.toml").write_text(
+        f'[projects."{git_repo}"]\ntrust_level = "trusted"\n\n'
+        f'[hooks.state."{key}"]\ntrusted_hash = "sha256:abc"\n')
+    proc = doctor()
+    assert proc.returncode == 0 and "codex" not in proc.stdout, proc.stdout
+    # Claude Code: disableAllHooks in the shared settings turns every hook off
+    (git_repo / ".claude" / "settings.json").write_text('{"disableAllHooks": true}')
+    proc = doctor()
+    assert proc.returncode == 1 and "claude-hooks-disabled" in proc.stdout

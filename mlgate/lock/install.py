@@ -58,6 +58,7 @@ _AGENTS = {
     "codex": (Path(".codex") / "hooks.json", CODEX_MATCHER, "Codex"),
 }
 _LEGACY = {"claude": Path(".claude") / "settings.json"}  # where mlgate wrote it before
+CLAUDE_LOCAL = Path(".claude") / "settings.local.json"
 # (event, matcher, `mlgate hook` kind) per agent: the refusal before, the tripwire after
 _EVENTS = {
     "claude": (("PreToolUse", CLAUDE_MATCHER, "claude"),
@@ -445,3 +446,106 @@ def _ignore(checkout: Path, rel: Path) -> None:
             fh.write(add + line + "\n")
     except (OSError, MlgateError):
         pass  # not fatal: the file then shows as untracked, as before
+
+
+# -- are the installed agent hooks in force? ---------------------------------------------------
+
+
+def hook_problems(root: str | Path) -> list[dict[str, str]]:
+    """Agent hooks that are installed but not in force, wherever mlgate can tell, as
+    ``{"id", "message"}``: Claude Code settings that turn hooks off (``disableAllHooks``) or a
+    hook whose command is gone or that does not fail closed; a Codex project folder that is
+    not trusted (Codex then loads none of its hooks) or mlgate hooks not yet reviewed in Codex
+    (read from Codex's own ``config.toml``: ``projects.<path>.trust_level`` and the
+    ``hooks.state`` entries; the hash itself is Codex's and is not checked here)."""
+    root = Path(root)
+    out: list[dict[str, str]] = []
+    user_claude = Path(os.path.expanduser("~")) / ".claude" / "settings.json"
+    codex_home = Path(os.environ.get("CODEX_HOME") or Path(os.path.expanduser("~")) / ".codex")
+    codex_cfg = _read_toml(codex_home / "config.toml")
+    for checkout in _checkouts(root):
+        agents = installed_agents(checkout)
+        if "claude" in agents:
+            out += _claude_problems(checkout, user_claude)
+        if "codex" in agents:
+            out += _codex_problems(checkout, codex_cfg, codex_home)
+    return out
+
+
+def _claude_problems(checkout: Path, user_settings: Path) -> list[dict[str, str]]:
+    out = []
+    for path in (checkout / ".claude" / "settings.json", checkout / CLAUDE_LOCAL,
+                 user_settings):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("disableAllHooks") not in (None, False,
+                                                                         "false"):
+            out.append({"id": "claude-hooks-disabled",
+                        "message": f"{path} sets disableAllHooks: Claude Code runs no hook, "
+                                   f"mlgate's included; remove the setting"})
+    try:
+        data = json.loads((checkout / CLAUDE_LOCAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out
+    for event, groups in (data.get("hooks") or {}).items():
+        for group in groups if isinstance(groups, list) else []:
+            for h in (group.get("hooks") or []) if isinstance(group, dict) else []:
+                if not (isinstance(h, dict) and _is_our_command(h.get("command"), "claude")):
+                    continue
+                exe = shlex.split(h["command"])[0]
+                if os.path.isabs(exe) and not os.access(exe, os.X_OK):
+                    out.append({"id": "claude-hook-command",
+                                "message": f"{checkout / CLAUDE_LOCAL}: the {event} hook runs "
+                                           f"{exe}, which is gone; every tool call is blocked "
+                                           f"until `mlgate hooks install --claude` is run again"})
+                if h.get("onFailure") != "block":
+                    out.append({"id": "claude-hook-fail-open",
+                                "message": f"{checkout / CLAUDE_LOCAL}: the {event} hook does "
+                                           f"not set onFailure: block, so Claude Code runs the "
+                                           f"tool when the hook fails; run `mlgate hooks "
+                                           f"install --claude`"})
+    return out
+
+
+def _codex_problems(checkout: Path, cfg: dict[str, Any] | None,
+                    codex_home: Path) -> list[dict[str, str]]:
+    where = codex_home / "config.toml"
+    if cfg is None:
+        return [{"id": "codex-untrusted",
+                 "message": f"{checkout / '.codex/hooks.json'}: Codex has no {where} yet, so "
+                            f"this project and its hooks are not trusted; Codex runs them only "
+                            f"after you trust the project and review the hooks (`/hooks`)"}]
+    out = []
+    projects = cfg.get("projects") if isinstance(cfg.get("projects"), dict) else {}
+    real = os.path.realpath(checkout)
+    trusted = any(isinstance(v, dict) and v.get("trust_level") == "trusted" and (
+        real == os.path.realpath(k) or real.startswith(os.path.realpath(k) + os.sep))
+        for k, v in projects.items())
+    if not trusted:
+        out.append({"id": "codex-project-untrusted",
+                    "message": f"{checkout}: Codex does not trust this project ({where} has no "
+                               f"trust_level = \"trusted\" for it), so it loads none of its "
+                               f".codex hooks"})
+    hooks = cfg.get("hooks") if isinstance(cfg.get("hooks"), dict) else {}
+    state = hooks.get("state") if isinstance(hooks.get("state"), dict) else {}
+    hooks_file = str(checkout / ".codex" / "hooks.json")
+    reviewed = [k for k, v in state.items() if (hooks_file in k or real in k) and
+                isinstance(v, dict) and v.get("trusted_hash")]
+    if not reviewed and not cfg.get("bypass_hook_trust"):
+        out.append({"id": "codex-hooks-unreviewed",
+                    "message": f"{hooks_file}: mlgate's hooks are installed but not reviewed "
+                               f"in Codex ({where} holds no trusted hash for them); Codex "
+                               f"does not run them until you trust them (`/hooks` in Codex)"})
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    try:
+        import tomllib
+
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, ValueError):
+        return None
