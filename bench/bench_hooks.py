@@ -95,6 +95,18 @@ def run() -> list[dict]:
             "mlgate hook claude Bash (denied)": (
                 [MLGATE, "hook", "claude"],
                 _payload("Bash", wt, command="sed -i 's/1/3/' src/model.py"), wt, 0),
+            "mlgate hook claude Bash read-only (allowed)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command="git status --short && grep -rn 'x' src | head"),
+                wt, 0),
+            "mlgate hook claude Bash unknown target (denied)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command='F=$(git ls-files src | head -1); echo x > "$F"'),
+                wt, 0),
+            "mlgate hook claude Bash python -c (allowed)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command="python3 -c 'import json; print(json.dumps(1))'"),
+                wt, 0),
             "mlgate hook pre-commit (denied)": (
                 [MLGATE, "hook", "pre-commit"], None, wt, 1),
         }

@@ -525,3 +525,24 @@ def test_ordinary_commands_stay_allowed_while_locked(ws: tuple[Path, Path], wher
 def test_the_catalogue_is_large() -> None:
     assert len(CATALOGUE) >= 100
     assert len(ATTACKS) >= 100
+
+
+def test_deny_output_matches_the_codex_schema(ws: tuple[Path, Path]) -> None:
+    """The deny JSON validates against the PreToolUse output schema embedded in the pinned
+    @openai/codex 0.171.0 linux binary (kept as test data), and the payload mlgate reads
+    against its input schema."""
+    import jsonschema
+
+    data = Path(__file__).parent / "data" / "clients" / "codex-0.171.0"
+    out_schema = json.loads((data / "pre-tool-use.command.output.json").read_text())
+    in_schema = json.loads((data / "pre-tool-use.command.input.json").read_text())
+    _, wt = ws
+    payload = {"session_id": "s", "turn_id": "t", "transcript_path": None, "cwd": str(wt),
+               "hook_event_name": "PreToolUse", "model": "gpt-5",
+               "permission_mode": "default", "tool_name": "Bash",
+               "tool_input": {"command": "echo x > src/model.py"}, "tool_use_id": "c1"}
+    jsonschema.validate(payload, in_schema)
+    proc = run_hook("codex", json.dumps(payload).encode())
+    out = json.loads(proc.stdout)
+    jsonschema.validate(out, out_schema)
+    assert out["hookSpecificOutput"]["permissionDecision"] == "deny"
