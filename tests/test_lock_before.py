@@ -102,6 +102,9 @@ CLASS_4_UNRESOLVABLE = [
     ("t", 'eval "echo x > $F"', "cannot tell"),
     ("t", "$CMD ../../../src/model.py", "cannot tell"),
     ("wt", "truncate -s0 $(git ls-files src)", "cannot tell"),
+    ("t", "cat > notes.md <<EOF\n$(rm ../../../src/model.py)\nEOF", "src/model.py"),
+    ("t", "cat > notes.md <<EOF\n`rm ../../../src/model.py`\nEOF", "src/model.py"),
+    ("t", 'git -C "$WT" checkout main', "cannot tell"),
 ]
 
 CLASS_5_WORKING_DIR = [
@@ -470,6 +473,8 @@ CATALOGUE = [
     ("wt", "git grep -n model"), ("wt", "git stash list"), ("wt", "git tag -l"),
     ("wt", "git config --get user.email"), ("wt", "git config -l"),
     ("wt", "git worktree list"), ("wt", "git fetch --dry-run"), ("wt", "git add -A"),
+    ("wt", 'git -C "$REPO" log --oneline -1'), ("wt", "git config user.email a@example.com"),
+    ("wt", "cat <<'EOF'\n$(rm -rf /)\nEOF"),
     ("wt", f"git add {T}/notes.md"), ("wt", "git commit -m 'notes: plan > before'"),
     ("wt", "git commit -am \"$(printf 'msg')\""), ("wt", "git restore --staged src/model.py"),
     ("wt", "git diff --cached --name-only"), ("wt", "git log --format='%H %s' | head"),

@@ -45,7 +45,7 @@ import re
 from mlgate.lock.shell import expand as X
 from mlgate.lock.shell.context import UNKNOWN_DIR, Ctx, join_path
 from mlgate.lock.shell.lexer import (Budget, BudgetExceeded, Command, Op, Word,
-                                     split_commands)
+                                     heredoc_subs, split_commands)
 from mlgate.lock.shell.writes import HANDLERS, INTERPRETERS, SHELLS, handle_python, \
     handle_shell, is_python
 from mlgate.lock.shell.pycode import PythonWrites, python_writes
@@ -256,7 +256,10 @@ class Analyzer:
         if "{}" in value:
             self.unknown(None, f"{what} writes files named by xargs/find ({value!r})")
         tail = tuple(parts[-2:]) if len(parts) >= 2 else ("",) + tuple(parts)
+        unplaced = "$" in value or "`" in value or value.startswith(UNKNOWN_DIR)
         for (parent, name), why in _CONTROL_TAILS.items():
+            if parent in ("hooks", "git") and not unplaced:
+                continue  # a known path: the lock decision protects the real ones
             if tail and tail[-1] == name and (not parent or tail[0] == parent):
                 self.refuse(f"{what} writes {value!r}: {why}; a person edits it (`mlgate hooks "
                             f"install` writes mlgate's entries)")
@@ -281,6 +284,8 @@ class Analyzer:
                 stdin_text = op.body or ""
                 if not op.quoted_body and ("$(" in stdin_text or "`" in stdin_text):
                     stdin_known = False  # the shell runs these first: not the text written
+                    for sub in heredoc_subs(stdin_text, self.budget):
+                        self.run(sub, state, depth + 1)
             elif op.text == "<<<" and target is not None:
                 stdin_text = target.value
                 stdin_known = not target.dynamic

@@ -20,6 +20,11 @@ from mlgate.lock.shell.context import UNKNOWN_DIR, Ctx, join_path, operands, rea
 
 _GIT_GLOBAL_ARG = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
                    "--config-env", "--super-prefix", "--list-cmds", "--attr-source"}
+_GIT_READERS = {"log", "show", "diff", "status", "grep", "blame", "ls-files", "rev-parse",
+                "describe", "shortlog", "cat-file", "ls-tree", "rev-list", "branch-list",
+                "for-each-ref", "show-ref", "name-rev", "merge-base", "reflog", "whatchanged",
+                "diff-tree", "diff-index", "diff-files", "var", "version", "help",
+                "check-ignore", "check-attr", "count-objects", "fsck", "verify-commit"}
 _GIT_WORKTREE_WRITERS = {"merge", "pull", "rebase", "cherry-pick", "revert", "am", "switch",
                          "bisect", "filter-branch", "read-tree", "checkout-index", "stash",
                          "filter-repo", "sparse-checkout"}
@@ -87,12 +92,14 @@ def handle_git(ctx: Ctx) -> None:
         elif key == "\0git-env":
             ctx.unknown("git runs with environment variables set in a way mlgate cannot read")
     i = 0
+    dynamic_global = ""
     while i < len(args):
         w = args[i]
         v = w.value
         if w.dynamic:
-            ctx.unknown(f"git with an argument that is only known when it runs ({v!r})")
-            return
+            dynamic_global = dynamic_global or v
+            i += 1
+            continue
         if not v.startswith("-"):
             break
         key = v.partition("=")[0]
@@ -101,8 +108,10 @@ def handle_git(ctx: Ctx) -> None:
                 args[i + 1].value if i + 1 < len(args) else "")
             if "=" not in v:
                 if i + 1 < len(args) and args[i + 1].dynamic:
-                    ctx.unknown(f"git {key} with a value that is only known when it runs")
-                    return
+                    dynamic_global = dynamic_global or f"{key} {args[i + 1].value}"
+                    if key in ("-c", "--config-env"):
+                        ctx.refuse(f"`git {key}` with a value only known when it runs can "
+                                   f"set core.hooksPath; write the setting out")
                 i += 1
             if key == "-C" and val:
                 cwd = join_path(cwd, val)
@@ -121,12 +130,16 @@ def handle_git(ctx: Ctx) -> None:
         return
     sub = args[i].value
     rest = args[i + 1:]
+    if dynamic_global and sub not in _GIT_READERS:
+        ctx.unknown(f"git with an argument that is only known when it runs "
+                    f"({dynamic_global!r})")
+        return
+    if dynamic_global:
+        cwd = UNKNOWN_DIR  # `git -C "$D" status`: reads only, somewhere
     sctx = Ctx(ctx.an, cwd, ctx.depth, rest, ctx.env, ctx.xargs, ctx.stdin_text,
                ctx.stdin_file, name="git", pipe_in=ctx.pipe_in, stdin_known=ctx.stdin_known,
                state=ctx.state, cwds=ctx.cwds)
-    if any(w.dynamic for w in rest) and sub not in ("log", "show", "diff", "status", "grep",
-                                                    "blame", "ls-files", "rev-parse",
-                                                    "describe", "shortlog", "cat-file"):
+    if any(w.dynamic for w in rest) and sub not in _GIT_READERS:
         dyn = [w.value for w in rest if w.dynamic]
         if sub != "commit":  # a commit message may be a variable (a flag may not: see there)
             sctx.unknown(f"git {sub} with arguments only known when it runs ({dyn[0]!r})")

@@ -388,6 +388,33 @@ def _find_close(s: str, i: int, budget: Budget = _NO_BUDGET) -> int:
     return n
 
 
+def heredoc_subs(body: str, budget: Budget = _NO_BUDGET) -> list[str]:
+    """The ``$(...)`` and backtick substitutions of an unquoted heredoc body (the shell runs
+    them before the command reads the text)."""
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        budget.check()
+        c = body[i]
+        if c == "\\":
+            i += 2
+        elif c == "$" and body.startswith("$(", i):
+            end = _find_close(body, i + 2, budget)
+            inner = body[i + 2:end]
+            if not inner.startswith("("):
+                out.append(inner)
+            i = end + 1
+        elif c == "`":
+            end = i + 1
+            while end < n and body[end] != "`":
+                end += 2 if body[end] == "\\" else 1
+            out.append(body[i + 1:end].replace("\\`", "`"))
+            i = end + 1
+        else:
+            i += 1
+    return out
+
+
 # -- simple commands ----------------------------------------------------------------------
 
 
