@@ -258,6 +258,15 @@ CLASS_8_TAMPERING = [
     ("wt", "echo '[features]' >> .codex/config.toml", "Codex"),
     ("main", "echo '{}' > .mcp.json", "MCP"),
     ("t", "cd \"$X\" && echo '{}' > .claude/settings.json", "settings"),
+    ("wt", 'printf x >> "$(git rev-parse --git-common-dir)/config"', "configuration"),
+    ("wt", 'echo 0000 > "$(git rev-parse --git-dir)/refs/heads/codex/exp"', "refs"),
+    # the ticket's anchor: moving or deleting the folder or the state file
+    ("wt", f"mv {T} /tmp/elsewhere", "state file"),
+    ("wt", f"rm {T}/workflow-state.md", "state file"),
+    ("t", "mv workflow-state.md ws.bak", "state file"),
+    ("t", "cd .. && rm -rf exp", "state file"),
+    ("wt", "rm -rf tickets", "state file"),
+    ("wt", f"git mv {T} tickets/done/exp", "state file"),
 ]
 
 HUMAN_ONLY = [

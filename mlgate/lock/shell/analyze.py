@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 import re
+from mlgate import constants as C
 from mlgate.lock.shell import expand as X
 from mlgate.lock.shell.context import UNKNOWN_DIR, Ctx, join_path
 from mlgate.lock.shell.lexer import (Budget, BudgetExceeded, Command, Op, Word,
@@ -77,6 +78,8 @@ _CONTROL_TAILS = {
     ("", ".mcp.json"): "the MCP server configuration of the agent",
     ("", ".gitconfig"): "git's global configuration (it can turn the commit hook off)",
     ("git", "config"): "git's configuration (it can turn the commit hook off)",
+    ("", "config"): "git's configuration, if it is the .git folder's",
+    ("", "packed-refs"): "git's refs (where the ticket branch points)",
     **{("hooks", h): "a git hook (the lock's commit check)"
        for h in ("pre-commit", "reference-transaction", "pre-merge-commit", "commit-msg",
                  "pre-commit.mlgate-chained", "post-checkout", "pre-push")},
@@ -253,17 +256,46 @@ class Analyzer:
                 self.refuse(f"{what} writes into {p}/ ({value!r}): {_CONTROL_PARTS[p]} "
                             f"belongs to the person and to mlgate, never to an agent")
                 return
+        if "refs" in parts and ("heads" in parts or "remotes" in parts) and (
+                "$" in value or "`" in value or value.startswith(UNKNOWN_DIR)):
+            self.refuse(f"{what} writes {value!r}, which looks like git's refs (where the "
+                        f"ticket branch points); agents never write there")
+            return
         if "{}" in value:
             self.unknown(None, f"{what} writes files named by xargs/find ({value!r})")
         tail = tuple(parts[-2:]) if len(parts) >= 2 else ("",) + tuple(parts)
         unplaced = "$" in value or "`" in value or value.startswith(UNKNOWN_DIR)
         for (parent, name), why in _CONTROL_TAILS.items():
-            if parent in ("hooks", "git") and not unplaced:
+            if (parent in ("hooks", "git") or name in ("config", "packed-refs")) and \
+                    not unplaced:
                 continue  # a known path: the lock decision protects the real ones
             if tail and tail[-1] == name and (not parent or tail[0] == parent):
                 self.refuse(f"{what} writes {value!r}: {why}; a person edits it (`mlgate hooks "
                             f"install` writes mlgate's entries)")
                 return
+
+    def remove(self, word: Word | str, cwd: str, what: str) -> None:
+        """``rm``/``mv``/``rmdir`` … of ``word``: a write, and refused outright when it is a
+        ticket's folder (or a folder holding it) or its state file: moving or deleting them
+        would leave the worktree governed by no ticket."""
+        values = [word] if isinstance(word, str) else (
+            X.expand(word, self.state.lookup(), None if cwd == UNKNOWN_DIR else cwd,
+                     not self.state.odd_globs) or [word.value])
+        for value in values:
+            parts = [p for p in join_path(cwd, value).split("/") if p and p != "."] \
+                if not value.startswith(UNKNOWN_DIR) else value.split("/")
+            tail = parts[-3:]
+            anchor = (parts and parts[-1] == C.STATE_FILE) or (
+                parts and parts[-1] == C.TICKETS_DIR) or (
+                len(tail) >= 2 and tail[-2] == C.TICKETS_DIR and tail[-1] in
+                (C.IN_PROGRESS, C.DONE)) or (
+                len(tail) == 3 and tail[0] == C.TICKETS_DIR and tail[1] == C.IN_PROGRESS)
+            if anchor:
+                self.refuse(f"{what} moves or deletes {value!r}: a ticket's folder or state "
+                            f"file is what tells mlgate the worktree is governed; `mlgate "
+                            f"archive` moves a finished ticket")
+                return
+        self.write(word, cwd, what)
 
     def _subs(self, words: list[Word], state: _State, depth: int) -> None:
         for w in words:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         def unknown(self, cwd: Any, why: str) -> None: ...
         def write(self, word: Word | str, cwd: str, what: str = "") -> None: ...
         def refuse(self, why: str) -> None: ...
+        def remove(self, word: Word | str, cwd: str, what: str) -> None: ...
         def writes_operands(self, words: list[Word]) -> bool: ...
 
 MAX_PATCH_BYTES = 8 * 1024 * 1024
@@ -59,6 +60,10 @@ class Ctx:
 
     def unknown(self, why: str) -> None:
         self.an.unknown(self.cwd, why)
+
+    def remove(self, word: Word | str, what: str) -> None:
+        """A removal or move-away of ``word`` (the lock's anchors are refused outright)."""
+        self.an.remove(word, self.cwd, what)
 
     def refuse(self, why: str) -> None:
         self.an.refuse(why)

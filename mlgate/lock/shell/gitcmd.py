@@ -176,8 +176,11 @@ def handle_git(ctx: Ctx) -> None:
         ops, opts = operands(rest, "", ())
         if sub == "rm" and "--cached" in opts:
             return
-        for w in ops:
-            sctx.write(w, f"git {sub}")
+        for k, w in enumerate(ops):
+            if sub == "rm" or k < len(ops) - 1:
+                sctx.remove(w, f"git {sub}")
+            else:
+                sctx.write(w, f"git {sub}")
     elif sub in _GIT_WORKTREE_WRITERS:
         vals = {w.value for w in rest}
         if sub == "bisect" and not (vals & {"start", "good", "bad", "new", "old", "reset",

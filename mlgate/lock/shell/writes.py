@@ -28,16 +28,19 @@ if TYPE_CHECKING:
 __all__ = ["HANDLERS", "INTERPRETERS", "SHELLS", "handle_python", "handle_shell", "is_python"]
 
 
-def _all_operands(short_arg: str = "", long_arg: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+def _all_operands(short_arg: str = "", long_arg: tuple[str, ...] = (),
+                  removes: bool = False):  # type: ignore[no-untyped-def]
     def handler(ctx: Ctx) -> None:
-        name = "the command"
         ops, _ = operands(ctx.args, short_arg, long_arg)
         if ctx.xargs or not ops:
             if ctx.xargs:
                 ctx.unknown("operands come from xargs")
             return
         for w in ops:
-            ctx.write(w, name)
+            if removes:
+                ctx.remove(w, ctx.name or "the command")
+            else:
+                ctx.write(w, ctx.name or "the command")
     return handler
 
 
@@ -96,7 +99,7 @@ def _copy_like(move: bool, short_arg: str = "tS", long_arg: tuple[str, ...] = (
             return
         if move:
             for w in sources:
-                ctx.write(w, "mv")
+                ctx.remove(w, "mv")
         dest_path = None if dest.dynamic else join_path(ctx.cwd, dest.value)
         if links:
             # a link shares the source: editing it through the link edits the source, so
@@ -307,10 +310,10 @@ def _apply_patch(ctx: Ctx) -> None:
 
 
 HANDLERS: dict[str, Callable[[Ctx], None]] = {
-    "rm": _all_operands(),
-    "unlink": _all_operands(),
-    "rmdir": _all_operands(),
-    "shred": _all_operands("ns", ("--iterations", "--size", "--random-source")),
+    "rm": _all_operands(removes=True),
+    "unlink": _all_operands(removes=True),
+    "rmdir": _all_operands(removes=True),
+    "shred": _all_operands("ns", ("--iterations", "--size", "--random-source"), removes=True),
     "touch": _all_operands("dtr", ("--date", "--reference", "--time")),
     "mkdir": _all_operands("m", ("--mode", "--context")),
     "mkfifo": _all_operands("m", ("--mode",)),
