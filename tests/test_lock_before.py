@@ -440,6 +440,9 @@ def test_other_shell_tools_and_skill_commands_are_shell_calls(ws: tuple[Path, Pa
         payload = claude_payload(tool, wt, command=cmd, description="d", timeout_ms=1000)
         reason = deny_reason(run_hook("claude", payload))
         assert reason is not None and "src/model.py" in reason, tool
+    ws_monitor = claude_payload("Monitor", wt, ws={"url": "ws://localhost:1"}, description="d",
+                                timeout_ms=1000)
+    assert fast.judge_payload("claude", ws_monitor) is None  # no command: nothing runs
     reason = judge(wt, "Set-Content -Path src/model.py -Value x", tool="PowerShell")
     assert reason is not None and "PowerShell" in reason
     skill = json.loads(claude_payload("Bash", wt, command=cmd))

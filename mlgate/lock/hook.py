@@ -146,6 +146,8 @@ def judge_payload(agent: str, raw: bytes) -> str | None:
         return _judge_paths(f"{tool} of {path}", [path], cwd)
     if tool in PATCH_TOOLS:
         return _judge_patch(tool_input, cwd)
+    if tool == "Monitor" and tool_input.get("command") is None:
+        return None  # a Monitor on a WebSocket (`ws`) runs no command
     if tool in SHELL_TOOLS or event == "PreSkillShellCommand" or \
             isinstance(tool_input.get("command"), (str, list)):
         return _judge_command(tool, tool_input, cwd)
