@@ -26,6 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BIN, MLGATE, isolated_env, sh  # noqa: E402
 
 GOAL = "<= 4x python -c pass"
+BIG_GOAL = "<= 2 s"  # a 200 KB patch in a Bash command: read well inside the 5 s budget
+
+
+def _big_patch() -> str:
+    """A 200 KB unified diff whose last file is source (the hook must read all of it)."""
+    out = []
+    for k in range(20):
+        name = "src/model.py" if k == 19 else f"tickets/in-progress/exp/gen{k}.py"
+        out.append(f"diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n@@ -1,150 +1,150 @@\n"
+                   + "".join(f"-old line {i} {'x' * 40}\n+new line {i}\n" for i in range(150)))
+    return "".join(out)
 ROUNDS = int(os.environ.get("MLGATE_BENCH_ROUNDS", "40"))
 
 
@@ -95,6 +106,21 @@ def run() -> list[dict]:
             "mlgate hook claude Bash (denied)": (
                 [MLGATE, "hook", "claude"],
                 _payload("Bash", wt, command="sed -i 's/1/3/' src/model.py"), wt, 0),
+            "mlgate hook claude Bash read-only (allowed)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command="git status --short && grep -rn 'x' src | head"),
+                wt, 0),
+            "mlgate hook claude Bash unknown target (denied)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command='F=$(git ls-files src | head -1); echo x > "$F"'),
+                wt, 0),
+            "mlgate hook claude Bash python -c (allowed)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command="python3 -c 'import json; print(json.dumps(1))'"),
+                wt, 0),
+            "mlgate hook claude Bash 200 KB patch (denied)": (
+                [MLGATE, "hook", "claude"],
+                _payload("Bash", wt, command=f"git apply <<'EOF'\n{_big_patch()}EOF"), wt, 0),
             "mlgate hook pre-commit (denied)": (
                 [MLGATE, "hook", "pre-commit"], None, wt, 1),
         }
@@ -104,9 +130,10 @@ def run() -> list[dict]:
     rows = []
     for name, med in medians.items():
         is_base = name == base
+        big = "200 KB" in name
         rows.append({"name": name, "median_s": med, "baseline": None if is_base else base,
                      "ratio": None if is_base else med / medians[base],
-                     "goal": "baseline" if is_base else GOAL})
+                     "goal": "baseline" if is_base else (BIG_GOAL if big else GOAL)})
     return rows
 
 

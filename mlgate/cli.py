@@ -530,13 +530,23 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
         if clear_violations:
             rep.repaired += [f"cleared {v}" for v in t.clear_violations()]
         reports.append(rep)
+    from mlgate.lock.install import hook_problems
+
+    hook_report = hook_problems(ws.root)  # agent hooks installed but not in force
     lines = []
     for rep in reports:
         lines.append(f"{rep.ticket}: " + ("ok" if rep.ok else "problems"))
         lines += [f"  - [{p['id']}] {p['message']}" + (" (repaired)" if p.get("repaired") else "")
                   for p in rep.problems]
         lines += [f"  repaired: {r}" for r in rep.repaired]
-    emit(obj, [r.to_dict() for r in reports], "\n".join(lines) or "no tickets")
+    if hook_report:
+        lines.append("agent hooks: problems")
+        lines += [f"  - [{p['id']}] {p['message']}" for p in hook_report]
+    emit(obj, [r.to_dict() for r in reports] + ([{
+        "ticket": None, "ok": False, "problems": hook_report, "repaired": []}]
+        if hook_report else []), "\n".join(lines) or "no tickets")
+    if hook_report and not any(not r.ok for r in reports):
+        sys.exit(1)
     if any(not r.ok for r in reports):
         sys.exit(3 if any(p["id"] in ("seal", "parse") and not p.get("repaired")
                           for r in reports for p in r.problems) else 1)

@@ -300,6 +300,10 @@ class Workspace:
                                    name=name, folder=str(loc.folder))
         if self.git and worktree:
             checkout, record, blocked = self._bootstrap_git(name, base)
+            if checkout != self.root:  # the agent hooks are per machine: not in git
+                from mlgate.lock.install import sync_checkout
+
+                sync_checkout(self.root, checkout)
         else:
             checkout = self.root
             record, blocked = self._bootstrap_plain(base)

@@ -985,6 +985,14 @@ def test_git_stage0_branch_and_worktree(gticket: Ticket) -> None:
         fails["s0.bootstrap.mode"][0].reason
 
 
+def test_git_stage4_agent_hook_files_are_not_changes(gticket: Ticket, git_repo: Path) -> None:
+    from mlgate.lock import install as I
+
+    I.install(git_repo, claude=True, codex=True)  # into every checkout, the ticket's too
+    assert (gticket.ws / ".claude" / "settings.local.json").exists()
+    assert gcheck(gticket, 4).ok
+
+
 def test_git_stage4_unlisted_files(gticket: Ticket) -> None:
     assert gcheck(gticket, 4).ok
     commit(gticket, "src/digits/extra.py", "x = 1\n")

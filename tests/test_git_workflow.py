@@ -108,8 +108,11 @@ def test_hook_refuses_source_commit_outside_stage_4(ws: Workspace) -> None:
 def test_walk_and_archive_finalize(ws: Workspace) -> None:
     from mlgate.lock import install as I
 
-    I.install(ws.root, git=True)
+    # the agent hooks too: the settings files mlgate writes into each worktree must not stop
+    # the stage-4 changed-files check or the finalize (stray files)
+    I.install(ws.root, git=True, claude=True, codex=True)
     t = ws.new_ticket("full")
+    assert (t.checkout / ".claude" / "settings.local.json").exists()
     walk_git(ws, t, 8)
     assert t.state.stage == 8
     fill(t.folder, 8)

@@ -8,7 +8,7 @@ import pytest
 
 from mlgate.lock.shell.analyze import analyze, python_writes, split_commands
 
-HERE = "."  # an unknown target: judged as a write to the command's directory
+HERE = "?"  # a target the analysis cannot place: reported in `unknown`, never as a path
 
 WRITES: list[tuple[str, list[str]]] = [
     # redirections
@@ -33,8 +33,8 @@ WRITES: list[tuple[str, list[str]]] = [
     ("sed -i.bak -e 's/a/b/' src/x.py src/y.py", ["src/x.py", "src/y.py"]),
     ("sed --in-place=.orig 's/a/b/' src/x.py", ["src/x.py"]),
     ("sed -Ei 's/a/b/' src/x.py", ["src/x.py"]),
-    ("perl -pi -e 's/a/b/' src/x.py", ["src/x.py"]),
-    ("perl -i.bak -pe 's/a/b/' src/x.py", ["src/x.py"]),
+    ("perl -pi -e 's/a/b/' src/x.py", ["src/x.py", HERE]),  # HERE: inline perl code
+    ("perl -i.bak -pe 's/a/b/' src/x.py", ["src/x.py", HERE]),
     ("cp a.py src/b.py", ["src/b.py"]),
     ("cp -r a.py b.py dest/", ["dest/a.py", "dest/b.py"]),
     ("cp -t dest a.py", ["dest/a.py"]),
@@ -45,7 +45,7 @@ WRITES: list[tuple[str, list[str]]] = [
     ("touch -d yesterday src/new.py", ["src/new.py"]),
     ("truncate -s 0 src/x.py", ["src/x.py"]),
     ("dd if=/dev/zero of=src/blob bs=1 count=1", ["src/blob"]),
-    ("ln -s ../x.py src/link.py", ["src/link.py"]),
+    ("ln -s ../x.py src/link.py", ["src/link.py", "../x.py", "x.py"]),  # and the sources
     ("mkdir -p results_v2/run1", ["results_v2/run1"]),
     ("chmod +x src/run.sh", ["src/run.sh"]),
     ("install -m 644 a.py src/a.py", ["src/a.py"]),
@@ -79,11 +79,11 @@ WRITES: list[tuple[str, list[str]]] = [
     ("python -c \"import pathlib; pathlib.Path('src/y.py').write_text('y')\"", ["src/y.py"]),
     ("python -c \"from pathlib import Path; (Path('src') / 'z.py').write_bytes(b'')\"",
      ["src/z.py"]),
-    ("python -c 'import shutil; shutil.copy(\"a.py\", \"src/b.py\")'", ["src/b.py"]),
-    ("python -c 'import os; os.remove(\"src/x.py\")'", ["src/x.py"]),
-    ("python -c 'import os; os.system(\"echo x > src/sys.py\")'", ["src/sys.py"]),
-    ("python -c 'import subprocess; subprocess.run([\"rm\", \"src/x.py\"])'", ["src/x.py"]),
-    ("python -c 'import torch; torch.save(m, \"src/w.pt\")'", ["src/w.pt"]),
+    ("python -c 'import shutil; shutil.copy(\"a.py\", \"src/b.py\")'", [HERE]),
+    ("python -c 'import os; os.remove(\"src/x.py\")'", [HERE]),
+    ("python -c 'import os; os.system(\"echo x > src/sys.py\")'", [HERE]),
+    ("python -c 'import subprocess; subprocess.run([\"rm\", \"src/x.py\"])'", [HERE]),
+    ("python -c 'import torch; torch.save(m, \"src/w.pt\")'", [HERE]),
     ("python - <<'EOF'\nfrom pathlib import Path\np = Path('src/h.py')\np.write_text('h')\nEOF",
      ["src/h.py"]),
     ("python3 <<EOF\nwith open('src/w.py', 'w') as fh:\n    fh.write('x')\nEOF", ["src/w.py"]),
@@ -158,8 +158,10 @@ def _expected(cwd: Path, paths: list[str]) -> list[str]:
     out = []
     for p in paths:
         full = Path(p) if p.startswith("/") else cwd / p
-        out.append(str(full).rstrip("/") if p != HERE else str(cwd))
-    return [str(Path(p)) for p in out]
+        out.append(str(full).rstrip("/"))
+    import os
+
+    return [os.path.normpath(p) for p in out]
 
 
 @pytest.mark.parametrize("command,paths", WRITES, ids=[c[:50] for c, _ in WRITES])
@@ -168,13 +170,15 @@ def test_writes_are_found(tmp_path: Path, command: str, paths: list[str]) -> Non
     (tmp_path / "src").mkdir()
     result = analyze(command, tmp_path)
     assert result.refusals == []
-    assert sorted(result.writes) == sorted(_expected(tmp_path, paths)), result.unknown
+    assert sorted(result.writes) == sorted(_expected(tmp_path, [p for p in paths
+                                                                 if p != HERE])), result.unknown
+    assert bool(result.unknown) == (HERE in paths), result.unknown
 
 
 @pytest.mark.parametrize("command", READ_ONLY, ids=[c[:50] for c in READ_ONLY])
 def test_read_only_commands_write_nothing(tmp_path: Path, command: str) -> None:
     result = analyze(command, tmp_path)
-    assert result.writes == [] and result.refusals == [], result.unknown
+    assert result.writes == [] and result.refusals == [] and result.unknown == [], result
 
 
 @pytest.mark.parametrize("command", [
@@ -191,7 +195,7 @@ def test_read_only_commands_write_nothing(tmp_path: Path, command: str) -> None:
     "SKIP=black,mlgate-lock git commit -m x",
     "git -c core.hooksPath=/dev/null commit -m x",
     "git config core.hooksPath .nohooks",
-    "python -c 'import os; os.system(\"git commit -n -m x\")'",
+    "bash -c 'git commit -n -m x'",
     "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.hooksPath GIT_CONFIG_VALUE_0=/x git commit",
     "mlgate hooks uninstall --git",
     "mlgate --json hooks uninstall",
@@ -224,14 +228,15 @@ def test_git_apply_reads_the_patch_it_applies(tmp_path: Path) -> None:
     piped = analyze("git apply <<'EOF'\n--- a/x.py\n+++ b/x.py\n@@\n-a\n+b\nEOF", tmp_path)
     assert piped.writes == [str(tmp_path / "x.py")]
     missing = analyze("git apply nowhere.diff", tmp_path)
-    assert missing.writes == [str(tmp_path)] and missing.unknown  # unreadable: the cwd
+    assert missing.writes == [] and missing.unknown  # unreadable: cannot be placed
 
 
 def test_git_checkout_of_an_existing_path_without_dashdash(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "x.py").write_text("x")
+    (tmp_path / ".git").mkdir()
     assert analyze("git checkout HEAD src/x.py", tmp_path).writes == [
-        str(tmp_path / "src/x.py"), str(tmp_path)]  # HEAD is not a path: also the worktree
+        str(tmp_path / "src/x.py"), str(tmp_path)]  # HEAD is not a path: the whole worktree
     assert analyze("git checkout src/x.py", tmp_path).writes == [str(tmp_path / "src/x.py")]
 
 
@@ -240,7 +245,7 @@ def test_nesting_is_bounded(tmp_path: Path) -> None:
     for _ in range(20):
         cmd = f"echo $({cmd})"
     result = analyze(cmd, tmp_path)
-    assert result.writes == [str(tmp_path)]  # too deep to read: judged as the cwd
+    assert result.writes == [] and result.unknown  # too deep to read: cannot be placed
     assert analyze("echo $(echo $(touch shallow.py))", tmp_path).writes == [
         str(tmp_path / "shallow.py")]
 

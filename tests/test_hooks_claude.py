@@ -111,11 +111,12 @@ def test_commit_without_hooks_is_denied_in_every_stage(git_repo: Path, command: 
     assert judge("Bash", git_repo, command=command) is not None
 
 
-def test_unknown_write_target_is_judged_as_the_cwd(locked: Path) -> None:
+def test_unknown_write_target_is_refused_while_locked(locked: Path) -> None:
     reason = claude("Bash", locked, command="echo x > \"$TARGET\"")
-    assert reason is not None and "cannot tell every file" in reason
-    assert claude("Bash", locked / "tickets/in-progress/exp",
-                  command="echo x > \"$TARGET\"") is None  # the cwd is the ticket folder
+    assert reason is not None and "cannot tell what it writes" in reason
+    # never judged against the command's directory: from the ticket folder too
+    reason = claude("Bash", locked / "tickets/in-progress/exp", command="echo x > \"$TARGET\"")
+    assert reason is not None and "Locked" in reason
 
 
 def test_other_tools_and_events_pass(locked: Path) -> None:

@@ -240,10 +240,14 @@ def test_mlgate_machinery_is_protected_from_agents(git_repo: Path) -> None:
     settings = wt / ".claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text('{"permissions": {}}')
-    assert allowed(".claude/settings.json", wt)  # no mlgate hook in it: ordinary file
-    settings.write_text('{"hooks": {"PreToolUse": [{"hooks": [{"command": "mlgate hook claude"}]}]}}')
-    d = decide([".claude/settings.json"], cwd=wt)
-    assert not d.allowed and "installs the mlgate hook" in d.reason
+    for name in (".claude/settings.json", ".claude/settings.local.json", ".codex/hooks.json",
+                 ".codex/config.toml", ".mcp.json"):
+        # with or without mlgate's hook in it, existing or not, at stage 4 Unlocked: the
+        # settings can turn the hooks off, so they are a person's to edit
+        d = decide([name], cwd=wt)
+        assert not d.allowed and "turn mlgate's hooks off" in d.reason, name
+        d = decide([str(git_repo / name)], cwd=git_repo)  # the main checkout (ungoverned)
+        assert not d.allowed, name
     # the commit hook judges it as any file (stage 4 Unlocked: allowed)
     assert decide([".claude/settings.json"], cwd=wt, purpose="commit").allowed
 

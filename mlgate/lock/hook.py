@@ -3,10 +3,13 @@
 Standard library only, and no click: ``mlgate/__main__.py`` calls :func:`main` directly, so
 that a hook costs a few times a bare ``python -c pass``.
 
-* ``claude`` / ``codex``: a ``PreToolUse`` payload (JSON) on stdin. Edit/Write/MultiEdit/
-  NotebookEdit name a file; ``apply_patch`` carries a patch envelope; Bash carries a command,
-  read by :mod:`mlgate.lock.shell.analyze`. Allowed: exit 0, no output. Denied: exit 0 with
-  ``{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+* ``claude`` / ``codex``: a ``PreToolUse`` (or Claude Code ``PreSkillShellCommand``) payload
+  (JSON) on stdin. Edit/Write/MultiEdit/NotebookEdit name a file; ``apply_patch`` carries a
+  patch envelope; any other tool whose input carries a shell ``command`` (Bash, Monitor,
+  PowerShell, Codex's shell tools, an MCP tool) is a shell call, read by
+  :mod:`mlgate.lock.shell.analyze`. A write whose target cannot be known is refused while
+  any ticket of the workspace is Locked. Allowed: exit 0, no output. Denied: exit 0 with
+  ``{"hookSpecificOutput": {"hookEventName": "<the event>", "permissionDecision": "deny",
   "permissionDecisionReason": "mlgate: ..."}}`` on stdout (the reason is also on stderr).
 * ``pre-commit [FILES...]``: judges the staged changes of the checkout being committed (its
   branch tells the ticket); exit 1 with the reason on stderr when refused.
@@ -27,9 +30,10 @@ MAX_PAYLOAD = 4 * 1024 * 1024  # bytes of hook JSON read at most; more is refuse
 FILE_TOOLS = {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
               "NotebookEdit": "notebook_path"}
 SHELL_TOOLS = {"Bash", "shell", "local_shell", "exec_command", "shell_command",
-               "container.exec", "unified_exec"}
+               "container.exec", "unified_exec", "Monitor", "PowerShell"}
+EVENTS = ("PreToolUse", "PreSkillShellCommand")
 PATCH_TOOLS = {"apply_patch"}
-USAGE = ("usage: mlgate hook claude|codex|pre-commit [FILES...]\n"
+USAGE = ("usage: mlgate hook claude|codex|claude-post|codex-post|pre-commit [FILES...]\n"
          "  claude, codex: read a PreToolUse payload on stdin (installed by "
          "`mlgate hooks install --claude/--codex`)\n"
          "  pre-commit: judge the staged files (installed by `mlgate hooks install --git`)\n")
@@ -50,6 +54,11 @@ def main(argv: list[str]) -> int:
         return agent_hook("codex")
     if kind in ("pre-commit", "check-lock"):
         return pre_commit(argv[1:])
+    if kind in ("claude-post", "codex-post"):
+        # the tripwire (PostToolUse) is installed beside the PreToolUse hook; until its
+        # handler is present this entry reads the payload and lets the result through
+        sys.stdin.buffer.read(MAX_PAYLOAD + 1)
+        return 0
     sys.stderr.write(USAGE if kind in ("", "-h", "--help") else
                      f"mlgate hook: unknown hook {kind!r}\n{USAGE}")
     return 0 if kind in ("-h", "--help") else 2
@@ -65,8 +74,11 @@ def agent_hook(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | Non
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
+    event = "PreToolUse"
     try:
         raw = stdin.read(MAX_PAYLOAD + 1)
+        if b'"PreSkillShellCommand"' in raw:
+            event = "PreSkillShellCommand"
         reason = judge_payload(agent, raw)
     except HookInputError as exc:
         reason = f"mlgate: the {agent} hook payload is not usable ({exc}); refusing the tool " \
@@ -76,13 +88,13 @@ def agent_hook(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | Non
                   f"the tool call (fail closed). Run `mlgate doctor` to find the cause.")
     if reason is None:
         return 0
-    return _deny(reason, stdout, stderr)
+    return _deny(reason, stdout, stderr, event)
 
 
-def _deny(reason: str, stdout: IO[str], stderr: IO[str]) -> int:
+def _deny(reason: str, stdout: IO[str], stderr: IO[str], event: str = "PreToolUse") -> int:
     import json
 
-    payload = {"hookSpecificOutput": {"hookEventName": "PreToolUse",
+    payload = {"hookSpecificOutput": {"hookEventName": event,
                                       "permissionDecision": "deny",
                                       "permissionDecisionReason": reason}}
     try:
@@ -113,7 +125,7 @@ def judge_payload(agent: str, raw: bytes) -> str | None:
     if not isinstance(data, dict):
         raise HookInputError(f"expected a JSON object, got {type(data).__name__}")
     event = data.get("hook_event_name")
-    if event is not None and event != "PreToolUse":
+    if event is not None and event not in EVENTS:
         return None  # wired to another event: nothing to block
     tool = data.get("tool_name")
     if not isinstance(tool, str) or not tool:
@@ -134,7 +146,10 @@ def judge_payload(agent: str, raw: bytes) -> str | None:
         return _judge_paths(f"{tool} of {path}", [path], cwd)
     if tool in PATCH_TOOLS:
         return _judge_patch(tool_input, cwd)
-    if tool in SHELL_TOOLS:
+    if tool == "Monitor" and tool_input.get("command") is None:
+        return None  # a Monitor on a WebSocket (`ws`) runs no command
+    if tool in SHELL_TOOLS or event == "PreSkillShellCommand" or \
+            isinstance(tool_input.get("command"), (str, list)):
         return _judge_command(tool, tool_input, cwd)
     return None  # a tool that does not write files (Read, Grep, an MCP tool, ...)
 
@@ -184,19 +199,65 @@ def _judge_command(tool: str, tool_input: dict[str, Any], cwd: str) -> str | Non
     if not isinstance(command, str):
         raise HookInputError(f"{tool} without `tool_input.command`")
     run_dir = tool_input.get("workdir") or tool_input.get("cwd")
+    where = cwd
     if isinstance(run_dir, str) and run_dir:
-        cwd = os.path.join(cwd, run_dir)
-    found = analyze(command, cwd)
+        where = os.path.join(cwd, run_dir)
+    found = analyze(command, where, branch_prefix=lambda: _branch_prefix(cwd))
+    if tool == "PowerShell":
+        _powershell(command, found)
     short = command if len(command) <= 120 else command[:117] + "..."
     if found.refusals:
         return (f"mlgate: `{short}` refused: " + "; ".join(found.refusals) + ". " + _GUIDANCE)
-    if not found.writes:
-        return None
-    note = ""
+    if found.writes:
+        reason = _judge_paths(f"`{short}`", found.writes, cwd)
+        if reason is not None:
+            return reason
     if found.unknown:
-        note = (f"\n(mlgate cannot tell every file this command writes: {found.unknown[0]}; "
-                f"it is judged as a write to {cwd})")
-    return _judge_paths(f"`{short}`", found.writes, cwd, note)
+        from mlgate.lock.policy import locked_tickets
+
+        places = [p for p in found.places if p != where]
+        locked = locked_tickets(cwd, [where, *places])
+        if locked:
+            names = ", ".join(sorted({name for name, _ in locked}))
+            first = locked[0][1]
+            whys = "; ".join(found.unknown[:3]) + ("; ..." if len(found.unknown) > 3 else "")
+            return (f"mlgate: `{short}` refused: mlgate cannot tell what it writes ({whys}), "
+                    f"and ticket(s) {names} are Locked, so a write it cannot place is refused."
+                    f"\n{first}\nWrite the command with literal paths (no variables, "
+                    f"substitutions, unknown directories or inline interpreter code), run "
+                    f"a script file instead, or finish the stage first. {_GUIDANCE}")
+    return None
+
+
+_PS_READ_VERBS = ("get-", "select-", "where-", "format-", "measure-", "test-", "resolve-",
+                  "sort-", "group-", "compare-", "convertto-", "convertfrom-", "out-host",
+                  "out-string", "write-output", "write-host", "foreach-object", "join-path",
+                  "split-path")
+
+
+def _powershell(command: str, found: Any) -> None:
+    """PowerShell: cmdlets whose verb is not a read (Set-Content, Remove-Item, Invoke-…)
+    cannot be placed."""
+    import re
+
+    for m in re.finditer(r"\b([A-Za-z]+-[A-Za-z]+)\b", command):
+        if not m.group(1).lower().startswith(_PS_READ_VERBS):
+            found.unknown.append(f"the PowerShell command {m.group(1)} may write files")
+            return
+    if re.search(r"(^|[\s;|(])(iex|sc|ac|ni|ri|rm|del|erase|cpi|copy|mi|move|rni|ren|"
+                 r"saps|start|&)\s", command, re.IGNORECASE):
+        found.unknown.append("a PowerShell alias that may write files or run code")
+
+
+def _branch_prefix(cwd: str) -> str:
+    try:
+        from mlgate import tickets
+        from mlgate.config import raw as rawconfig
+
+        root = tickets.workspace_root(cwd)
+        return str(rawconfig.load_raw(root).get("branch_prefix") or "codex/")
+    except Exception:  # noqa: BLE001 - the default prefix
+        return "codex/"
 
 
 # -- git pre-commit ---------------------------------------------------------------------------

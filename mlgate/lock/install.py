@@ -8,15 +8,23 @@
   back. Not ``pre-commit.legacy``: the pre-commit framework uses that name for its own
   migration mode, and its script run under that name would call itself. A repository with
   ``core.hooksPath`` set is refused, with what to do.
-* **claude**: a ``PreToolUse`` entry (matcher ``Edit|Write|MultiEdit|NotebookEdit|Bash``,
-  command ``mlgate hook claude``) merged into ``.claude/settings.json``;
-* **codex**: the same in ``.codex/hooks.json`` (matcher ``apply_patch|Bash``, ``mlgate hook
-  codex``).
+* **claude**: ``PreToolUse`` (every file tool and every tool with a shell ``command``:
+  ``CLAUDE_MATCHER``) and ``PreSkillShellCommand`` entries running ``mlgate hook claude``,
+  and a ``PostToolUse`` entry running ``mlgate hook claude-post`` (the tripwire), each with
+  ``"onFailure": "block"`` (else Claude Code runs the tool when the hook cannot start or
+  times out), merged into ``.claude/settings.local.json``: the command holds this machine's
+  path to ``mlgate``, so it goes to the per-machine file, never to the ``settings.json`` a
+  team commits (entries an older mlgate put there are moved);
+* **codex**: ``PreToolUse`` (``mlgate hook codex``) and ``PostToolUse`` (``mlgate hook
+  codex-post``) in ``.codex/hooks.json``. Codex runs them only once a person has reviewed
+  and trusted them in Codex.
 
 The agent settings go into every checkout of the workspace (the main one and each ticket
-worktree), because Claude Code and Codex read the project settings of the folder they run in.
-Other settings and other hooks in those files are left as they are; installing twice changes
-nothing; uninstall removes only mlgate's entries.
+worktree, and ``mlgate new`` adds them to a new one), because Claude Code and Codex read the
+project settings of the folder they run in; the files are listed in the common
+``info/exclude``, so they are never a change of the ticket. Other settings and other hooks in
+those files are left as they are; installing twice changes nothing; uninstall removes only
+mlgate's entries.
 """
 from __future__ import annotations
 
@@ -29,23 +37,35 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import git, tickets
-from mlgate.errors import Refused, UsageError
+from mlgate.errors import MlgateError, Refused, UsageError
 from mlgate.util import atomic_write
 
-__all__ = ["install", "uninstall", "hook_script", "agent_command", "MARKER", "CHAINED",
-           "CLAUDE_MATCHER", "CODEX_MATCHER"]
+__all__ = ["install", "uninstall", "hook_script", "agent_command", "installed_agents",
+           "sync_checkout", "MARKER", "CHAINED", "CLAUDE_MATCHER", "CODEX_MATCHER"]
 
 MARKER = "# mlgate-managed-hook: pre-commit"
 HOOK = "pre-commit"
 CHAINED = "pre-commit.mlgate-chained"  # the hook that was there before ours
 REPLACED = "pre-commit.mlgate-replaced"  # kept (not run) after `install --force`
 FRAMEWORK_LEGACY = "pre-commit.legacy"  # where the pre-commit framework moves a foreign hook
-CLAUDE_MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
-CODEX_MATCHER = "apply_patch|Bash"
+# every tool that edits files or carries a shell `command` (Monitor, PowerShell, MCP tools)
+CLAUDE_MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash|Monitor|PowerShell|mcp__.*"
+CODEX_MATCHER = "apply_patch|Bash|shell|local_shell|exec_command|shell_command|unified_exec"
 HOOK_TIMEOUT = 30  # seconds; the hook takes well under one
 _AGENTS = {
-    "claude": (Path(".claude") / "settings.json", CLAUDE_MATCHER, "Claude Code"),
+    # per machine (the command names this machine's venv): never the shared settings.json
+    "claude": (Path(".claude") / "settings.local.json", CLAUDE_MATCHER, "Claude Code"),
     "codex": (Path(".codex") / "hooks.json", CODEX_MATCHER, "Codex"),
+}
+_LEGACY = {"claude": Path(".claude") / "settings.json"}  # where mlgate wrote it before
+CLAUDE_LOCAL = Path(".claude") / "settings.local.json"
+# (event, matcher, `mlgate hook` kind) per agent: the refusal before, the tripwire after
+_EVENTS = {
+    "claude": (("PreToolUse", CLAUDE_MATCHER, "claude"),
+               ("PreSkillShellCommand", None, "claude"),
+               ("PostToolUse", CLAUDE_MATCHER, "claude-post")),
+    "codex": (("PreToolUse", CODEX_MATCHER, "codex"),
+              ("PostToolUse", CODEX_MATCHER, "codex-post")),
 }
 
 
@@ -196,12 +216,17 @@ def _uninstall_git(root: Path) -> list[str]:
 
 
 def agent_command(agent: str) -> str:
-    """``mlgate hook claude|codex``, with the absolute path of this environment's ``mlgate``
-    script when there is one (so the hook works without the venv on PATH)."""
+    """``mlgate hook claude|codex[-post]``, with the absolute path of this environment's
+    ``mlgate`` script when there is one (so the hook works without the venv on PATH). It is
+    written only to per-machine files (``.claude/settings.local.json``, ignored by git)."""
     script = Path(sys.executable).parent / "mlgate"
     exe = shlex.quote(str(script)) if script.is_file() and os.access(script, os.X_OK) \
         else "mlgate"
     return f"{exe} hook {agent}"
+
+
+def _kinds(agent: str) -> tuple[str, ...]:
+    return (agent, f"{agent}-pretooluse", f"{agent}-post")
 
 
 def _is_our_command(command: Any, agent: str) -> bool:
@@ -209,7 +234,7 @@ def _is_our_command(command: Any, agent: str) -> bool:
         return False
     words = command.split()
     return len(words) >= 3 and os.path.basename(words[-3].strip("'\"")) == "mlgate" and \
-        words[-2] == "hook" and words[-1] in (agent, f"{agent}-pretooluse")
+        words[-2] == "hook" and words[-1] in _kinds(agent)
 
 
 def _checkouts(root: Path) -> list[Path]:
@@ -240,14 +265,14 @@ def _load_settings(path: Path) -> dict[str, Any]:
     return data
 
 
-def _pre_tool_use(path: Path, data: dict[str, Any]) -> list[Any]:
+def _event_groups(path: Path, data: dict[str, Any], event: str) -> list[Any]:
     hooks = data.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise UsageError(f"{path}: `hooks` is not an object; fix it by hand first",
                          path=str(path))
-    groups = hooks.setdefault("PreToolUse", [])
+    groups = hooks.setdefault(event, [])
     if not isinstance(groups, list):
-        raise UsageError(f"{path}: `hooks.PreToolUse` is not a list; fix it by hand first",
+        raise UsageError(f"{path}: `hooks.{event}` is not a list; fix it by hand first",
                          path=str(path))
     return groups
 
@@ -261,14 +286,21 @@ def _save_settings(path: Path, data: dict[str, Any], before: str | None) -> bool
     return True
 
 
-def _install_agent(checkout: Path, agent: str) -> str:
-    rel, matcher, label = _AGENTS[agent]
-    path = checkout / rel
-    before = path.read_text(encoding="utf-8") if path.exists() else None
-    data = _load_settings(path)
-    groups = _pre_tool_use(path, data)
-    command = agent_command(agent)
-    entry = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+def _entry(agent: str, kind: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": "command", "command": agent_command(kind),
+                             "timeout": HOOK_TIMEOUT}
+    if agent == "claude":
+        # Claude Code runs the tool when a hook cannot start, times out or fails, unless
+        # told to block: mlgate's hooks fail closed
+        entry["onFailure"] = "block"
+    return entry
+
+
+def _place(path: Path, data: dict[str, Any], agent: str, event: str, matcher: str | None,
+           kind: str) -> None:
+    """Put mlgate's one entry for ``event`` into ``data`` (replacing older ones)."""
+    groups = _event_groups(path, data, event)
+    entry = _entry(agent, kind)
     placed = False
     for group in list(groups):
         if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
@@ -278,7 +310,10 @@ def _install_agent(checkout: Path, agent: str) -> str:
         if not ours:
             continue
         if not placed and len(ours) == len(group["hooks"]):
-            group["matcher"] = matcher
+            if matcher is None:
+                group.pop("matcher", None)
+            else:
+                group["matcher"] = matcher
             group["hooks"] = [entry]
             placed = True
         else:
@@ -286,41 +321,231 @@ def _install_agent(checkout: Path, agent: str) -> str:
             if not group["hooks"]:
                 groups.remove(group)
     if not placed:
-        groups.append({"matcher": matcher, "hooks": [entry]})
-    if not _save_settings(path, data, before):
-        return f"the {label} hook is already installed: {path}"
-    return f"installed the {label} PreToolUse hook ({matcher}) in {path}"
+        group = {"hooks": [entry]}
+        if matcher is not None:
+            group = {"matcher": matcher, "hooks": [entry]}
+        groups.append(group)
+
+
+def _remove(data: dict[str, Any], agent: str) -> int:
+    """Remove mlgate's entries for ``agent`` from every event; how many went."""
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return 0
+    removed = 0
+    for event in list(hooks):
+        groups = hooks[event]
+        if not isinstance(groups, list):
+            continue
+        for group in list(groups):
+            if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+                continue
+            keep = [h for h in group["hooks"]
+                    if not (isinstance(h, dict) and _is_our_command(h.get("command"), agent))]
+            removed += len(group["hooks"]) - len(keep)
+            if len(keep) != len(group["hooks"]):
+                if keep:
+                    group["hooks"] = keep
+                else:
+                    groups.remove(group)
+        if not groups:
+            del hooks[event]
+    if not hooks:
+        data.pop("hooks", None)
+    return removed
+
+
+def _install_agent(checkout: Path, agent: str) -> str:
+    rel, matcher, label = _AGENTS[agent]
+    path = checkout / rel
+    legacy = checkout / _LEGACY[agent] if agent in _LEGACY else None
+    if legacy is not None and legacy.exists():  # an older mlgate wrote the shared file
+        before = legacy.read_text(encoding="utf-8")
+        data = _load_settings(legacy)
+        if _remove(data, agent):
+            _save_settings(legacy, data, before)
+    before_text = path.read_text(encoding="utf-8") if path.exists() else None
+    data = _load_settings(path)
+    for event, event_matcher, kind in _EVENTS[agent]:
+        _place(path, data, agent, event, event_matcher, kind)
+    _ignore(checkout, rel)
+    note = ""
+    if agent == "codex":
+        note = (" — Codex runs a project hook only after you review and trust it (`/hooks` "
+                "in Codex, per hook: a hook installed again from another path needs the "
+                "review again); until then it does not run. `mlgate doctor` says which are "
+                "not trusted yet")
+    if not _save_settings(path, data, before_text):
+        return f"the {label} hooks are already installed: {path}{note}"
+    events = ", ".join(e for e, _, _ in _EVENTS[agent])
+    return f"installed the {label} hooks ({events}; {matcher}) in {path}{note}"
 
 
 def _uninstall_agent(checkout: Path, agent: str) -> str:
     rel, _, label = _AGENTS[agent]
-    path = checkout / rel
-    if not path.exists():
-        return f"no {path}: no {label} hook to remove"
-    before = path.read_text(encoding="utf-8")
-    data = _load_settings(path)
-    hooks = data.get("hooks")
-    groups = hooks.get("PreToolUse") if isinstance(hooks, dict) else None
-    if not isinstance(groups, list):
-        return f"no mlgate {label} hook in {path}"
     removed = 0
-    for group in list(groups):
-        if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+    where = []
+    for path in [checkout / rel] + ([checkout / _LEGACY[agent]] if agent in _LEGACY else []):
+        if not path.exists():
             continue
-        keep = [h for h in group["hooks"]
-                if not (isinstance(h, dict) and _is_our_command(h.get("command"), agent))]
-        removed += len(group["hooks"]) - len(keep)
-        if len(keep) != len(group["hooks"]):
-            if keep:
-                group["hooks"] = keep
-            else:
-                groups.remove(group)
+        before = path.read_text(encoding="utf-8")
+        data = _load_settings(path)
+        n = _remove(data, agent)
+        if n:
+            _save_settings(path, data, before)
+            removed += n
+            where.append(str(path))
     if not removed:
-        return f"no mlgate {label} hook in {path}"
-    assert isinstance(hooks, dict)
-    if not groups:
-        del hooks["PreToolUse"]
-    if not hooks:
-        del data["hooks"]
-    _save_settings(path, data, before)
-    return f"removed the mlgate {label} hook from {path}"
+        return f"no mlgate {label} hook in {checkout / rel}"
+    return f"removed the mlgate {label} hooks from {', '.join(where)}"
+
+
+def installed_agents(checkout: Path) -> list[str]:
+    """The agents whose mlgate hooks are installed in ``checkout``."""
+    out = []
+    for agent, (rel, _, _) in _AGENTS.items():
+        for path in [checkout / rel] + ([checkout / _LEGACY[agent]] if agent in _LEGACY
+                                        else []):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            if any(_is_our_command(f"mlgate hook {k}", agent) and f"hook {k}" in text
+                   for k in _kinds(agent)) and agent not in out:
+                out.append(agent)
+    return out
+
+
+def sync_checkout(root: str | Path, checkout: str | Path) -> list[str]:
+    """Install into a new ``checkout`` the agent hooks the main checkout has (the settings
+    files are per machine, so a new worktree does not get them from git)."""
+    root, checkout = Path(root), Path(checkout)
+    return [_install_agent(checkout, agent) for agent in installed_agents(root)]
+
+
+_EXCLUDE_MARK = "# mlgate: agent hook settings (per machine)"
+
+
+def _ignore(checkout: Path, rel: Path) -> None:
+    """Keep a settings file mlgate writes out of git's untracked files, in every worktree
+    (``info/exclude`` of the common dir), so that it never shows up as a change of the
+    ticket (stage-4 changed files, ``archive --finalize``)."""
+    if not tickets.is_git(checkout):
+        return
+    try:
+        exclude = git.common_dir(checkout) / "info" / "exclude"
+        line = "/" + rel.as_posix()
+        text = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+        if line in text.splitlines():
+            return
+        add = ("" if not text or text.endswith("\n") else "\n")
+        if _EXCLUDE_MARK not in text:
+            add += _EXCLUDE_MARK + "\n"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with open(exclude, "a", encoding="utf-8") as fh:
+            fh.write(add + line + "\n")
+    except (OSError, MlgateError):
+        pass  # not fatal: the file then shows as untracked, as before
+
+
+# -- are the installed agent hooks in force? ---------------------------------------------------
+
+
+def hook_problems(root: str | Path) -> list[dict[str, str]]:
+    """Agent hooks that are installed but not in force, wherever mlgate can tell, as
+    ``{"id", "message"}``: Claude Code settings that turn hooks off (``disableAllHooks``) or a
+    hook whose command is gone or that does not fail closed; a Codex project folder that is
+    not trusted (Codex then loads none of its hooks) or mlgate hooks not yet reviewed in Codex
+    (read from Codex's own ``config.toml``: ``projects.<path>.trust_level`` and the
+    ``hooks.state`` entries; the hash itself is Codex's and is not checked here)."""
+    root = Path(root)
+    out: list[dict[str, str]] = []
+    user_claude = Path(os.path.expanduser("~")) / ".claude" / "settings.json"
+    codex_home = Path(os.environ.get("CODEX_HOME") or Path(os.path.expanduser("~")) / ".codex")
+    codex_cfg = _read_toml(codex_home / "config.toml")
+    for checkout in _checkouts(root):
+        agents = installed_agents(checkout)
+        if "claude" in agents:
+            out += _claude_problems(checkout, user_claude)
+        if "codex" in agents:
+            out += _codex_problems(checkout, codex_cfg, codex_home)
+    return out
+
+
+def _claude_problems(checkout: Path, user_settings: Path) -> list[dict[str, str]]:
+    out = []
+    for path in (checkout / ".claude" / "settings.json", checkout / CLAUDE_LOCAL,
+                 user_settings):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("disableAllHooks") not in (None, False,
+                                                                         "false"):
+            out.append({"id": "claude-hooks-disabled",
+                        "message": f"{path} sets disableAllHooks: Claude Code runs no hook, "
+                                   f"mlgate's included; remove the setting"})
+    try:
+        data = json.loads((checkout / CLAUDE_LOCAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out
+    for event, groups in (data.get("hooks") or {}).items():
+        for group in groups if isinstance(groups, list) else []:
+            for h in (group.get("hooks") or []) if isinstance(group, dict) else []:
+                if not (isinstance(h, dict) and _is_our_command(h.get("command"), "claude")):
+                    continue
+                exe = shlex.split(h["command"])[0]
+                if os.path.isabs(exe) and not os.access(exe, os.X_OK):
+                    out.append({"id": "claude-hook-command",
+                                "message": f"{checkout / CLAUDE_LOCAL}: the {event} hook runs "
+                                           f"{exe}, which is gone; every tool call is blocked "
+                                           f"until `mlgate hooks install --claude` is run again"})
+                if h.get("onFailure") != "block":
+                    out.append({"id": "claude-hook-fail-open",
+                                "message": f"{checkout / CLAUDE_LOCAL}: the {event} hook does "
+                                           f"not set onFailure: block, so Claude Code runs the "
+                                           f"tool when the hook fails; run `mlgate hooks "
+                                           f"install --claude`"})
+    return out
+
+
+def _codex_problems(checkout: Path, cfg: dict[str, Any] | None,
+                    codex_home: Path) -> list[dict[str, str]]:
+    where = codex_home / "config.toml"
+    if cfg is None:
+        return [{"id": "codex-untrusted",
+                 "message": f"{checkout / '.codex/hooks.json'}: Codex has no {where} yet, so "
+                            f"this project and its hooks are not trusted; Codex runs them only "
+                            f"after you trust the project and review the hooks (`/hooks`)"}]
+    out = []
+    projects = cfg.get("projects") if isinstance(cfg.get("projects"), dict) else {}
+    real = os.path.realpath(checkout)
+    trusted = any(isinstance(v, dict) and v.get("trust_level") == "trusted" and (
+        real == os.path.realpath(k) or real.startswith(os.path.realpath(k) + os.sep))
+        for k, v in projects.items())
+    if not trusted:
+        out.append({"id": "codex-project-untrusted",
+                    "message": f"{checkout}: Codex does not trust this project ({where} has no "
+                               f"trust_level = \"trusted\" for it), so it loads none of its "
+                               f".codex hooks"})
+    hooks = cfg.get("hooks") if isinstance(cfg.get("hooks"), dict) else {}
+    state = hooks.get("state") if isinstance(hooks.get("state"), dict) else {}
+    hooks_file = str(checkout / ".codex" / "hooks.json")
+    reviewed = [k for k, v in state.items() if (hooks_file in k or real in k) and
+                isinstance(v, dict) and v.get("trusted_hash")]
+    if not reviewed and not cfg.get("bypass_hook_trust"):
+        out.append({"id": "codex-hooks-unreviewed",
+                    "message": f"{hooks_file}: mlgate's hooks are installed but not reviewed "
+                               f"in Codex ({where} holds no trusted hash for them); Codex "
+                               f"does not run them until you trust them (`/hooks` in Codex)"})
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    try:
+        import tomllib
+
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, ValueError):
+        return None

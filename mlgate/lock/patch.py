@@ -18,28 +18,77 @@ Unified diffs (``git apply``, ``patch``): ``diff --git a/x b/y``, ``--- a/x`` / 
 """
 from __future__ import annotations
 
-import re
+_ENVELOPE_KINDS = ("Add File", "Update File", "Delete File", "Move to", "Move File")
+# Every parser here goes line by line with string methods (no backtracking regex over a
+# line): a 200 KB patch, or a line of 100,000 blanks, costs time linear in its length.
 
-_ENVELOPE_RE = re.compile(
-    r"^\s*\*\*\*\s*(Add File|Update File|Delete File|Move to|Move File)\s*:\s*(?P<path>.+?)\s*$",
-    re.MULTILINE)
-_BEGIN_RE = re.compile(r"^\s*\*\*\*\s*Begin Patch\s*$", re.MULTILINE)
-_DIFF_GIT_RE = re.compile(r'^diff --git (?P<a>"(?:[^"\\]|\\.)*"|\S+) (?P<b>"(?:[^"\\]|\\.)*"|\S+)\s*$')
-_FILE_LINE_RE = re.compile(r"^(?:---|\+\+\+) (?P<path>\"(?:[^\"\\]|\\.)*\"|[^\t\n]+?)(?:\t.*)?\s*$")
-_RENAME_RE = re.compile(r"^(?:rename|copy) (?:from|to) (?P<path>.+?)\s*$")
+
+def _envelope_line(line: str) -> str | None:
+    """The path of a ``*** Add File: path`` (…) line, or None."""
+    s = line.strip()
+    if not s.startswith("***"):
+        return None
+    s = s[3:].lstrip()
+    for kind in _ENVELOPE_KINDS:
+        if s.startswith(kind):
+            rest = s[len(kind):].lstrip()
+            if rest.startswith(":"):
+                return rest[1:].strip()
+    return None
+
+
+def _split_diff_git(line: str) -> tuple[str, str] | None:
+    """``diff --git A B`` (either side may be "quoted")."""
+    rest = line[len("diff --git "):].rstrip()
+    if rest.startswith('"'):
+        end = _closing_quote(rest, 0)
+        if end < 0:
+            return None
+        a, rest = rest[:end + 1], rest[end + 1:].lstrip()
+    else:
+        if rest.endswith('"'):
+            start = rest.find(' "')
+            if start < 0:
+                return None
+            return rest[:start], rest[start + 1:]
+        # unquoted both sides: split in the middle ("a/x b/x" with equal halves), else at
+        # the first blank
+        half = (len(rest) - 1) // 2
+        if len(rest) % 2 == 1 and rest[half] == " " and rest[:half].split("/", 1)[-1] == \
+                rest[half + 1:].split("/", 1)[-1]:
+            return rest[:half], rest[half + 1:]
+        a, _, rest = rest.partition(" ")
+    if not rest:
+        return None
+    return a, rest
+
+
+def _closing_quote(s: str, start: int) -> int:
+    i = start + 1
+    while i < len(s):
+        if s[i] == "\\":
+            i += 2
+            continue
+        if s[i] == '"':
+            return i
+        i += 1
+    return -1
 
 
 def is_envelope(text: str) -> bool:
     """True when ``text`` holds a Codex ``*** Begin Patch`` envelope."""
-    return bool(_BEGIN_RE.search(text))
+    return any(line.strip().replace(" ", "") == "***BeginPatch" for line in text.splitlines())
 
 
 def envelope_paths(text: str) -> list[str]:
     """Every path an ``apply_patch`` envelope adds, updates, deletes or moves to, in order and
     without duplicates. An empty list means the text names no file (the caller fails closed)."""
     out: list[str] = []
-    for m in _ENVELOPE_RE.finditer(text):
-        path = _unquote(m.group("path"))
+    for line in text.splitlines():
+        raw = _envelope_line(line)
+        if raw is None:
+            continue
+        path = _unquote(raw)
         if path and path not in out:
             out.append(path)
     return out
@@ -54,18 +103,26 @@ def diff_paths(text: str, strip: int | None = 1) -> list[str]:
     """
     found: list[tuple[str, bool]] = []  # (path, carries an a/ b/-style prefix)
     for line in text.splitlines():
-        m = _DIFF_GIT_RE.match(line)
-        if m:
-            found += [(_unquote(m.group("a")), True), (_unquote(m.group("b")), True)]
+        if line.startswith("diff --git "):
+            pair = _split_diff_git(line)
+            if pair:
+                found += [(_unquote(pair[0]), True), (_unquote(pair[1]), True)]
             continue
         if line.startswith("--- ") or line.startswith("+++ "):
-            m = _FILE_LINE_RE.match(line)
-            if m:
-                found.append((_unquote(m.group("path").strip()), True))
+            path = line[4:]
+            if path.startswith('"'):
+                end = _closing_quote(path, 0)
+                path = path[:end + 1] if end > 0 else path
+            else:
+                path = path.partition("\t")[0]
+            path = path.strip()
+            if path:
+                found.append((_unquote(path), True))
             continue
-        m = _RENAME_RE.match(line)
-        if m:  # rename/copy lines name the path without the a/ b/ prefix
-            found.append((_unquote(m.group("path")), False))
+        for head in ("rename from ", "rename to ", "copy from ", "copy to "):
+            if line.startswith(head):  # these name the path without the a/ b/ prefix
+                found.append((_unquote(line[len(head):].strip()), False))
+                break
     out: list[str] = []
     for path, prefixed in found:
         if not path or path == "/dev/null":

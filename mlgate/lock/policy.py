@@ -24,9 +24,15 @@ A state file without a seal (hand-written) is read as it is but never Unlocked; 
 (a hand edit of what mlgate owns) locks everything but the ticket folder; a state file that
 cannot be read or parsed denies (fail closed), naming the file and line.
 
-For agent edits (``purpose="edit"``, the default) mlgate's own machinery is also refused:
-the git hooks and seal key under the git common dir, and an agent settings file that holds
-the mlgate hook (``.claude/settings*.json``, ``.codex/hooks.json``, ``.codex/config.toml``).
+For agent edits (``purpose="edit"``, the default) mlgate's own machinery is also refused at
+every stage and in every checkout (the main one at stage 0 too): the git common dir (hooks,
+config, refs, the seal key) and any ``.git`` folder, the agent settings that load or can turn
+off the hooks (``.claude/settings*.json``, ``.codex/hooks.json``, ``.codex/config.toml``,
+``.mcp.json``) and git's global configuration, and, while a ticket is in progress,
+``mlgate.yaml`` and ``baselines.yaml`` (a person decides those).
+
+:func:`locked_tickets` lists the tickets that are Locked: the hooks refuse a write they cannot
+place (a target only known at run time) while it is not empty.
 """
 from __future__ import annotations
 
@@ -45,12 +51,15 @@ from mlgate.errors import MlgateError, StateFileError
 from mlgate.state.statefile import StateDoc
 from mlgate.state.seal import load_key, seal_state
 
-__all__ = ["Decision", "decide", "PURPOSES"]
+__all__ = ["Decision", "decide", "locked_tickets", "PURPOSES"]
 
 PURPOSES = ("edit", "commit")
+# the agent settings that load (or can turn off) mlgate's hooks: never an agent's to edit
 _AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json",
-                   ".codex/hooks.json", ".codex/config.toml")
-_HOOK_MARK = "mlgate hook"
+                   ".codex/hooks.json", ".codex/config.toml", ".mcp.json", ".gitconfig",
+                   ".config/git/config")
+# what a person decides: no agent edits these while a ticket is in progress
+_HUMAN_FILES = (C.CONFIG_FILE, "baselines.yaml")
 
 
 @record(frozen=True)
@@ -103,6 +112,30 @@ def decide(paths: Sequence[str | Path], cwd: str | Path | None = None,
     except (MlgateError, OSError) as exc:  # fail closed, with the error as the reason
         return Decision(False, f"mlgate cannot decide, so the edit is refused: {exc}",
                         paths=tuple(given))
+
+
+def locked_tickets(cwd: str | Path, places: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """Every ticket that is Locked (source edits refused) in the workspace of ``cwd`` and of
+    each of ``places``, as ``(ticket, why)``. A write whose target cannot be known is refused
+    while this is not empty. A workspace that cannot be read counts as Locked."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for where in [str(cwd), *places]:
+        try:
+            judge = _Judge(Path(os.path.abspath(where)), None, "edit")
+        except (MlgateError, OSError) as exc:
+            out.append(("?", f"mlgate cannot read the workspace of {where}: {exc}"))
+            continue
+        if judge.root is None or str(judge.root) in seen:
+            continue
+        seen.add(str(judge.root))
+        for t in judge.tickets:
+            if not (t.own_worktree or t.location == C.IN_PROGRESS):
+                continue
+            verdict = judge._judge_ticket(t, "\0a file mlgate cannot name")
+            if not verdict.allowed:
+                out.append((t.name, verdict.why))
+    return out
 
 
 def _decide_by_path(base: Path, given: list[str], purpose: str, outside: "_Judge") -> Decision:
@@ -173,6 +206,11 @@ class _Judge:
         for raw in given:
             shown, verdict = self.judge(raw)
             verdicts.append((shown, verdict))
+            # a folder that holds checkouts (`rm -rf ..`): each checkout inside is written too
+            real = os.path.realpath(os.path.join(self.cwd, os.path.expanduser(raw)))
+            for co, co_real in self.real_checkouts:
+                if co_real.startswith(real.rstrip(os.sep) + os.sep):
+                    verdicts.append(self.judge(co_real))
         denied = [(p, v) for p, v in verdicts if not v.allowed]
         if denied:
             first = denied[0][1]
@@ -362,19 +400,27 @@ class _Judge:
             if tickets.is_git(self.root):
                 self._guarded.append((os.path.join(os.path.dirname(key_dir), "hooks"),
                                       "the git hooks"))
+            if tickets.is_git(self.root):  # the whole git common dir: config, refs, hooks
+                self._guarded.append((os.path.dirname(key_dir), "the git repository's own "
+                                                                "folder (config, refs, hooks)"))
         for folder, what in self._guarded:
             if real == folder or real.startswith(folder + os.sep):
                 return (f"{real} is part of {what} ({folder}), mlgate's own machinery; a person "
                         f"changes it with `mlgate hooks install|uninstall` or `mlgate doctor`")
+        parts = real.split(os.sep)
+        if ".git" in parts[:-1] or (parts[-1] == ".git"):
+            return (f"{real} is inside a .git folder (git's config, refs and hooks); agents "
+                    f"never write there")
         if any(real.endswith(os.sep + s) for s in _AGENT_SETTINGS):
-            try:
-                with open(real, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read(1 << 20)
-            except OSError:
-                return None
-            if _HOOK_MARK in text:
-                return (f"{real} installs the mlgate hook; a person edits it, or runs `mlgate "
-                        f"hooks uninstall --claude` / `--codex`")
+            return (f"{real} is an agent or git setting that can turn mlgate's hooks off; a "
+                    f"person edits it (`mlgate hooks install --claude` / `--codex` writes "
+                    f"mlgate's entries)")
+        if os.path.basename(real) in _HUMAN_FILES and any(
+                t.location == C.IN_PROGRESS for t in self.tickets) and \
+                self._holder(real) is not None and \
+                os.path.dirname(real) == self._holder(real)[1]:  # type: ignore[index]
+            return (f"{real} is decided by a person while a ticket is in progress "
+                    f"(configuration, baselines); a person must edit it")
         return None
 
 

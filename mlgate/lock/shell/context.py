@@ -15,7 +15,7 @@ from mlgate.record import record
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from mlgate.lock.shell.lexer import Word
 
@@ -24,13 +24,17 @@ if TYPE_CHECKING:
         (:class:`mlgate.lock.shell.analyze.Analyzer`), seen only through these methods so
         that this module does not import the one that imports it."""
 
-        def run(self, text: str, cwd: str, depth: int) -> None: ...
-        def unknown(self, cwd: str, why: str) -> None: ...
+        def run(self, text: str, state: Any, depth: int, pipe_in: bool = False) -> None: ...
+        def unknown(self, cwd: Any, why: str) -> None: ...
         def write(self, word: Word | str, cwd: str, what: str = "") -> None: ...
         def refuse(self, why: str) -> None: ...
+        def remove(self, word: Word | str, cwd: str, what: str) -> None: ...
         def writes_operands(self, words: list[Word]) -> bool: ...
 
 MAX_PATCH_BYTES = 8 * 1024 * 1024
+# the working directory when the analysis cannot know it: a relative path joined to it stays
+# marked, and is reported as a write that cannot be placed
+UNKNOWN_DIR = "/\0mlgate-unknown-directory"
 
 
 @record
@@ -45,6 +49,11 @@ class Ctx:
     xargs: bool  # run by xargs/find -exec: operands come from elsewhere
     stdin_text: str | None
     stdin_file: str | None
+    name: str = ""  # the command's name (after wrappers)
+    pipe_in: bool = False  # stdin is the output of another command
+    stdin_known: bool = True  # stdin_text/stdin_file is what the command reads
+    state: Any = None  # the analysis' shell state (for nested analyses)
+    cwds: Any = None  # every candidate working directory (None: unknown)
 
     def write(self, word: Word | str, what: str) -> None:
         self.an.write(word, self.cwd, what)
@@ -52,10 +61,23 @@ class Ctx:
     def unknown(self, why: str) -> None:
         self.an.unknown(self.cwd, why)
 
+    def remove(self, word: Word | str, what: str) -> None:
+        """A removal or move-away of ``word`` (the lock's anchors are refused outright)."""
+        self.an.remove(word, self.cwd, what)
+
     def refuse(self, why: str) -> None:
         self.an.refuse(why)
 
+    def run(self, text: str, pipe_in: bool = False) -> None:
+        """Analyse ``text`` as commands run from here (``bash -c``, ``eval``)."""
+        self.an.run(text, self.state if self.state is not None else self.cwd, self.depth + 1,
+                    pipe_in)
+
     def stdin(self) -> str | None:
+        """The text the command reads on stdin, when it is known (a heredoc, a here-string,
+        a file given with ``<``); ``None`` otherwise."""
+        if not self.stdin_known or self.pipe_in:
+            return None
         if self.stdin_text is not None:
             return self.stdin_text
         if self.stdin_file is not None:
@@ -64,9 +86,14 @@ class Ctx:
 
 
 def join_path(cwd: str, value: str) -> str:
-    """``value`` (``~`` expanded) read against ``cwd``, normalised (symlinks not resolved)."""
+    """``value`` (``~`` expanded) read against ``cwd``, normalised (symlinks not resolved).
+    Against :data:`UNKNOWN_DIR` a relative path stays marked as unknown."""
     value = os.path.expanduser(value)
-    return os.path.normpath(value if os.path.isabs(value) else os.path.join(cwd, value))
+    if os.path.isabs(value):
+        return os.path.normpath(value)
+    if cwd == UNKNOWN_DIR or cwd.startswith(UNKNOWN_DIR + "/"):
+        return cwd + "/" + value
+    return os.path.normpath(os.path.join(cwd, value))
 
 
 def read_text(path: str) -> str | None:

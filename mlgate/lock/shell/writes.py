@@ -5,35 +5,42 @@ Standard library only (the hook path imports it). A rule takes a
 writes it cannot place (``ctx.unknown``) and what is refused (``ctx.refuse``):
 ``rm``/``touch``/``mkdir`` … (every operand), ``cp``/``mv``/``ln``/``install``, ``tee``,
 ``dd of=``, ``sed -i``, ``perl -i``, ``curl -o``, ``wget``, ``tar``, ``unzip``, compressors,
-``sort -o``, ``rsync``, ``find -delete``/``-exec``, ``patch``, ``apply_patch``, ``bash -c``,
-``eval``, ``python -c`` (through :mod:`mlgate.lock.shell.pycode`), ``node``/``ruby -e``, and the
-refusals of ``mlgate hooks uninstall`` and ``pre-commit uninstall``. ``git`` is
-:mod:`mlgate.lock.shell.gitcmd`. ``HANDLERS`` maps a command name to its rule.
+``sort -o``, ``rsync``, ``find -delete``/``-exec``, ``patch``, ``apply_patch``; ``ln``
+(and ``cp -l/-s``) also write their sources (a link shares its source). ``git`` is
+:mod:`mlgate.lock.shell.gitcmd`, shells and interpreters :mod:`mlgate.lock.shell.interp`,
+text tools :mod:`mlgate.lock.shell.texttools`. ``HANDLERS`` maps a command name to its rule.
 """
 from __future__ import annotations
 
 import os
 import re
-from mlgate.lock.shell.context import join_path, operands, read_text
+from mlgate.lock.shell.context import Ctx, join_path, operands, read_text
 from mlgate.lock.shell.gitcmd import handle_git
 from mlgate.lock.shell.lexer import Word
-from mlgate.lock.shell.pycode import python_writes
+from mlgate.lock.shell.interp import (INTERPRETER_RULES, SHELLS, handle_python, handle_shell,
+                                      is_python)
+from mlgate.lock.shell.texttools import TEXT_RULES
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from mlgate.lock.shell.context import Ctx
+    from collections.abc import Callable
+
+__all__ = ["HANDLERS", "INTERPRETERS", "SHELLS", "handle_python", "handle_shell", "is_python"]
 
 
-def _all_operands(short_arg: str = "", long_arg: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+def _all_operands(short_arg: str = "", long_arg: tuple[str, ...] = (),
+                  removes: bool = False):  # type: ignore[no-untyped-def]
     def handler(ctx: Ctx) -> None:
-        name = "the command"
         ops, _ = operands(ctx.args, short_arg, long_arg)
         if ctx.xargs or not ops:
             if ctx.xargs:
                 ctx.unknown("operands come from xargs")
             return
         for w in ops:
-            ctx.write(w, name)
+            if removes:
+                ctx.remove(w, ctx.name or "the command")
+            else:
+                ctx.write(w, ctx.name or "the command")
     return handler
 
 
@@ -50,14 +57,38 @@ def _skip_first(short_arg: str = "", long_arg: tuple[str, ...] = ()):  # type: i
     return handler
 
 
+_MODE_RE = re.compile(r"^([ugoa]*[-+=][rwxXstugo]*)(,[ugoa]*[-+=][rwxXstugo]*)*$|^[0-7]{1,4}$")
+
+
+def _chmod(ctx: Ctx) -> None:
+    """chmod: the mode may look like an option (``chmod -x FILE``)."""
+    if ctx.xargs:
+        ctx.unknown("operands come from xargs")
+        return
+    mode_seen = any(w.value.startswith("--reference") for w in ctx.args)
+    for w in ctx.args:
+        v = w.value
+        if not mode_seen and not w.dynamic and _MODE_RE.match(v):
+            mode_seen = True
+            continue
+        if v.startswith("-") and not w.dynamic:
+            continue
+        if not mode_seen:
+            mode_seen = True
+            continue
+        ctx.write(w, "chmod")
+
+
 def _copy_like(move: bool, short_arg: str = "tS", long_arg: tuple[str, ...] = (
-        "--target-directory", "--suffix")):  # type: ignore[no-untyped-def]
+        "--target-directory", "--suffix"), link: bool = False):  # type: ignore[no-untyped-def]
     def handler(ctx: Ctx) -> None:
         ops, opts = operands(ctx.args, short_arg, long_arg)
         target = opts.get("-t") or opts.get("--target-directory")
         if ctx.xargs:
             ctx.unknown("operands come from xargs")
             return
+        links = link or ctx.name == "cp" and any(
+            k in opts for k in ("-l", "--link", "-s", "--symbolic-link"))
         if isinstance(target, str) and target:
             sources, dest = ops, Word(target)
         elif len(ops) >= 2:
@@ -68,8 +99,20 @@ def _copy_like(move: bool, short_arg: str = "tS", long_arg: tuple[str, ...] = (
             return
         if move:
             for w in sources:
-                ctx.write(w, "mv")
+                ctx.remove(w, "mv")
         dest_path = None if dest.dynamic else join_path(ctx.cwd, dest.value)
+        if links:
+            # a link shares the source: editing it through the link edits the source, so
+            # the source must be writable too (a symlink's relative source is read from the
+            # link's folder; both readings are judged)
+            for w in sources:
+                ctx.write(w, "the link's source")
+                symbolic = ctx.name == "ln" and any(k in opts for k in ("-s", "--symbolic")) \
+                    or "-s" in opts or "--symbolic-link" in opts
+                if symbolic and dest_path is not None and not w.dynamic and \
+                        not os.path.isabs(w.value):
+                    folder = dest_path if os.path.isdir(dest_path) else os.path.dirname(dest_path)
+                    ctx.write(join_path(folder, w.value), "the link's source")
         into_dir = dest_path is not None and (
             os.path.isdir(dest_path) or dest.value.endswith("/") or len(sources) > 1
             or isinstance(target, str))
@@ -95,96 +138,6 @@ def _dd(ctx: Ctx) -> None:
     for w in ctx.args:
         if w.value.startswith("of="):
             ctx.write(Word(w.value[3:], w.dynamic), "dd of=")
-
-
-def _sed(ctx: Ctx) -> None:
-    in_place = False
-    script_given = False
-    files: list[Word] = []
-    i = 0
-    args = ctx.args
-    while i < len(args):
-        v = args[i].value
-        if v == "--":
-            files += args[i + 1:]
-            break
-        if v.startswith("--"):
-            key = v.partition("=")[0]
-            if key == "--in-place":
-                in_place = True
-            elif key in ("--expression", "--file"):
-                script_given = True
-                if "=" not in v:
-                    i += 1
-            elif key == "--line-length" and "=" not in v:
-                i += 1
-        elif v.startswith("-") and len(v) > 1:
-            j = 1
-            while j < len(v):
-                ch = v[j]
-                if ch == "i":
-                    in_place = True
-                    break  # the rest is the backup suffix
-                if ch in "efl":
-                    script_given = script_given or ch in "ef"
-                    if j + 1 == len(v):
-                        i += 1
-                    break
-                j += 1
-        else:
-            files.append(args[i])
-        i += 1
-    if not in_place:
-        return
-    if not script_given and files:
-        files = files[1:]
-    if ctx.xargs or not files:
-        ctx.unknown("sed -i on files given elsewhere")
-        return
-    for w in files:
-        ctx.write(w, "sed -i")
-
-
-def _perl(ctx: Ctx) -> None:
-    in_place = False
-    code: str | None = None
-    files: list[Word] = []
-    i = 0
-    args = ctx.args
-    while i < len(args):
-        v = args[i].value
-        if v == "--":
-            files += args[i + 1:]
-            break
-        if v.startswith("-") and len(v) > 1 and not v.startswith("--"):
-            j = 1
-            while j < len(v):
-                ch = v[j]
-                if ch == "i":
-                    in_place = True
-                    break
-                if ch in "eE":
-                    code = v[j + 1:] if j + 1 < len(v) else (
-                        args[i + 1].value if i + 1 < len(args) else "")
-                    if j + 1 == len(v):
-                        i += 1
-                    break
-                if ch in "IMmdxlC0":
-                    break  # these take an attached value
-                j += 1
-        else:
-            files.append(args[i])
-        i += 1
-    if code is None and files:
-        files = files[1:]  # the first operand is the script
-    if in_place:
-        if ctx.xargs or not files:
-            ctx.unknown("perl -i on files given elsewhere")
-        for w in files:
-            ctx.write(w, "perl -i")
-    elif code is not None and re.search(r"\bopen\s*\(?[^;]*['\"]\s*\+?[>]|\bunlink\b|\brename\b",
-                                        code):
-        ctx.unknown("perl -e code that opens files for writing")
 
 
 def _truncate(ctx: Ctx) -> None:
@@ -294,7 +247,10 @@ def _find(ctx: Ctx) -> None:
             while j < len(args) and args[j].value not in (";", "+"):
                 inner.append(args[j])
                 j += 1
-            if inner and ctx.an.writes_operands(inner):
+            verdict = ctx.an.writes_operands(inner) if inner else False
+            if verdict is None:
+                ctx.unknown(f"find {v} runs code mlgate cannot read on the files it finds")
+            elif verdict:
                 writes = True
             i = j
         i += 1
@@ -353,92 +309,11 @@ def _apply_patch(ctx: Ctx) -> None:
         ctx.write(p, "apply_patch")
 
 
-def handle_shell(ctx: Ctx) -> None:
-    args = ctx.args
-    for i, w in enumerate(args):
-        v = w.value
-        if v.startswith("-") and not v.startswith("--") and "c" in v[1:]:
-            if i + 1 < len(args):
-                ctx.an.run(args[i + 1].value, ctx.cwd, ctx.depth + 1)
-            return
-        if not v.startswith("-") or v == "-":
-            if v == "-" or v == "-s":
-                break
-            return  # `bash script.sh`: the script is not read
-    body = ctx.stdin()
-    if body is not None:
-        ctx.an.run(body, ctx.cwd, ctx.depth + 1)
-
-
-def _eval(ctx: Ctx) -> None:
-    ctx.an.run(" ".join(w.value for w in ctx.args), ctx.cwd, ctx.depth + 1)
-
-
-def handle_python(ctx: Ctx) -> None:
-    args = ctx.args
-    code: str | None = None
-    i = 0
-    while i < len(args):
-        v = args[i].value
-        if v == "-c":
-            code = args[i + 1].value if i + 1 < len(args) else ""
-            break
-        if v.startswith("-c") and len(v) > 2:
-            code = v[2:]
-            break
-        if v in ("-m",) or (v.startswith("-m") and len(v) > 2):
-            return  # a module: not read (like a script)
-        if v in ("-W", "-X", "-Q"):
-            i += 2
-            continue
-        if v == "-":
-            code = ctx.stdin()
-            break
-        if not v.startswith("-"):
-            return  # `python train.py`: the script is not read
-        i += 1
-    else:
-        code = ctx.stdin()  # `python <<EOF` / `python < x.py`
-    if code is None:
-        return
-    found = python_writes(code)
-    for path in found.paths:
-        ctx.write(path, "python")
-    for why in found.unknown:
-        ctx.unknown(why)
-    for cmd in found.commands:
-        ctx.an.run(cmd, ctx.cwd, ctx.depth + 1)
-
-
-def _mlgate(ctx: Ctx) -> None:
-    words = [w.value for w in ctx.args if not w.value.startswith("--json")]
-    if words[:2] == ["hooks", "uninstall"] or (words[:2] == ["hooks", "install"]
-                                                 and "--force" in words):
-        ctx.refuse("removing or replacing mlgate's hooks is for a person to do, not an agent")
-
-
-def _pre_commit_tool(ctx: Ctx) -> None:
-    if [w.value for w in ctx.args][:1] == ["uninstall"]:
-        ctx.refuse("`pre-commit uninstall` removes the commit hook; that is for a person to "
-                   "do, not an agent")
-
-
-def _script_e(ctx: Ctx) -> None:
-    """node -e / ruby -e: only a rough look for file writes."""
-    for i, w in enumerate(ctx.args):
-        if w.value in ("-e", "--eval", "-p", "--print") and i + 1 < len(ctx.args):
-            code = ctx.args[i + 1].value
-            if re.search(r"writeFile|appendFile|createWriteStream|unlink|rmSync|renameSync|"
-                         r"File\.(write|open|delete|rename)|FileUtils", code):
-                ctx.unknown("inline script code that writes files")
-
-
-
-HANDLERS = {
-    "rm": _all_operands(),
-    "unlink": _all_operands(),
-    "rmdir": _all_operands(),
-    "shred": _all_operands("ns", ("--iterations", "--size", "--random-source")),
+HANDLERS: dict[str, Callable[[Ctx], None]] = {
+    "rm": _all_operands(removes=True),
+    "unlink": _all_operands(removes=True),
+    "rmdir": _all_operands(removes=True),
+    "shred": _all_operands("ns", ("--iterations", "--size", "--random-source"), removes=True),
     "touch": _all_operands("dtr", ("--date", "--reference", "--time")),
     "mkdir": _all_operands("m", ("--mode", "--context")),
     "mkfifo": _all_operands("m", ("--mode",)),
@@ -446,17 +321,15 @@ HANDLERS = {
     "tee": _tee,
     "cp": _copy_like(False),
     "mv": _copy_like(True),
-    "ln": _copy_like(False),
+    "ln": _copy_like(False, link=True),
     "install": _copy_like(False, "tSmogs", ("--target-directory", "--suffix", "--mode",
                                             "--owner", "--group")),
     "dd": _dd,
-    "sed": _sed,
-    "gsed": _sed,
-    "perl": _perl,
-    "chmod": _skip_first(),
+    "chmod": _chmod,
     "chown": _skip_first(),
     "chgrp": _skip_first(),
     "setfacl": _skip_first(),
+    "chattr": _skip_first(),
     "curl": _curl,
     "wget": _wget,
     "tar": _tar,
@@ -465,6 +338,7 @@ HANDLERS = {
     "gunzip": _compress,
     "bzip2": _compress,
     "xz": _compress,
+    "zstd": _compress,
     "sort": _sort,
     "rsync": _rsync,
     "find": _find,
@@ -472,10 +346,8 @@ HANDLERS = {
     "apply_patch": _apply_patch,
     "applypatch": _apply_patch,
     "git": handle_git,
-    "eval": _eval,
-    "source": lambda ctx: None,
-    "node": _script_e,
-    "mlgate": _mlgate,
-    "pre-commit": _pre_commit_tool,
-    "ruby": _script_e,
 }
+HANDLERS.update(TEXT_RULES)
+HANDLERS.update(INTERPRETER_RULES)
+INTERPRETERS = {name: rule for name, rule in INTERPRETER_RULES.items()
+                if name not in ("eval", "source", ".", "mlgate", "pre-commit", "pip", "pip3")}
