@@ -62,7 +62,7 @@ def test_registers_in_every_checkout_keeping_other_settings(git_repo: Path) -> N
         assert claude["mcpServers"]["mlgate"] == {"type": "stdio", **want, "env": {}}
         codex = toml((checkout / ".codex" / "config.toml").read_text())
         assert codex["mcp_servers"]["mlgate"] == want
-        assert (checkout / ".claude" / "settings.json").exists()  # the hooks, as before
+        assert (checkout / ".claude" / "settings.local.json").exists()  # the hooks
     # what was there is kept: other servers, other keys, the comments
     claude = json.loads((git_repo / ".mcp.json").read_text())
     assert claude["note"] == "kept" and claude["mcpServers"]["docs"] == \
@@ -83,7 +83,7 @@ def test_no_mcp_opts_out(git_repo: Path) -> None:
     Workspace.init(git_repo)
     r = install(git_repo, "--claude", "--codex", "--no-mcp")
     assert r.returncode == 0, r.stderr
-    assert (git_repo / ".claude" / "settings.json").exists()
+    assert (git_repo / ".claude" / "settings.local.json").exists()
     assert not (git_repo / ".mcp.json").exists()
     assert not (git_repo / ".codex" / "config.toml").exists()
     assert "MCP" not in r.stdout

@@ -85,6 +85,14 @@ def blocked(ws: Workspace) -> bool:
     return doc.gates[doc.snapshot.current_stage].status == "Blocked"
 
 
+def to_blockable_stage(ws: Workspace) -> None:
+    """Advance the ticket to a stage that can be blocked (the random writers cycle it through
+    stages 4-7; 4 and 6 cannot be blocked, and their artifacts are filled, so it advances)."""
+    t = ws.ticket(NAME)
+    while t.doc().snapshot.current_stage not in C.BLOCKABLE:
+        t.advance("to a stage that can be blocked")
+
+
 def toggle_block(ws: Workspace, reason: str) -> object:
     """A move that is allowed whatever the random writers left: block, or unblock."""
     t = ws.ticket(NAME)
@@ -252,6 +260,7 @@ def test_next_command_removes_temps_of_killed_writers_and_nothing_else(tmp_path:
             time.sleep(rng.uniform(0.01, 0.2))
             os.kill(pid, signal.SIGKILL)
         check_after_kill(ws, key)
+    to_blockable_stage(ws)  # the random writers may have left it at 4 or 6
     left = [kill_inside_a_write(ws, op, i, tmp_path) for i in range(4) for op in OPS]
     killed_at = time.time()
     check_after_kill(ws, key)  # whole files: the old versions
