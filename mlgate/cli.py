@@ -353,7 +353,8 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
         lines += [f"  repaired: {r}" for r in rep.repaired]
     emit(obj, [r.to_dict() for r in reports], "\n".join(lines) or "no tickets")
     if any(not r.ok for r in reports):
-        sys.exit(3 if any(p["id"] in ("seal", "parse") and not p.get("repaired")
+        sys.exit(3 if any(p["id"] in ("seal", "parse", "behind-head", "registry")
+                          and not p.get("repaired")
                           for r in reports for p in r.problems) else 1)
 
 
