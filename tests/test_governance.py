@@ -52,6 +52,50 @@ def at_stage(ws: Workspace, name: str, stage: int):  # type: ignore[no-untyped-d
     return t
 
 
+def _isolated_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[user]\n\tname = Test\n"
+                                     "\temail = test@example.com\n")
+    return {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_TEMPLATE_DIR": str(home / "no-templates"),
+            "GIT_AUTHOR_NAME": "Test", "GIT_COMMITTER_NAME": "Test",
+            "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
+def ticket_template(base: Path, stage: int, hooks: bool) -> Path:
+    """Build once (per test module): a clone of a bare remote, `mlgate init`, the git hooks
+    when ``hooks``, and ticket ``exp`` walked to ``stage``. :func:`from_template` copies it."""
+    from conftest import seed_repo
+    from mlgate.lock import install as I
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in _isolated_env(base / "home").items():
+            mp.setenv(k, v)
+        seed = seed_repo(base / "seed")
+        git(base, "clone", "-q", "--bare", str(seed), str(base / "remote.git"))
+        git(base, "clone", "-q", str(base / "remote.git"), str(base / "clone"))
+        ws, _ = Workspace.init(base / "clone")
+        git(ws.root, "add", "-A")
+        git(ws.root, "commit", "-q", "-m", "mlgate init")
+        git(ws.root, "push", "-q", "origin", "main")
+        if hooks:
+            I.install(ws.root, git=True)
+        at_stage(ws, "exp", stage)
+    return base
+
+
+def from_template(template: Path, dest: Path):  # type: ignore[no-untyped-def]
+    """A copy of a :func:`ticket_template` at ``dest`` (git's worktree links repaired), as
+    (workspace, ticket)."""
+    shutil.copytree(template, dest, symlinks=True)
+    clone = dest / "clone"
+    wt, admin = dest / "clone.worktrees" / "exp", clone / ".git" / "worktrees" / "exp"
+    (wt / ".git").write_text(f"gitdir: {admin}\n")  # (git's own links, moved along)
+    (admin / "gitdir").write_text(f"{wt / '.git'}\n")
+    ws = Workspace(clone)
+    return ws, ws.ticket("exp")
+
+
 def can_edit(cwd: Path, path: str) -> subprocess.CompletedProcess[str]:
     return mlgate(cwd, "--json", "can-edit", path)
 
@@ -73,11 +117,28 @@ def ws(git_workspace: Workspace) -> Workspace:
     return git_workspace
 
 
+@pytest.fixture(scope="module")
+def _tpl4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ticket_template(tmp_path_factory.mktemp("tpl4"), 4, hooks=False)
+
+
+@pytest.fixture(scope="module")
+def _tpl5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ticket_template(tmp_path_factory.mktemp("tpl5"), 5, hooks=False)
+
+
 @pytest.fixture
-def t4(ws: Workspace):  # type: ignore[no-untyped-def]
-    """A ticket in stage 4, Unlocked (source may change)."""
-    t = at_stage(ws, "exp", 4)
+def t4(_tpl4: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Ticket ``exp`` in stage 4, Unlocked (source may change); a copy of one walk."""
+    _ws, t = from_template(_tpl4, tmp_path / "w")
     assert t.state.effective_permission == "Unlocked"
+    return t
+
+
+@pytest.fixture
+def t5(_tpl5: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Ticket ``exp`` in stage 5, Locked; a copy of one walk."""
+    _ws, t = from_template(_tpl5, tmp_path / "w")
     return t
 
 
@@ -133,8 +194,8 @@ def test_moving_the_folder_to_done_by_hand_locks(t4) -> None:  # type: ignore[no
     assert not allowed(wt)
 
 
-def test_branch_checked_out_in_the_main_checkout_is_governed(ws: Workspace) -> None:
-    t = at_stage(ws, "exp", 5)
+def test_branch_checked_out_in_the_main_checkout_is_governed(t5) -> None:  # type: ignore[no-untyped-def]
+    t, ws = t5, t5.ws
     git(ws.root, "checkout", "-q", "--ignore-other-worktrees", "codex/exp")
     why = reason(ws.root)
     assert "ticket 'exp'" in why and "stage 5" in why
@@ -143,8 +204,8 @@ def test_branch_checked_out_in_the_main_checkout_is_governed(ws: Workspace) -> N
     assert "workflow-state.md is gone" in reason(ws.root)
 
 
-def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, ws: Workspace,
-                                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ws = t4.ws
     extra = tmp_path / "extra"
     git(ws.root, "worktree", "add", "-q", "-f", str(extra), "codex/exp")
     assert allowed(extra)  # stage 4, Unlocked: the ticket allows it anywhere
@@ -154,7 +215,8 @@ def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, ws: Workspace,
     assert "workflow-state.md is gone" in reason(extra)
 
 
-def test_edited_gitdir_does_not_ungovern_the_worktree(t4, ws: Workspace) -> None:  # type: ignore[no-untyped-def]
+def test_edited_gitdir_does_not_ungovern_the_worktree(t4) -> None:  # type: ignore[no-untyped-def]
+    ws = t4.ws
     step(t4, 4)
     admin = ws.root / ".git" / "worktrees" / "exp"
     (admin / "gitdir").write_text(str(ws.root.parent / "elsewhere" / ".git") + "\n")
@@ -162,7 +224,8 @@ def test_edited_gitdir_does_not_ungovern_the_worktree(t4, ws: Workspace) -> None
     assert "stage 5" in why and "exp" in why
 
 
-def test_a_damaged_registry_refuses_every_edit(t4, ws: Workspace) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_registry_refuses_every_edit(t4) -> None:  # type: ignore[no-untyped-def]
+    ws = t4.ws
     (ws.root / ".git" / "mlgate" / "registry.json").write_text("{not json")
     why = reason(t4.checkout)
     assert "governance registry is not valid JSON" in why and "cannot decide" in why
@@ -180,8 +243,8 @@ def test_finalized_and_other_branches_are_not_governed(ws: Workspace) -> None:
 # -- class 2 and replay: the head -------------------------------------------------------------
 
 
-def test_an_older_sealed_state_restored_with_git_is_locked_and_repaired(ws: Workspace) -> None:
-    t = at_stage(ws, "exp", 5)
+def test_an_older_sealed_state_restored_with_git_is_locked_and_repaired(t5) -> None:  # type: ignore[no-untyped-def]
+    t = t5
     # stage 4's state file (Unlocked, validly sealed) is in the branch history: bring it back
     commit = git(t.checkout, "log", "--format=%H", "-1", "--grep", "stage 4 work")
     older = git(t.checkout, "show", f"{commit}:tickets/in-progress/exp/workflow-state.md")
@@ -293,8 +356,8 @@ def test_doctor_puts_back_a_deleted_state_file(t4) -> None:  # type: ignore[no-u
     assert "is gone" in doc.violations[-1].violation
 
 
-def test_doctor_reports_the_branch_checked_out_elsewhere(t4, ws: Workspace,
-                                                         tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_doctor_reports_the_branch_checked_out_elsewhere(t4, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ws = t4.ws
     git(ws.root, "worktree", "add", "-q", "-f", str(tmp_path / "x"), "codex/exp")
     r = mlgate(t4.checkout, "--json", "doctor", "exp")
     probs = json.loads(r.stdout)[0]["problems"]

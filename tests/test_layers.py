@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
     "runs.baselines": 3, "runs.plots": 3,
     "lock.governance": 4, "lock.policy": 5, "lock.install": 5, "lock.tripwire": 6,
+    "lock.refs": 6,
     "gates": 4, "runs.closure": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5,
     "runs.watch": 5,

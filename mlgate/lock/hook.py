@@ -29,10 +29,13 @@ FILE_TOOLS = {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path
 SHELL_TOOLS = {"Bash", "shell", "local_shell", "exec_command", "shell_command",
                "container.exec", "unified_exec"}
 PATCH_TOOLS = {"apply_patch"}
-USAGE = ("usage: mlgate hook claude|codex|pre-commit [FILES...]\n"
+USAGE = ("usage: mlgate hook claude|codex|claude-post|codex-post|pre-commit|pre-merge-commit|"
+         "reference-transaction [ARGS...]\n"
          "  claude, codex: read a PreToolUse payload on stdin (installed by "
          "`mlgate hooks install --claude/--codex`)\n"
-         "  pre-commit: judge the staged files (installed by `mlgate hooks install --git`)\n")
+         "  claude-post, codex-post: the tripwire after a tool call (PostToolUse)\n"
+         "  pre-commit, pre-merge-commit: judge the staged files, reference-transaction: judge "
+         "ref updates (installed by `mlgate hooks install --git`)\n")
 _GUIDANCE = ("Do not work around the lock (other tools, scripts, --no-verify): follow the "
              "steps above, or ask the user.")
 
@@ -48,8 +51,12 @@ def main(argv: list[str]) -> int:
         return agent_hook("claude")
     if kind in ("codex", "codex-pretooluse"):
         return agent_hook("codex")
-    if kind in ("pre-commit", "check-lock"):
+    if kind in ("pre-commit", "check-lock", "pre-merge-commit"):
         return pre_commit(argv[1:])
+    if kind == "reference-transaction":
+        from mlgate.lock.refs import reference_transaction
+
+        return reference_transaction(argv[1:], sys.stdin, sys.stderr)
     sys.stderr.write(USAGE if kind in ("", "-h", "--help") else
                      f"mlgate hook: unknown hook {kind!r}\n{USAGE}")
     return 0 if kind in ("-h", "--help") else 2
@@ -239,7 +246,13 @@ def _commit_files(files: list[str]) -> tuple[str, list[str]]:
 
     cwd = os.getcwd()
     top = cwd if os.path.lexists(os.path.join(cwd, ".git")) else str(git.toplevel(cwd))
-    judged = list(git.staged_files(top))
+    # The index being committed: git's own (or its temporary one for `commit -a`/`commit
+    # PATH`), or any file the caller named (`GIT_INDEX_FILE=/tmp/idx git commit`), which
+    # git hands to its hooks; a relative one is relative to the checkout (the hook's cwd).
+    index = os.environ.get("GIT_INDEX_FILE") or None
+    if index is not None:
+        index = os.path.join(cwd, index)
+    judged = list(git.staged_files(top, index=index))
     if files and "GIT_INDEX_FILE" not in os.environ:
         changed = set(git.dirty_files(top, untracked=True))
         for f in files:
