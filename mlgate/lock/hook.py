@@ -51,6 +51,8 @@ def main(argv: list[str]) -> int:
         return agent_hook("claude")
     if kind in ("codex", "codex-pretooluse"):
         return agent_hook("codex")
+    if kind in ("claude-post", "codex-post"):
+        return post_tool_use(kind[:-len("-post")])
     if kind in ("pre-commit", "check-lock", "pre-merge-commit"):
         return pre_commit(argv[1:])
     if kind == "reference-transaction":
@@ -204,6 +206,91 @@ def _judge_command(tool: str, tool_input: dict[str, Any], cwd: str) -> str | Non
         note = (f"\n(mlgate cannot tell every file this command writes: {found.unknown[0]}; "
                 f"it is judged as a write to {cwd})")
     return _judge_paths(f"`{short}`", found.writes, cwd, note)
+
+
+# -- PostToolUse: the tripwire ----------------------------------------------------------------
+
+
+def post_tool_use(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None,
+                  stderr: IO[str] | None = None) -> int:
+    """Run the tripwire after one tool call (:func:`mlgate.lock.tripwire.guard`, from the
+    payload's ``cwd``) and tell the agent what was caught, in its client's own shape
+    (:func:`post_output`). Nothing caught: exit 0, no output. The tripwire failing is
+    reported as a block too (fail closed: the agent is told to stop and ask)."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    cwd = os.getcwd()
+    try:
+        raw = stdin.read(MAX_PAYLOAD + 1)
+        data = _post_payload(raw)
+        event = data.get("hook_event_name")
+        if event is not None and event != "PostToolUse":
+            return 0
+        if isinstance(data.get("cwd"), str) and os.path.isabs(data["cwd"]):
+            cwd = data["cwd"]
+        from mlgate.lock.tripwire import guard
+
+        report = guard(cwd)
+        if report.ok:
+            return 0
+        reason = report.reason()
+        summary = (f"mlgate's tripwire undid {len(report.findings)} change(s) this tool call "
+                   f"made where the edit lock does not allow them (see the reason; nothing is "
+                   f"lost: `mlgate quarantine list`)")
+    except BaseException as exc:  # noqa: BLE001 - fail closed: the agent must stop
+        reason = (f"mlgate: the edit lock's tripwire failed after this tool call "
+                  f"({type(exc).__name__}: {exc}); changes it made may not have been checked. "
+                  f"Stop and ask the user to run `mlgate guard` (and `mlgate doctor`).")
+        summary = f"mlgate's tripwire failed: {type(exc).__name__}: {exc}"
+    payload = post_output(agent, reason, summary)
+    import json
+
+    try:
+        stderr.write(reason + "\n")
+        stderr.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        stdout.write(json.dumps(payload) + "\n")
+        stdout.flush()
+    except (OSError, ValueError):
+        return 2  # a blocking error for Claude Code (stderr is shown), feedback for Codex
+    return 0
+
+
+def post_output(agent: str, reason: str, summary: str) -> dict[str, Any]:
+    """The PostToolUse answer that makes each client show ``reason`` to the agent.
+
+    Both take ``{"decision": "block", "reason": ...}`` (the tool already ran: "block" feeds
+    the reason back to the model) plus ``hookSpecificOutput.additionalContext`` and a
+    ``systemMessage`` for the person. Codex accepts ``decision`` only as ``"block"`` and
+    rejects any other key in ``hookSpecificOutput`` (``additionalProperties: false``), so
+    nothing Claude-only (``updatedToolOutput``, ``classifierContext``) is ever sent to it;
+    Claude Code's answer is kept to the same fields, which its SDK types allow."""
+    out: dict[str, Any] = {"decision": "block", "reason": reason,
+                           "hookSpecificOutput": {"hookEventName": "PostToolUse",
+                                                  "additionalContext": reason},
+                           "systemMessage": summary}
+    if agent not in ("claude", "codex"):
+        raise ValueError(f"unknown agent {agent!r}")
+    return out
+
+
+def _post_payload(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_PAYLOAD:
+        raise HookInputError(f"payload over {MAX_PAYLOAD} bytes")
+    if not raw.strip():
+        return {}  # (run by hand, or a client that sends nothing: still check)
+    import json
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HookInputError(f"stdin is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HookInputError(f"expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 # -- git pre-commit ---------------------------------------------------------------------------

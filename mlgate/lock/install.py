@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import git, tickets
-from mlgate.errors import Refused, UsageError
+from mlgate.errors import GitError, Refused, UsageError
 from mlgate.util import atomic_write
 
 __all__ = ["install", "uninstall", "hook_script", "agent_command", "MARKER", "CHAINED",
@@ -191,8 +191,21 @@ def _install_git(root: Path, force: bool) -> list[str]:
     msgs: list[str] = []
     for name in GIT_HOOKS:
         msgs += _install_one(hooks, name, force)
-    _record_installed(root, git=True)
+    _record_installed(root, git=True, includes=include_snapshot(root))
     return msgs
+
+
+def include_snapshot(root: Path) -> list[str]:
+    """The ``include.*`` / ``includeIf.*`` entries in effect now (kept at install time, so
+    that the tripwire can tell the ones added later)."""
+    from mlgate.lock.quarantine import run_git
+
+    try:
+        raw = run_git(root, "config", "-z", "--get-regexp", r"^(include\..*|includeif\..*)$",
+                      ok=(0, 1))
+    except GitError:
+        return []
+    return sorted("=".join(item.split("\n", 1)) for item in raw.split("\0") if item)
 
 
 def _install_one(hooks: Path, name: str, force: bool) -> list[str]:

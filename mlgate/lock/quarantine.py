@@ -75,9 +75,15 @@ class Entry:
 
 def git_env(**extra: str) -> dict[str, str]:
     """The environment for git calls of the tripwire: git's hook variables dropped (a hook
-    would otherwise point them at another checkout), pathspecs literal."""
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-    env["GIT_LITERAL_PATHSPECS"] = "1"
+    would otherwise point them at another checkout), pathspecs literal, and neither an
+    fsmonitor (the repository's config may name one that reports nothing) nor the untracked
+    cache (it trusts folder mtimes, so a file made in the same second as the last scan stays
+    unseen)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in _REPO_ENV and not k.startswith("GIT_CONFIG_")}
+    env.update({"GIT_LITERAL_PATHSPECS": "1", "GIT_CONFIG_COUNT": "2",
+                "GIT_CONFIG_KEY_0": "core.fsmonitor", "GIT_CONFIG_VALUE_0": "false",
+                "GIT_CONFIG_KEY_1": "core.untrackedCache", "GIT_CONFIG_VALUE_1": "false"})
     env.update(extra)
     return env
 
@@ -172,7 +178,9 @@ def capture(checkout: Path, qdir: Path, changes: list[Change], commit: str | Non
                 staged.unlink()
         big = [c.path for c in changes if c.kind == "created" and _size(checkout / c.path)
                > MAX_PATCH_FILE]
-        in_patch = [p for p in paths if p not in big]
+        # (a new file gone since git listed it cannot be added: leave it out)
+        in_patch = [c.path for c in changes if c.path not in big and
+                    (c.in_index or c.in_head or os.path.lexists(checkout / c.path))]
         scratch.mkdir(parents=True, exist_ok=True)
         index = scratch / f"quarantine-{os.getpid()}.index"
         try:

@@ -173,9 +173,12 @@ def check_state(view: LockView, t: tickets.TicketLocation, key: bytes | None,
         mismatch = governance.head_mismatch(t.name, doc, key, head)
         if mismatch is None:
             return None
-        why = (f"it says {doc.snapshot.last_transition_id or 'no transition'} where mlgate's "
-               f"head is at {head.transition or 'no transition yet'} (an older file restored, "
-               f"or a file written outside mlgate)")
+        theirs = doc.snapshot.last_transition_id or "no transition"
+        ours = head.transition or "no transition yet"
+        why = (f"it is at {theirs} while mlgate last wrote {ours} (an older file restored?)"
+               if theirs != ours else
+               f"its stage, permission or logs differ from what mlgate last wrote at {ours}, "
+               f"under a seal mlgate did not write (a file sealed outside mlgate)")
     msg = f"ticket {t.name!r}: {C.STATE_FILE} at {path}: {why}"
     if not repair or key is None:
         return Finding("state", msg + ("" if key is None else "; run `mlgate guard` to put "
@@ -186,6 +189,184 @@ def check_state(view: LockView, t: tickets.TicketLocation, key: bytes | None,
     return Finding("state", f"{msg}; mlgate's own state was put back{q} and Process "
                             f"Violation {vid} recorded", t.name, [str(path)],
                    str(t.folder / quarantine.QUARANTINE_DIR / qid) if qid else None, vid, True)
+
+
+# -- the worktrees ----------------------------------------------------------------------------
+
+_IGNORED_PARTS = ("__pycache__",)
+_IGNORED_SUFFIXES = (".pyc", ".pyo")
+
+
+def _not_compared(rel: str) -> bool:
+    """Paths the tripwire leaves alone: Python's byte-code caches (never source; see the
+    docs for what that leaves open) and the agent config files (checked as controls, so that
+    a person's permission rules there are not taken away)."""
+    from mlgate.lock.controls import AGENT_FILES
+
+    if rel in AGENT_FILES or rel.endswith(_IGNORED_SUFFIXES):
+        return True
+    return any(part in _IGNORED_PARTS for part in rel.split("/"))
+
+
+def _kind(xy: str, m_head: str, m_work: str) -> str:
+    if m_head == "000000":
+        return "created"
+    if "D" in xy or m_work == "000000":
+        return "deleted"
+    if m_head[:3] != m_work[:3]:
+        return "type"  # file <-> symlink (or a submodule)
+    if m_head != m_work:
+        return "mode"
+    return "modified" if xy[1] != "." else "staged"
+
+
+def changes(view: LockView, g: Governed) -> list[quarantine.Change]:
+    """What differs from HEAD in the checkout of ``g`` outside what its stage allows (one
+    ``git status``; untracked folders are listed whole unless something in them is not
+    allowed; the untracked cache keeps the folder scan cheap)."""
+    co = g.checkout
+    # Not git's untracked cache: it trusts a folder's mtime, and a file created in the same
+    # second as the last scan stays unseen (a miss, not only a slow answer). Not an fsmonitor
+    # either: the agent can configure one that reports nothing. No optional index write:
+    # the agent's own git commands may hold the index lock.
+    raw = quarantine.run_git(co, "status", "--porcelain=v2", "-z", "--no-renames",
+                             "--untracked-files=normal", "--ignore-submodules=none",
+                             env=quarantine.git_env(GIT_OPTIONAL_LOCKS="0"))
+    fields = raw.split("\0")
+    out: list[quarantine.Change] = []
+    expand: list[str] = []
+    for item in fields:
+        if not item:
+            continue
+        tag = item[0]
+        if tag == "1":
+            parts = item.split(" ", 8)
+            if len(parts) < 9:
+                continue
+            xy, m_head, m_work, rel = parts[1], parts[3], parts[5], parts[8]
+            c = quarantine.Change(rel, _kind(xy, m_head, m_work), in_head=m_head != "000000",
+                                  in_index=xy[0] != ".")
+        elif tag == "u":
+            parts = item.split(" ", 10)
+            if len(parts) < 11:
+                continue
+            c = quarantine.Change(parts[10], "modified", in_head=True, in_index=True)
+        elif tag == "?":
+            rel = item[2:]
+            if rel.endswith("/"):
+                folder = rel.rstrip("/")
+                if not view.allows(g, folder) and not _not_compared(folder):
+                    expand.append(rel)
+                continue
+            c = quarantine.Change(rel, "created", in_head=False, in_index=False)
+        else:
+            continue
+        if not _not_compared(c.path) and not view.allows(g, c.path):
+            out.append(c)
+    if expand:
+        listed = quarantine.run_git(co, "ls-files", "--others", "--exclude-standard", "-z",
+                                    "--", *expand)
+        for rel in listed.split("\0"):
+            if rel and not _not_compared(rel.rstrip("/")) and \
+                    not view.allows(g, rel.rstrip("/")):
+                out.append(quarantine.Change(rel.rstrip("/"), "created", in_head=False,
+                                             in_index=False))
+    return out
+
+
+def _head_ref(checkout: Path) -> str | None:
+    """What HEAD of ``checkout`` says (``ref: refs/heads/x`` gives ``refs/heads/x``, a
+    detached HEAD its commit), read from git's files; None when it cannot be read."""
+    dotgit = checkout / ".git"
+    try:
+        if dotgit.is_dir():
+            text = (dotgit / "HEAD").read_text(encoding="utf-8")
+        else:
+            admin = dotgit.read_text(encoding="utf-8").strip()
+            if not admin.startswith("gitdir: "):
+                return None
+            gd = Path(admin[8:])
+            if not gd.is_absolute():
+                gd = checkout / gd
+            text = (gd / "HEAD").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    text = text.strip()
+    return text[5:].strip() if text.startswith("ref: ") else text
+
+
+def _describe(cs: list[quarantine.Change], limit: int = 8) -> str:
+    shown = ", ".join(f"{c.path} ({c.kind})" for c in cs[:limit])
+    return shown + (f" and {len(cs) - limit} more" if len(cs) > limit else "")
+
+
+def check_worktree(view: LockView, g: Governed, key: bytes | None,
+                   repair: bool) -> Finding | None:
+    """Compare one Locked checkout with its baseline; with ``repair`` quarantine, restore
+    and record what differs."""
+    t = g.ticket
+    label = C.stage_title(g.stage) if g.stage is not None else "unknown"
+    moved = None
+    if g.branch:
+        ref = _head_ref(g.checkout)
+        if ref != f"refs/heads/{g.branch}":
+            moved = ref or "unreadable"
+    found = changes(view, g)
+    if not found and moved is None:
+        return None
+    what = []
+    if moved is not None:
+        what.append(f"HEAD left the ticket's branch {g.branch} (now {moved})")
+    if found:
+        what.append(f"changes outside what stage {label} allows: {_describe(found)}")
+    msg = f"ticket {t.name!r}, {g.checkout}: " + "; ".join(what)
+    if not repair:
+        return Finding("worktree", msg, t.name, [c.path for c in found])
+    gdir = view.gdir
+    assert gdir is not None
+    branch_ref = f"refs/heads/{g.branch}" if g.branch else None
+    if moved is not None and branch_ref and not _resolves(g.checkout, branch_ref):
+        return Finding("worktree", msg + f"; the branch {g.branch} itself is gone, so nothing "
+                                         f"was undone (a person restores it)", t.name,
+                       [c.path for c in found])
+    t.folder.mkdir(parents=True, exist_ok=True)
+    with governance.ticket_lock(gdir, t.name):
+        qid, qdir = quarantine.new_entry_dir(t.folder)
+        keep_ref = None
+        if moved is not None and branch_ref:
+            before = _rev(g.checkout, "HEAD")
+            if before:
+                keep_ref = f"refs/mlgate/quarantine/{t.name}/{qid}"
+                quarantine.run_git(g.checkout, "update-ref", keep_ref, before)
+            quarantine.run_git(g.checkout, "symbolic-ref", "HEAD", branch_ref)
+            found = changes(view, g)  # now against the ticket's branch
+        commit = _rev(g.checkout, "HEAD")
+        info = quarantine.capture(g.checkout, qdir, found, commit, gdir / "tmp")
+        quarantine.restore(g.checkout, found)
+        where = f"{t.folder.name}/{quarantine.QUARANTINE_DIR}/{qid}"
+        action = (f"kept in {where} (patch and new files), the worktree restored"
+                  + (f", HEAD put back on {g.branch} (the commit it was on kept as "
+                     f"{keep_ref})" if moved is not None else ""))
+        vid = record_violation(gdir, t, key, f"the tripwire found {'; '.join(what)} in "
+                               f"{g.checkout}", action) if key is not None else None
+        quarantine.write_meta(qdir, {
+            "id": qid, "ticket": t.name, "stage": g.stage, "created": now_iso(),
+            "reason": "; ".join(what), "violation": vid, "commit": commit,
+            "checkout": str(g.checkout), "changes": [c.to_dict() for c in found],
+            "head_was": moved, "kept_ref": keep_ref, **info})
+    return Finding("worktree", f"{msg}. Kept in {qdir} and undone; Process Violation "
+                               f"{vid or '(not recorded: no seal key)'} recorded. Why: "
+                               f"{g.reason}",
+                   t.name, [c.path for c in found], str(qdir), vid, True)
+
+
+def _rev(checkout: Path, what: str) -> str | None:
+    out = quarantine.run_git(checkout, "rev-parse", "--verify", "--quiet", what, ok=(0, 1))
+    return out.strip() or None
+
+
+def _resolves(checkout: Path, ref: str) -> bool:
+    return _rev(checkout, ref) is not None
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -199,6 +380,7 @@ def guard(start: str | Path, repair: bool = True) -> GuardReport:
         root, _ = tickets.discover(start)
     except WorkspaceNotFound:
         return GuardReport(None, notes=[f"{start} is not in an mlgate workspace"])
+    from mlgate.lock import controls
     from mlgate.lock.policy import lock_view
 
     view = lock_view(root)
@@ -206,11 +388,62 @@ def guard(start: str | Path, repair: bool = True) -> GuardReport:
     gdir = view.gdir
     assert gdir is not None
     key = load_key(gdir)
+    # 1. the state files against their heads (puts mlgate's state back first, so that the
+    #    checkouts are judged on it)
     for t in view.tickets:
         f = check_state(view, t, key, repair)
         if f is not None:
             rep.findings.append(f)
-    if any(f.kind == "state" and f.restored for f in rep.findings):
-        view = lock_view(root)  # the states changed: judge the checkouts on the new ones
+    # 2. the controls (hooks, git config, registry, agent config files)
+    problems = controls.check(view, repair)
+    if any(p.repaired for p in problems) or any(f.restored for f in rep.findings):
+        view = lock_view(root)  # judge the checkouts on what is now in place
+    fresh = controls.new_problems(gdir, problems)
+    if fresh:
+        _record_controls(view, key, fresh, repair)
+    for p in fresh:
+        rep.findings.append(Finding("control", p.message, restored=p.repaired))
+    for p in problems:
+        if p not in fresh:
+            rep.notes.append(f"still: {p.message}")
+    # 3. every Locked checkout against its baseline
+    if tickets.is_git(root):
+        for g in view.governed:
+            if not g.locked:
+                continue
+            rep.checked.append(str(g.checkout))
+            try:
+                f = check_worktree(view, g, key, repair)
+            except MlgateError as exc:
+                f = Finding("worktree", f"ticket {g.ticket.name!r}, {g.checkout}: the tripwire "
+                                        f"could not compare or restore it ({exc})",
+                            g.ticket.name)
+            if f is not None:
+                rep.findings.append(f)
+    else:
+        rep.notes.append("not a git repository: the tripwire checks the state files and the "
+                         "controls, not the files (there is no HEAD to compare with)")
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _record_controls(view: LockView, key: bytes | None, fresh: list[Any],
+                     repair: bool) -> None:
+    """A control problem is recorded in every ticket in progress that the registry knows
+    (the controls protect them all)."""
+    if key is None or not repair:
+        return
+    gdir = view.gdir
+    assert gdir is not None
+    text = "; ".join(p.message for p in fresh)
+    action = "put back by the tripwire" if all(p.repaired for p in fresh) else \
+        "reported by the tripwire; a person must put it back"
+    for b in view.registry.active():
+        if b.status != governance.IN_PROGRESS:
+            continue
+        loc = b.location()
+        if not (loc.folder / C.STATE_FILE).is_file():
+            continue
+        with governance.ticket_lock(gdir, b.ticket):
+            record_violation(gdir, loc, key, f"the lock's controls were changed: {text}",
+                             action)
