@@ -518,3 +518,52 @@ def test_untracked_cache_and_fsmonitor_of_the_repository_are_not_used(t5, tmp_pa
         out = post_hook("claude", wt)
         assert out is not None and f"src/quick{i}.py (created)" in out["reason"]
     assert not called.exists()
+
+
+# -- whatever slipped past the analysis before the call, caught after ----------------------------
+
+T = "tickets/in-progress/exp"
+SLIPPED = {  # issue 12 classes 4-7: writes the command text does not show plainly
+    "variable target": f"cd {T} && F=../../../src/model.py; echo 'x = 4' > \"$F\"",
+    "command substitution": "echo 'x = 4' > \"$(printf src/model.py)\"",
+    "xargs rm": "echo README.md | xargs rm",
+    "git -C reset": f"git -C {T} rm -q --cached ../../../README.md",
+    "GIT_DIR/GIT_WORK_TREE": "GIT_DIR=$(git rev-parse --git-dir) GIT_WORK_TREE=. git rm -q src/model.py",
+    "cd - and OLDPWD": f"cd {T} && cd - >/dev/null && echo 'x = 5' > src/model.py",
+    "glob": "echo 'x = 6' > src/mode?.py",
+    "awk print >": "awk 'BEGIN { print \"x = 7\" > \"src/model.py\" }'",
+    "sed w": "sed -n 'w src/copy.py' src/model.py",
+    "perl": "perl -e 'open(F, \">src/model.py\"); print F \"x = 8\\n\"'",
+    "node": "node -e 'require(\"fs\").writeFileSync(\"src/model.py\", \"x = 9\\n\")'",
+    "python on stdin": "printf 'open(\"src/model.py\", \"w\").write(\"x = 10\")' | python -",
+    "python aliased open": "python -c 'o = open; o(\"src/model.py\", \"a\").write(\"#\")'",
+    "base64 | sh": "echo 'echo x > src/b64.py' | base64 | base64 -d | sh",
+    "bash -c $(...)": "bash -c \"$(echo 'touch src/made.py')\"",
+    "nested env/xargs": "echo src/model.py | env env xargs env chmod +x",
+    "symlink swap": "rm src/model.py && ln -s ../README.md src/model.py",
+    "interactive python fed later": "python -i -q < /dev/stdin <<'X'\nopen('src/i.py', 'w').write('1')\nX",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SLIPPED))
+def test_effects_the_analysis_could_not_see_are_caught(t5, name: str) -> None:  # type: ignore[no-untyped-def]
+    wt = t5.checkout
+    cmd = SLIPPED[name]
+    tool = cmd.split()[0]
+    if tool in ("perl", "node") and subprocess.run(["which", tool],
+                                                   capture_output=True).returncode:
+        pytest.skip(f"{tool} is not installed here")
+    head = {p: (wt / p).read_bytes() for p in (SRC, "README.md")}
+    proc = subprocess.run(["bash", "-c", cmd], cwd=wt, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert outside_ticket(wt) != [], "the command changed nothing: the case proves nothing"
+    out = post_hook("claude", wt)
+    assert out is not None and "Q-001" in out["reason"]
+    assert outside_ticket(wt) == []
+    assert git(wt, "diff", "HEAD", "--stat") == "" or all(
+        T in ln for ln in git(wt, "diff", "HEAD", "--name-only").splitlines())
+    for p, data in head.items():
+        assert (wt / p).read_bytes() == data and not (wt / p).is_symlink()
+    q, meta = entry(t5)
+    assert meta["changes"] and ((q / "changes.patch").exists() or (q / "files").exists())

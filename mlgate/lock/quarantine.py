@@ -178,20 +178,16 @@ def capture(checkout: Path, qdir: Path, changes: list[Change], commit: str | Non
                 staged.unlink()
         big = [c.path for c in changes if c.kind == "created" and _size(checkout / c.path)
                > MAX_PATCH_FILE]
-        # (a new file gone since git listed it cannot be added: leave it out)
+        # In a scratch index that starts as HEAD's tree, `git add --all` of each path records
+        # the worktree as it is (a path gone from the disk is a deletion); a staged-only file
+        # that is gone from the disk as well is in staged.patch alone.
         in_patch = [c.path for c in changes if c.path not in big and
-                    (c.in_index or c.in_head or os.path.lexists(checkout / c.path))]
+                    (c.in_head or os.path.lexists(checkout / c.path))]
         scratch.mkdir(parents=True, exist_ok=True)
         index = scratch / f"quarantine-{os.getpid()}.index"
         try:
-            real_index = Path(run_git(checkout, "rev-parse", "--git-path", "index").strip())
-            if not real_index.is_absolute():
-                real_index = checkout / real_index
-            if real_index.is_file():
-                shutil.copyfile(real_index, index)  # (its stat data spares re-hashing)
             env = git_env(GIT_INDEX_FILE=str(index))
-            if not real_index.is_file():
-                run_git(checkout, "read-tree", commit, env=env)
+            run_git(checkout, "read-tree", commit, env=env)
             if in_patch:
                 run_git(checkout, "add", "--all", "--force", "--", *in_patch, env=env)
                 patch = qdir / PATCH
