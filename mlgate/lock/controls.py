@@ -61,10 +61,15 @@ def check(view: LockView, repair: bool) -> list[Problem]:
     done = install.installed(root)
     if tickets.is_git(root):
         if done.get("git"):
-            out += [Problem(k, m, fixed) for k, m, fixed in install.git_hook_problems(root,
-                                                                                     repair)]
-        out += _git_config(root, done, repair)
-        out += _excludes(root, view.gdir, repair)
+            hooks = view.gdir.parent / "hooks"  # (the common dir holds the governance dir)
+            out += [Problem(k, m, fixed)
+                    for k, m, fixed in install.git_hook_problems(root, repair, hooks)]
+        entries = _config_entries(root)
+        if isinstance(entries, Problem):
+            out.append(entries)
+            entries = []
+        out += _git_config(root, done, repair, entries)
+        out += _excludes(root, view.gdir, repair, entries)
     out += _registry(view, repair)
     out += _agent_files(view, done, repair)
     return out
@@ -73,19 +78,31 @@ def check(view: LockView, repair: bool) -> list[Problem]:
 # -- git config ----------------------------------------------------------------------------
 
 
-def _git_config(root: Path, done: dict[str, Any], repair: bool) -> list[Problem]:
+def _config_entries(root: Path) -> list[tuple[str, str, str, str]] | Problem:
+    """(scope, origin, key, value) of the config entries the controls look at, with one git
+    call: ``core.hooksPath``, ``core.excludesFile``, ``include.*``, ``includeIf.*``."""
     try:
         raw = run_git(root, "config", "--show-origin", "--show-scope", "-z", "--get-regexp",
-                      r"^(core\.hookspath|include\..*|includeif\..*)$", ok=(0, 1))
+                      r"^(core\.hookspath|core\.excludesfile|include\..*|includeif\..*)$",
+                      ok=(0, 1))
     except GitError as exc:
-        return [Problem("git-config", f"git cannot read its config ({exc.stderr.strip()}); "
-                                      f"the hooks may not run")]
+        return Problem("git-config", f"git cannot read its config ({exc.stderr.strip()}); the "
+                                     f"hooks may not run")
+    fields = raw.split("\0")
+    out = []
+    for i in range(0, len(fields) - 2, 3):
+        key, _, value = fields[i + 2].partition("\n")
+        out.append((fields[i], fields[i + 1], key, value))
+    return out
+
+
+def _git_config(root: Path, done: dict[str, Any], repair: bool,
+                entries: list[tuple[str, str, str, str]]) -> list[Problem]:
     known = set(done.get("includes") or [])
     out: list[Problem] = []
-    fields = raw.split("\0")
-    for i in range(0, len(fields) - 2, 3):
-        scope, origin, item = fields[i], fields[i + 1], fields[i + 2]
-        key, _, value = item.partition("\n")
+    for scope, origin, key, value in entries:
+        if key == "core.excludesfile":
+            continue
         where = origin[5:] if origin.startswith("file:") else origin
         local = scope in ("local", "worktree") and origin.startswith("file:")
         if key == "core.hookspath":
@@ -111,20 +128,17 @@ def _git_config(root: Path, done: dict[str, Any], repair: bool) -> list[Problem]
     return out
 
 
-def _excludes(root: Path, gdir: Path, repair: bool) -> list[Problem]:
+def _excludes(root: Path, gdir: Path, repair: bool,
+              entries: list[tuple[str, str, str, str]]) -> list[Problem]:
     """The ignore files outside the worktree (``info/exclude`` of the common dir, the file
     of ``core.excludesFile``): a pattern added there hides a new file from the tripwire. The
     content first seen is kept; ``info/exclude`` is put back, the user's own file reported."""
     state = _guard_state(gdir)
     seen: dict[str, str] = dict(state.get("excludes") or {})
     files = [(gdir.parent / "info" / "exclude", True)]
-    try:
-        raw = run_git(root, "config", "--path", "--get", "core.excludesFile", ok=(0, 1))
-        custom = raw.strip()
-    except GitError:
-        custom = ""
+    custom = next((v for _, _, k, v in reversed(entries) if k == "core.excludesfile"), "")
     if custom:
-        files.append((Path(custom), False))
+        files.append((Path(os.path.expanduser(custom)), False))
     else:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
                                                                 ".config")

@@ -276,13 +276,14 @@ def _uninstall_git(root: Path) -> list[str]:
     return msgs
 
 
-def git_hook_problems(root: str | Path, repair: bool = False) -> list[tuple[str, str, bool]]:
+def git_hook_problems(root: str | Path, repair: bool = False, hooks: Path | None = None
+                      ) -> list[tuple[str, str, bool]]:
     """The installed git hooks as the tripwire checks them: each of :data:`GIT_HOOKS`
     present, mlgate's, executable, and its chained hook (if any) executable. Returns
     ``(key, problem, repaired)``; with ``repair`` mlgate's script is written back (a foreign
     script found in its place is kept as the chained hook, so nothing is lost)."""
     root = Path(root)
-    hooks = git.common_dir(root) / "hooks"
+    hooks = hooks if hooks is not None else git.common_dir(root) / "hooks"
     out: list[tuple[str, str, bool]] = []
     for name in GIT_HOOKS:
         hook = hooks / name

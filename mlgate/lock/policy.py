@@ -215,6 +215,8 @@ class _Judge:
         self._configs: dict[str, dict[str, Any]] = {}
         self._key: bytes | None | bool = False  # False: not loaded yet
         self._guarded: list[tuple[str, str]] | None = None
+        self._reals: dict[str, str] = {}
+        self._allowed_cache: dict[tuple[str, str], bool] = {}
 
     # -- top ------------------------------------------------------------------------
 
@@ -287,7 +289,7 @@ class _Judge:
                 continue
             verdicts = [(t, self._judge_ticket(t, _PROBE)) for t in governing]
             denied = [(t, v) for t, v in verdicts if not v.allowed]
-            owner = next((t for t in governing if os.path.realpath(t.checkout) == co_real),
+            owner = next((t for t in governing if self._real(t.checkout) == co_real),
                          governing[0])
             b = self.registry.get(owner.name)
             registered = b is not None and b.governs
@@ -302,16 +304,29 @@ class _Judge:
         return out
 
     def allows_rel(self, checkout: Path, rel: str) -> bool:
-        co_real = os.path.realpath(checkout)
+        co_real = self._real(checkout)
         co = next((c for c, r in self.real_checkouts if r == co_real), None)
         if co is None:
             return False
-        parts = rel.split("/")
+        parts = rel.split("/", 3)
         if len(parts) >= 3 and parts[0] == C.TICKETS_DIR and parts[1] in (C.IN_PROGRESS, C.DONE):
             if self._ticket_named(parts[2], co_real) is not None:
                 return True  # a ticket's folder (in progress or archived: mlgate moves it)
-        governing = self._governing(co, co_real)
-        return all(self._judge_ticket(t, rel).allowed for t in governing)
+        key = (co_real, rel)
+        hit = self._allowed_cache.get(key)
+        if hit is None:
+            governing = self._governing(co, co_real)
+            hit = all(self._judge_ticket(t, rel).allowed for t in governing)
+            self._allowed_cache[key] = hit
+        return hit
+
+    def _real(self, path: str | Path) -> str:
+        """``os.path.realpath``, once per path (the tripwire asks for many files)."""
+        key = str(path)
+        real = self._reals.get(key)
+        if real is None:
+            real = self._reals[key] = os.path.realpath(key)
+        return real
 
     def _holder(self, path: str, lexical: bool = False) -> tuple[tickets.Checkout, str] | None:
         """The innermost checkout holding ``path`` and that checkout's root (its real path,
@@ -337,7 +352,7 @@ class _Judge:
 
     def _ticket_named(self, name: str, co_real: str) -> tickets.TicketLocation | None:
         for t in self.tickets:
-            if t.name == name and os.path.realpath(t.checkout) == co_real:
+            if t.name == name and self._real(t.checkout) == co_real:
                 return t
         return None
 
@@ -345,7 +360,7 @@ class _Judge:
         out = []
         for t in self.tickets:
             if t.own_worktree:
-                if os.path.realpath(t.checkout) == co_real:
+                if self._real(t.checkout) == co_real:
                     out.append(t)
                     continue
             elif t.location == C.IN_PROGRESS:
