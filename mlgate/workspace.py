@@ -263,8 +263,13 @@ class Workspace:
             except OSError as exc:
                 out.append({"ticket": t.name, "error": f"{t.state_path}: {exc.strerror}"})
                 continue
+            try:  # (the head decides "behind" too: a new head is a new answer)
+                hs = os.stat(self.gdir / governance.HEADS_DIR / f"{t.name}.json")
+                head_id = f"{hs.st_mtime_ns}:{hs.st_size}"
+            except OSError:
+                head_id = "-"
             digest = hashlib.blake2b(raw + b"\0" + salt + b"\0" + "|".join(
-                [str(t.folder), str(t.checkout), str(t.archived)]).encode(),
+                [str(t.folder), str(t.checkout), str(t.archived), head_id]).encode(),
                 digest_size=16).hexdigest()
             hit = entries.get(str(t.folder))
             if isinstance(hit, dict) and hit.get("hash") == digest:
@@ -512,14 +517,17 @@ class Ticket:
         snap = doc.snapshot
         stage = snap.current_stage
         path = doc.reentry.return_path
+        behind = None if self.archived else self.behind_head(doc, registered_only=False)
         # Straight from the parsed file (the fields of :class:`WorkflowState`, without
         # loading pydantic: `mlgate status` asks this of every ticket).
         return {
             "ticket": self.name, "stage": stage,
             "stage_name": None if stage is None else C.STAGES[stage].name,
             "next_stage": snap.next_stage,
-            "permission": effective_permission(snap.permission, stage, seal),
+            "permission": "Locked" if behind else effective_permission(snap.permission, stage,
+                                                                       seal),
             "recorded_permission": snap.permission, "seal": seal,
+            "head": "behind" if behind else "ok",
             "active_reentry": snap.active_reentry, "classification": snap.classification,
             "return_path": list(path) if path else None,
             "location": "done" if self.archived else "in-progress",
@@ -659,13 +667,18 @@ class Ticket:
         governance.write_state(self.ws.gdir, self.name, self.state_path, doc, key, previous)
         self._bind()
 
-    def behind_head(self, doc: StateDoc) -> str | None:
+    def behind_head(self, doc: StateDoc, registered_only: bool = True) -> str | None:
         """Why the state file is not the one mlgate last wrote (None: it is, or mlgate has
-        not written it since the registry existed)."""
-        b = governance.load(self.ws.gdir).get(self.name)
-        if b is None or not b.governs:
-            return None
-        head = governance.read_head(self.ws.gdir, self.name)
+        not written it since the registry existed). ``registered_only=False`` skips the
+        registry (``status`` of many tickets: a head exists only for written tickets)."""
+        if registered_only:
+            b = governance.load(self.ws.gdir).get(self.name)
+            if b is None or not b.governs:
+                return None
+        try:
+            head = governance.read_head(self.ws.gdir, self.name)
+        except StateFileError as exc:
+            return str(exc)
         return governance.head_mismatch(self.name, doc, self.ws.known_key(), head)
 
     def _bind(self, **changes: Any) -> None:

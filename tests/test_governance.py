@@ -255,6 +255,9 @@ def test_an_older_sealed_state_restored_with_git_is_locked_and_repaired(t5) -> N
     assert t.seal_status(doc) == "valid"  # a real seal: only the head tells it is old
     why = reason(t.checkout)
     assert "not the state mlgate last wrote" in why and "T-005" in why
+    st = json.loads(mlgate(t.checkout, "--json", "status", "exp").stdout)
+    assert (st["head"], st["permission"], st["recorded_permission"]) == \
+        ("behind", "Locked", "Unlocked")
     r = mlgate(t.checkout, "advance")
     assert r.returncode == 3 and "not the state mlgate last wrote" in r.stderr
     r = mlgate(t.checkout, "--json", "doctor", "exp")
