@@ -168,6 +168,17 @@ def test_hook_path_imports_no_heavy_module() -> None:
     assert out.stdout.strip() == "", f"hook path imports: {out.stdout.strip()}"
 
 
+def test_post_and_ref_hook_paths_import_no_heavy_module() -> None:
+    """The tripwire (PostToolUse) and the reference-transaction hook run on every tool call
+    and ref update: standard library and PyYAML only, no subprocess either."""
+    code = ("import sys, mlgate.lock.hook, mlgate.lock.tripwire, mlgate.lock.controls, "
+            "mlgate.lock.refs; heavy=[m for m in ('click','pydantic','transitions','git',"
+            "'torch','wandb','rich','subprocess','filelock') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"post/ref hook path imports: {out.stdout.strip()}"
+
+
 def test_import_mlgate_is_light() -> None:
     code = ("import sys, mlgate; heavy=[m for m in ('click','pydantic','transitions','torch',"
             "'wandb') if m in sys.modules]; print(','.join(heavy))")

@@ -335,12 +335,15 @@ def test_quarantine_round_trip_binary_deletion_rename_mode_symlink(t5) -> None: 
                    "os.symlink('renamed.py', 'src/link.py')\n"
                    "os.makedirs('tools', exist_ok=True)\n"
                    "p('tools/x.sh').write_text('#!/bin/sh\\n')\n"
-                   "os.chmod('tools/x.sh', 0o755)\n")
+                   "os.chmod('tools/x.sh', 0o755)\n"
+                   "os.chmod('src/digits/model.py', 0o755)\n")
     after = {p: (wt / p) for p in ("blob.bin", "src/renamed.py", "src/link.py", "tools/x.sh")}
     expect_bytes = {p: (os.readlink(f) if f.is_symlink() else f.read_bytes())
                     for p, f in after.items()}
-    assert post_hook("claude", wt) is not None
+    out = post_hook("claude", wt)
+    assert out is not None and "src/digits/model.py (mode)" in out["reason"]
     assert outside_ticket(wt) == [] and (wt / SRC).exists()
+    assert not stat.S_IMODE((wt / "src" / "digits" / "model.py").stat().st_mode) & 0o111
     # in stage 5 it cannot go back in
     r = mlgate(wt, "quarantine", "apply", "Q-001")
     assert r.returncode == 1 and "stage 5" in r.stderr
@@ -357,6 +360,7 @@ def test_quarantine_round_trip_binary_deletion_rename_mode_symlink(t5) -> None: 
         assert got == expect_bytes[p], p
     assert (wt / "src" / "link.py").is_symlink()
     assert stat.S_IMODE((wt / "tools" / "x.sh").stat().st_mode) & 0o111
+    assert stat.S_IMODE((wt / "src" / "digits" / "model.py").stat().st_mode) & 0o111
     _, meta = entry(t5)
     assert meta["applied"]
 
@@ -468,6 +472,21 @@ def test_outside_any_workspace_and_a_bad_payload(tmp_path: Path) -> None:
     data = json.loads(proc.stdout)
     jsonschema.validate(data, CODEX_OUT)
     assert "tripwire failed" in data["reason"]  # fail closed: the agent is told to stop
+
+
+def test_parallel_tool_calls_quarantine_a_change_once(t5) -> None:  # type: ignore[no-untyped-def]
+    """Claude Code runs the PostToolUse hooks of parallel tool calls at the same time."""
+    wt = t5.checkout
+    (wt / SRC).write_text("x = 'parallel'\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_DIR")}
+    procs = [subprocess.Popen([MLGATE, "hook", "claude-post"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=wt, env=env)
+             for _ in range(3)]
+    outs = [p.communicate(payload("claude", wt), timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(1 for o in outs if o.strip()) == 1  # one caught it, the others found it done
+    assert [e.name for e in (t5.folder / "quarantine").iterdir()] == ["Q-001"]
+    assert outside_ticket(wt) == [] and len(violations(t5)) == 1
 
 
 def test_guard_cli_check_only_and_json(t5) -> None:  # type: ignore[no-untyped-def]

@@ -169,7 +169,7 @@ def _excludes(root: Path, gdir: Path, repair: bool,
                            f"{path} was changed: ignore patterns there hide new files from "
                            f"the tripwire" + ("; put back as it was" if fixed else ""),
                            fixed))
-    if changed:
+    if changed and repair:
         state["excludes"] = seen
         save_guard_state(gdir, state)
     return out
@@ -254,7 +254,7 @@ def _agent_files(view: LockView, done: dict[str, Any], repair: bool) -> list[Pro
             else:
                 mcp_seen[str(base)] = digest
             mcp_changed = True
-    if mcp_changed or state.get("mcp") is None:
+    if (mcp_changed or state.get("mcp") is None) and repair:
         state["mcp"] = mcp_seen
         save_guard_state(gdir, state)
     return out
@@ -351,9 +351,9 @@ def save_guard_state(gdir: Path, state: dict[str, Any]) -> None:
     atomic_write(gdir / GUARD_STATE, json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
-def new_problems(gdir: Path, problems: list[Problem]) -> list[Problem]:
+def new_problems(gdir: Path, problems: list[Problem], persist: bool = True) -> list[Problem]:
     """The problems not reported before (the same unrepaired problem is recorded once; a
-    repaired one that comes back is new again). Updates the record."""
+    repaired one that comes back is new again). Updates the record when ``persist``."""
     state = _guard_state(gdir)
     seen: dict[str, str] = dict(state.get("seen") or {})
     fresh = [p for p in problems if p.key not in seen]
@@ -362,7 +362,7 @@ def new_problems(gdir: Path, problems: list[Problem]) -> list[Problem]:
     for p in fresh:
         if not p.repaired:
             keep[p.key] = now_iso()
-    if keep != seen:
+    if keep != seen and persist:
         state["seen"] = keep
         save_guard_state(gdir, state)
     return fresh

@@ -380,13 +380,21 @@ def guard(start: str | Path, repair: bool = True) -> GuardReport:
         root, _ = tickets.discover(start)
     except WorkspaceNotFound:
         return GuardReport(None, notes=[f"{start} is not in an mlgate workspace"])
+    gdir = tickets.key_dir(root)
+    if not repair:
+        return _guard(root, gdir, repair, t0)
+    # Claude Code runs the PostToolUse hooks of parallel tool calls at the same time: one
+    # tripwire at a time, so that a change is quarantined once (the next one finds it done).
+    with governance.os_lock(gdir / governance.LOCKS_DIR / "tripwire.lock"):
+        return _guard(root, gdir, repair, t0)
+
+
+def _guard(root: Path, gdir: Path, repair: bool, t0: float) -> GuardReport:
     from mlgate.lock import controls
     from mlgate.lock.policy import lock_view
 
     view = lock_view(root)
     rep = GuardReport(str(root))
-    gdir = view.gdir
-    assert gdir is not None
     key = load_key(gdir)
     # 1. the state files against their heads (puts mlgate's state back first, so that the
     #    checkouts are judged on it)
@@ -398,7 +406,7 @@ def guard(start: str | Path, repair: bool = True) -> GuardReport:
     problems = controls.check(view, repair)
     if any(p.repaired for p in problems) or any(f.restored for f in rep.findings):
         view = lock_view(root)  # judge the checkouts on what is now in place
-    fresh = controls.new_problems(gdir, problems)
+    fresh = controls.new_problems(gdir, problems, persist=repair)
     if fresh:
         _record_controls(view, key, fresh, repair)
     for p in fresh:
