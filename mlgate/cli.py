@@ -127,7 +127,10 @@ def new(obj: Obj, name: str, base: str | None, no_worktree: bool) -> None:
 def _ticket_row(t: Any) -> dict[str, Any]:
     try:
         st = t.state
-        return {"ticket": t.name, "stage": st.stage, "permission": st.effective_permission,
+        perm = st.effective_permission
+        if perm == "Unlocked" and t.behind_head(t.doc(), registered_only=False):
+            perm = "Locked"  # (an older or foreign state file: see `mlgate status`)
+        return {"ticket": t.name, "stage": st.stage, "permission": perm,
                 "location": "done" if t.archived else "in-progress", "folder": str(t.folder),
                 "gate": st.gates[st.stage].status if st.stage is not None else None}
     except MlgateError as exc:

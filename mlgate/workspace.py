@@ -641,8 +641,8 @@ class Ticket:
 
             ev.remove_stale_temps(self.folder, self.ws.lock_path(self.name).with_suffix(".run"))
             doc = self.doc()
-            if governance.finish_pending(self.ws.gdir, self.name, self.state_path, doc.seal):
-                doc = self.doc()  # a write cut off by a killed process, completed
+            # a state write cut off by a killed process did not happen: its head goes back
+            governance.finish_pending(self.ws.gdir, self.name, self.state_path, doc.seal)
             key = self.ws.key()
             status = seal_state(doc, key)
             if status == "broken" and not allow_broken:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -199,9 +201,10 @@ def test_branch_checked_out_in_the_main_checkout_is_governed(t5) -> None:  # typ
     git(ws.root, "checkout", "-q", "--ignore-other-worktrees", "codex/exp")
     why = reason(ws.root)
     assert "ticket 'exp'" in why and "stage 5" in why
-    # and with the state file moved away in the ticket's worktree: still Locked
+    # and with the state file moved away in the ticket's worktree: still Locked (the copy
+    # committed on the branch, which the main checkout now shows, is an older state)
     os.rename(t.state_path, t.checkout / "x.md")
-    assert "workflow-state.md is gone" in reason(ws.root)
+    assert "not the state mlgate last wrote" in reason(ws.root)
 
 
 def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +215,7 @@ def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, tmp_path: Path)
     step(t4, 4)  # leaves stage 4: Locked
     assert "stage 5" in reason(extra)
     os.rename(t4.state_path, t4.checkout / "x.md")
-    assert "workflow-state.md is gone" in reason(extra)
+    assert "not the state mlgate last wrote" in reason(extra)
 
 
 def test_edited_gitdir_does_not_ungovern_the_worktree(t4) -> None:  # type: ignore[no-untyped-def]
@@ -302,47 +305,59 @@ def test_prose_edits_and_a_removed_seal_line_keep_the_head(t4) -> None:  # type:
     assert allowed(t4.checkout)
 
 
-def test_a_write_cut_off_between_head_and_state_is_finished(t4) -> None:  # type: ignore[no-untyped-def]
-    """A process killed after writing the head and before renaming the state file into
-    place: the lock still accepts the previous file, and the next command completes it."""
+def _killed_writer(root: Path, ready: Path) -> None:
+    """Child body: a real move (a stage-4 Local Fix re-entry) whose state-file rename waits,
+    after the head was written, until the parent kills it."""
+    real = os.replace
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        if Path(dst).name == C.STATE_FILE:
+            ready.write_text("paused")
+            while True:
+                time.sleep(0.01)
+        return real(src, dst)
+
+    os.replace = replace
+    Workspace(root).ticket("exp").reenter("Local Fix", "killed half way")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_write_cut_off_between_head_and_state_did_not_happen(t4, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A process SIGKILLed after writing the head and before renaming the state file into
+    place: the write did not happen. The lock still accepts the file (it is the previous
+    one), and the next command puts the head back to it."""
     gdir = tickets.key_dir(t4.ws.root)
-    before = t4.state_path.read_text()
-    doc = StateDoc.load(t4.state_path)
-    previous = doc.seal
-    doc.set_snapshot(permission="Locked")
-    key = load_key(gdir)
-    real_write = governance.atomic_write
-
-    def die_on_state(path, text, mode=None):  # type: ignore[no-untyped-def]
-        if str(path) == str(t4.state_path):
-            raise KeyboardInterrupt  # (as far as the file system sees, a kill here)
-        return real_write(path, text, mode)
-
-    governance.atomic_write = die_on_state  # type: ignore[assignment]
+    before = t4.state_path.read_bytes()
+    ready = tmp_path / "ready"
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _killed_writer(t4.ws.root, ready)
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            governance.write_state(gdir, "exp", t4.state_path, doc, key, previous)
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0)
+            time.sleep(0.01)
     finally:
-        governance.atomic_write = real_write  # type: ignore[assignment]
-    assert t4.state_path.read_text() == before
-    # the failed write put the old head back, so nothing is pending: simulate the kill
-    # proper by writing the new head with the pending marker by hand, as the killed
-    # process would have left them
-    head = json.loads((gdir / "heads" / "exp.json").read_text())
-    doc2 = StateDoc.load(t4.state_path)
-    doc2.set_snapshot(permission="Locked")
-    doc2.apply_seal(key)
-    head.update(seal=doc2.seal, permission="Locked", state=doc2.render())
-    (gdir / "heads" / "exp.json").write_text(json.dumps(head))
-    (gdir / "heads" / "exp.pending").write_text(previous + "\n")
-    assert allowed(t4.checkout)  # the previous file is accepted while the write is pending
-    r = mlgate(t4.checkout, "--json", "status", "exp")
-    assert r.returncode == 0
-    out = t4.ws.ticket("exp")
-    with out._locked_doc() as (d, _k):  # the next writer finishes the cut-off write
-        assert d.snapshot.permission == "Locked"
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert t4.state_path.read_bytes() == before
+    assert (gdir / "heads" / "exp.pending").exists()
+    assert governance.read_head(gdir, "exp").transition == "T-005"  # the cut-off move's
+    assert allowed(t4.checkout)  # the previous file is still accepted
+    assert mlgate(t4.checkout, "reenter", "Local Fix", "exp", "--reason", "again"
+                  ).returncode == 0  # the next writer settles it, then moves
     assert not (gdir / "heads" / "exp.pending").exists()
-    assert not allowed(t4.checkout)
+    doc = StateDoc.load(t4.state_path)
+    assert [r.reason for r in doc.transitions[-1:]] == ["again"]
+    assert doc.transitions[-1].id == "T-005"  # the killed move left no trace in the log
+    assert governance.read_head(gdir, "exp").seal == doc.seal
+    assert mlgate(t4.checkout, "doctor", "exp").returncode == 0
 
 
 def test_doctor_puts_back_a_deleted_state_file(t4) -> None:  # type: ignore[no-untyped-def]

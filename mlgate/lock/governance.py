@@ -262,7 +262,15 @@ def merge_locations(found: list[tickets.TicketLocation], registry: Registry
     reads it as unreadable, i.e. Locked). A finalized ticket is left as it was found."""
     out = {t.name: t for t in found}
     for b in registry.active():
-        out[b.ticket] = b.location()
+        loc = b.location()
+        seen = out.get(b.ticket)
+        if seen is not None and not loc.state_file.is_file() and seen.state_file.is_file():
+            # its registered folder is gone but the ticket is found elsewhere (a worktree
+            # removed by hand after a hand merge; a folder moved into another checkout):
+            # read it there; its state is still checked against the head, and the registered
+            # worktree and branch stay governed
+            continue
+        out[b.ticket] = loc
     return [out[name] for name in sorted(out)]
 
 
@@ -405,8 +413,9 @@ def write_state(gdir: str | Path, ticket: str, path: str | Path, doc: StateDoc,
     which the file is newer than its head. ``previous``: the seal of the file being replaced
     (None: none, or not sealed). While the write is under way ``heads/<ticket>.pending`` holds
     it, so that a process killed between the two writes leaves a state the lock still
-    accepts, and the next writer (:func:`finish_pending`) completes; a write that fails puts
-    the old head back. The caller holds the ticket lock."""
+    accepts, and the next writer (:func:`finish_pending`) puts the head back to it (the write
+    did not happen); a write that fails puts the old head back. The caller holds the ticket
+    lock."""
     gdir = Path(gdir)
     doc.apply_seal(key)
     text = doc.render()
@@ -444,22 +453,31 @@ def write_state(gdir: str | Path, ticket: str, path: str | Path, doc: StateDoc,
 
 
 def finish_pending(gdir: str | Path, ticket: str, path: str | Path, seal: str | None) -> bool:
-    """Complete a state write that a killed process left half done (the caller holds the
-    ticket lock and read the file's ``seal``): the head's text is written when the file is
-    still the previous one. True when the file was rewritten."""
+    """Settle a state write that a killed process left half done (the caller holds the
+    ticket lock and read the file's ``seal``). The write never happened, as for any other
+    file mlgate writes atomically: when the file is still the previous one, the head is put
+    back to it. True when the head was put back."""
     gdir = Path(gdir)
+    for tmp in (gdir / HEADS_DIR).glob(f".{ticket}.*.tmp"):  # (a writer killed mid-write)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     pp = _pending_path(gdir, ticket)
     if not pp.exists():
         return False
     head = read_head(gdir, ticket)
-    rewritten = False
+    settled = False
     if head is not None and seal is not None and seal == head.previous and seal != head.seal:
-        atomic_write(path, head.state)
-        rewritten = True
+        from mlgate.state.statefile import StateDoc
+
+        doc = StateDoc.load(path)
+        text = Path(path).read_text(encoding="utf-8")
+        atomic_write(_head_path(gdir, ticket),
+                     json.dumps(_head_payload(ticket, path, doc, text)))
+        settled = True
     if head is None or seal in (head.seal, head.previous):
         with contextlib.suppress(FileNotFoundError):
             pp.unlink()
-    return rewritten
+    return settled
 
 
 def restore_head(gdir: str | Path, ticket: str, head: Head | None) -> None:
