@@ -426,15 +426,20 @@ def write_state(gdir: str | Path, ticket: str, path: str | Path, doc: StateDoc,
     except FileNotFoundError:
         before = None
     try:
-        if previous:
-            atomic_write(pp, previous + "\n")
+        if previous:  # (a marker, not a record: no fsync; torn, it accepts no previous file)
+            fd = os.open(pp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, (previous + "\n").encode("ascii"))
+            finally:
+                os.close(fd)
         atomic_write(hp, json.dumps(_head_payload(ticket, path, doc, text)))
-    except WriteFailed as exc:  # (the file the user knows is the state file: name it)
+    except (WriteFailed, OSError) as exc:  # (the file the user knows is the state file)
         with contextlib.suppress(OSError):
             pp.unlink()
-        code = exc.data.get("errno")
+        code = exc.data.get("errno") if isinstance(exc, WriteFailed) else exc.errno
         why = os.strerror(code) if code else "see above"
-        raise WriteFailed(f"could not write {path}: its head {exc.data.get('path')} must be "
+        where = exc.data.get("path") if isinstance(exc, WriteFailed) else exc.filename
+        raise WriteFailed(f"could not write {path}: its head {where} must be "
                           f"written first and could not be ({why}); the previous file is "
                           f"unchanged", path=str(path), errno=code) from exc
     try:
