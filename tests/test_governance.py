@@ -202,9 +202,9 @@ def test_branch_checked_out_in_the_main_checkout_is_governed(t5) -> None:  # typ
     why = reason(ws.root)
     assert "ticket 'exp'" in why and "stage 5" in why
     # and with the state file moved away in the ticket's worktree: still Locked (the copy
-    # committed on the branch, which the main checkout now shows, is an older state)
+    # committed on the branch, which the main checkout shows, does not stand in for it)
     os.rename(t.state_path, t.checkout / "x.md")
-    assert "not the state mlgate last wrote" in reason(ws.root)
+    assert "workflow-state.md is gone" in reason(ws.root)
 
 
 def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -215,7 +215,7 @@ def test_branch_checked_out_in_an_extra_worktree_is_governed(t4, tmp_path: Path)
     step(t4, 4)  # leaves stage 4: Locked
     assert "stage 5" in reason(extra)
     os.rename(t4.state_path, t4.checkout / "x.md")
-    assert "not the state mlgate last wrote" in reason(extra)
+    assert "workflow-state.md is gone" in reason(extra)
 
 
 def test_edited_gitdir_does_not_ungovern_the_worktree(t4) -> None:  # type: ignore[no-untyped-def]

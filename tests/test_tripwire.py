@@ -305,6 +305,27 @@ def test_branch_in_the_main_checkout_and_edited_gitdir(t5) -> None:  # type: ign
     assert out is not None and "hidden" not in (t5.checkout / SRC).read_text()
 
 
+def test_extra_worktree_of_the_branch_and_a_deleted_ticket_folder(t5, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Class 1: the branch checked out again with `git worktree add -f`, and the whole
+    ticket folder deleted: the extra checkout is compared and restored, and the state comes
+    back from the head."""
+    import shutil
+
+    ws = t5.ws
+    extra = tmp_path / "extra"
+    git(ws.root, "worktree", "add", "-q", "-f", str(extra), "codex/exp")
+    (extra / SRC).write_text("x = 'in the extra worktree'\n")
+    shutil.rmtree(t5.folder)
+    out = post_hook("claude", extra)
+    assert out is not None
+    assert str(extra) in out["reason"] and "is gone (moved or deleted)" in out["reason"]
+    assert "extra worktree" not in (extra / SRC).read_text()
+    doc = StateDoc.load(t5.state_path)
+    assert doc.snapshot.current_stage == 5 and "is gone" in doc.violations[0].violation
+    patch = next(t5.folder.glob("quarantine/Q-*/changes.patch")).read_text()
+    assert "in the extra worktree" in patch
+
+
 def test_head_moved_off_the_branch_is_put_back(t5) -> None:  # type: ignore[no-untyped-def]
     wt = t5.checkout
     tip = git(wt, "rev-parse", "HEAD")

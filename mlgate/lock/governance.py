@@ -264,11 +264,10 @@ def merge_locations(found: list[tickets.TicketLocation], registry: Registry
     for b in registry.active():
         loc = b.location()
         seen = out.get(b.ticket)
-        if seen is not None and not loc.state_file.is_file() and seen.state_file.is_file():
-            # its registered folder is gone but the ticket is found elsewhere (a worktree
-            # removed by hand after a hand merge; a folder moved into another checkout):
-            # read it there; its state is still checked against the head, and the registered
-            # worktree and branch stay governed
+        if seen is not None and not os.path.isdir(b.worktree) and seen.state_file.is_file():
+            # its registered worktree is gone and the ticket is found elsewhere (a worktree
+            # removed by hand after a hand merge): read it there; its state is still checked
+            # against the head, and the registered branch stays governed
             continue
         out[b.ticket] = loc
     return [out[name] for name in sorted(out)]
