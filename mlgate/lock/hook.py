@@ -229,9 +229,10 @@ def post_tool_use(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | 
             return 0
         if isinstance(data.get("cwd"), str) and os.path.isabs(data["cwd"]):
             cwd = data["cwd"]
+        early = _start_status(cwd)  # (git works while Python loads the tripwire)
         from mlgate.lock.tripwire import guard
 
-        report = guard(cwd)
+        report = guard(cwd, early=early)
         if report.ok:
             return 0
         reason = report.reason()
@@ -257,6 +258,23 @@ def post_tool_use(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | 
     except (OSError, ValueError):
         return 2  # a blocking error for Claude Code (stderr is shown), feedback for Codex
     return 0
+
+
+def _start_status(cwd: str) -> dict[str, Any]:
+    """``git status`` of the checkout holding ``cwd``, started now (it is most often the
+    Locked worktree the tripwire compares); {} when there is none."""
+    d = os.path.realpath(cwd)
+    while not os.path.lexists(os.path.join(d, ".git")):
+        parent = os.path.dirname(d)
+        if parent == d:
+            return {}
+        d = parent
+    from mlgate.lock.quarantine import start_status
+
+    try:
+        return {d: start_status(d)}
+    except OSError:
+        return {}
 
 
 def post_output(agent: str, reason: str, summary: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mlgate.errors import GitError, Refused, UsageError
 from mlgate.record import record
-from mlgate.util import atomic_write, now_iso, spawn
+from mlgate.util import Completed, Started, atomic_write, now_iso, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,9 +100,33 @@ def run_git(cwd: str | Path, *args: str, ok: tuple[int, ...] = (0,),
     except UnicodeDecodeError as exc:
         raise GitError(cmd, -1, f"git printed text that is not UTF-8 ({exc.reason})",
                        "rename files whose names are not valid UTF-8") from None
+    return checked(proc, ok)
+
+
+def checked(proc: Completed, ok: tuple[int, ...] = (0,)) -> str:
     if proc.returncode not in ok:
-        raise GitError(cmd, proc.returncode, proc.stderr or proc.stdout, "see git's message")
+        raise GitError(proc.args, proc.returncode, proc.stderr or proc.stdout,
+                       "see git's message")
     return proc.stdout
+
+
+# What the tripwire asks git about a checkout: every difference from HEAD, untracked
+# folders whole. Not git's untracked cache: it trusts a folder's mtime, and a file created
+# in the same second as the last scan stays unseen (a miss, not only a slow answer). Not an
+# fsmonitor either: the repository's config can name one that reports nothing (git_env
+# turns both off). No optional index write: the agent's own git commands may hold the lock.
+STATUS_ARGS = ("status", "--porcelain=v2", "-z", "--no-renames", "--untracked-files=normal",
+               "--ignore-submodules=none")
+
+
+def status(checkout: str | Path) -> str:
+    return run_git(checkout, *STATUS_ARGS, env=git_env(GIT_OPTIONAL_LOCKS="0"))
+
+
+def start_status(checkout: str | Path) -> Started:
+    """:func:`status`, started now and read later (:func:`checked` of ``.wait()``)."""
+    return Started(["git", "-C", str(checkout), *STATUS_ARGS],
+                   git_env(GIT_OPTIONAL_LOCKS="0"))
 
 
 # -- entries ------------------------------------------------------------------------------

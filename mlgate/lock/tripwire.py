@@ -32,7 +32,7 @@ from mlgate.lock import governance, quarantine
 from mlgate.record import field, record
 from mlgate.state.seal import load_key
 from mlgate.state.statefile import StateDoc, ViolationRow
-from mlgate.util import atomic_write, now_iso, today
+from mlgate.util import Started, atomic_write, now_iso, today
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -220,18 +220,21 @@ def _kind(xy: str, m_head: str, m_work: str) -> str:
     return "modified" if xy[1] != "." else "staged"
 
 
-def changes(view: LockView, g: Governed) -> list[quarantine.Change]:
+def changes(view: LockView, g: Governed, early: Started | None = None
+            ) -> list[quarantine.Change]:
     """What differs from HEAD in the checkout of ``g`` outside what its stage allows (one
-    ``git status``; untracked folders are listed whole unless something in them is not
-    allowed; the untracked cache keeps the folder scan cheap)."""
+    ``git status``, see :data:`quarantine.STATUS_ARGS`; untracked folders are listed whole
+    unless something in them is not allowed). ``early``: that ``git status``, started
+    before (the PostToolUse hook starts it first thing, so that it runs while Python loads
+    the rest)."""
     co = g.checkout
-    # Not git's untracked cache: it trusts a folder's mtime, and a file created in the same
-    # second as the last scan stays unseen (a miss, not only a slow answer). Not an fsmonitor
-    # either: the agent can configure one that reports nothing. No optional index write:
-    # the agent's own git commands may hold the index lock.
-    raw = quarantine.run_git(co, "status", "--porcelain=v2", "-z", "--no-renames",
-                             "--untracked-files=normal", "--ignore-submodules=none",
-                             env=quarantine.git_env(GIT_OPTIONAL_LOCKS="0"))
+    if early is not None:
+        try:
+            raw = quarantine.checked(early.wait())
+        except UnicodeDecodeError:
+            raw = quarantine.status(co)  # (the error message comes from there)
+    else:
+        raw = quarantine.status(co)
     fields = raw.split("\0")
     out: list[quarantine.Change] = []
     expand: list[str] = []
@@ -301,7 +304,7 @@ def _describe(cs: list[quarantine.Change], limit: int = 8) -> str:
 
 
 def check_worktree(view: LockView, g: Governed, key: bytes | None,
-                   repair: bool) -> Finding | None:
+                   repair: bool, early: Started | None = None) -> Finding | None:
     """Compare one Locked checkout with its baseline; with ``repair`` quarantine, restore
     and record what differs."""
     t = g.ticket
@@ -311,7 +314,7 @@ def check_worktree(view: LockView, g: Governed, key: bytes | None,
         ref = _head_ref(g.checkout)
         if ref != f"refs/heads/{g.branch}":
             moved = ref or "unreadable"
-    found = changes(view, g)
+    found = changes(view, g, early)
     if not found and moved is None:
         return None
     what = []
@@ -372,24 +375,33 @@ def _resolves(checkout: Path, ref: str) -> bool:
 # -- entry point ----------------------------------------------------------------------------
 
 
-def guard(start: str | Path, repair: bool = True) -> GuardReport:
+def guard(start: str | Path, repair: bool = True,
+          early: dict[str, Started] | None = None) -> GuardReport:
     """Check the workspace holding ``start``; with ``repair`` (the default) undo and record
-    what is found. Never raises for a start outside any workspace (nothing to guard)."""
+    what is found. Never raises for a start outside any workspace (nothing to guard).
+    ``early``: ``git status`` of checkouts (by real path) started before, used when nothing
+    was put back before the comparison; the rest are stopped."""
     t0 = time.perf_counter()
+    early = dict(early or {})
     try:
-        root, _ = tickets.discover(start)
-    except WorkspaceNotFound:
-        return GuardReport(None, notes=[f"{start} is not in an mlgate workspace"])
-    gdir = tickets.key_dir(root)
-    if not repair:
-        return _guard(root, gdir, repair, t0)
-    # Claude Code runs the PostToolUse hooks of parallel tool calls at the same time: one
-    # tripwire at a time, so that a change is quarantined once (the next one finds it done).
-    with governance.os_lock(gdir / governance.LOCKS_DIR / "tripwire.lock"):
-        return _guard(root, gdir, repair, t0)
+        try:
+            root, _ = tickets.discover(start)
+        except WorkspaceNotFound:
+            return GuardReport(None, notes=[f"{start} is not in an mlgate workspace"])
+        gdir = tickets.key_dir(root)
+        if not repair:
+            return _guard(root, gdir, repair, t0, early)
+        # Claude Code runs the PostToolUse hooks of parallel tool calls at the same time: one
+        # tripwire at a time, so that a change is quarantined once (the next finds it done).
+        with governance.os_lock(gdir / governance.LOCKS_DIR / "tripwire.lock"):
+            return _guard(root, gdir, repair, t0, early)
+    finally:
+        for started in early.values():
+            started.kill()
 
 
-def _guard(root: Path, gdir: Path, repair: bool, t0: float) -> GuardReport:
+def _guard(root: Path, gdir: Path, repair: bool, t0: float,
+           early: dict[str, Started]) -> GuardReport:
     from mlgate.lock import controls
     from mlgate.lock.policy import lock_view
 
@@ -406,6 +418,9 @@ def _guard(root: Path, gdir: Path, repair: bool, t0: float) -> GuardReport:
     problems = controls.check(view, repair)
     if any(p.repaired for p in problems) or any(f.restored for f in rep.findings):
         view = lock_view(root)  # judge the checkouts on what is now in place
+        for started in early.values():  # (and compare them as they are now)
+            started.kill()
+        early.clear()
     fresh = controls.new_problems(gdir, problems, persist=repair)
     if fresh:
         _record_controls(view, key, fresh, repair)
@@ -421,7 +436,7 @@ def _guard(root: Path, gdir: Path, repair: bool, t0: float) -> GuardReport:
                 continue
             rep.checked.append(str(g.checkout))
             try:
-                f = check_worktree(view, g, key, repair)
+                f = check_worktree(view, g, key, repair, early.pop(str(g.checkout), None))
             except MlgateError as exc:
                 f = Finding("worktree", f"ticket {g.ticket.name!r}, {g.checkout}: the tripwire "
                                         f"could not compare or restore it ({exc})",
