@@ -25,7 +25,7 @@ from mlgate.lock import governance
 from mlgate.lock.hook import post_output
 from mlgate.state.seal import load_key
 from mlgate.state.statefile import StateDoc
-from test_governance import from_template, step, ticket_template
+from test_governance import from_template, ticket_template
 from test_hooks_helpers import MLGATE
 
 DATA = Path(__file__).parent / "data" / "client-schemas"

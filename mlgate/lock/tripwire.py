@@ -32,7 +32,7 @@ from mlgate.lock import governance, quarantine
 from mlgate.record import field, record
 from mlgate.state.seal import load_key
 from mlgate.state.statefile import StateDoc, ViolationRow
-from mlgate.util import Started, atomic_write, now_iso, today
+from mlgate.util import Started, now_iso, today
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
