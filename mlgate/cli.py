@@ -548,7 +548,8 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
     if hook_report and not any(not r.ok for r in reports):
         sys.exit(1)
     if any(not r.ok for r in reports):
-        sys.exit(3 if any(p["id"] in ("seal", "parse") and not p.get("repaired")
+        sys.exit(3 if any(p["id"] in ("seal", "parse", "behind-head", "registry")
+                          and not p.get("repaired")
                           for r in reports for p in r.problems) else 1)
 
 
@@ -657,13 +658,103 @@ def watch(obj: Obj, run_id: str, name: str | None) -> None:
 
 
 @cli.command("hook", context_settings={"ignore_unknown_options": True})
-@click.argument("kind", type=click.Choice(["pre-commit", "claude", "codex"]))
+@click.argument("kind", type=click.Choice(["pre-commit", "claude", "codex", "claude-post",
+                                           "codex-post", "pre-merge-commit",
+                                           "reference-transaction"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook_cmd(kind: str, args: tuple[str, ...]) -> None:
     """Hook adapters (called by git, Claude Code, Codex); they read stdin/arguments."""
     from mlgate.lock import hook as fast
 
     sys.exit(fast.main([kind, *args]))
+
+
+@cli.command("guard")
+@click.option("--check", "check_only", is_flag=True,
+              help="Only report: quarantine, restore and record nothing.")
+@click.option("--every", metavar="SECONDS", type=float,
+              help="Run again every SECONDS until interrupted (for an agent without hooks).")
+@pass_obj
+def guard_cmd(obj: Obj, check_only: bool, every: float | None) -> None:
+    """The tripwire: compare every Locked worktree with its baseline and check the lock's
+    controls; changes outside what the stage allows are quarantined, undone and recorded
+    (exit 1 when something was caught)."""
+    import time
+
+    from mlgate.lock.tripwire import guard as run_guard
+
+    while True:
+        rep = run_guard(obj.dir, repair=not check_only)
+        if rep.root is None:
+            raise UsageError(rep.notes[0] + "\nhint: run it inside the project (or -C PATH)")
+
+        def text() -> str:
+            if rep.ok:
+                return (f"ok: {len(rep.checked)} Locked checkout(s) compared, controls in "
+                        f"place ({rep.seconds * 1000:.0f} ms)"
+                        + "".join(f"\n  note: {n}" for n in rep.notes))
+            return rep.reason() + "".join(f"\n  note: {n}" for n in rep.notes)
+
+        if every is None or not rep.ok:
+            emit(obj, rep.to_dict(), text)
+        if every is None:
+            break
+        time.sleep(max(every, 0.1))
+    if not rep.ok:
+        sys.exit(1)
+
+
+@cli.group(cls=MlgateGroup)
+def quarantine() -> None:
+    """Changes the tripwire took out of a Locked worktree (nothing is lost)."""
+
+
+@quarantine.command("list")
+@click.argument("name", required=False)
+@pass_obj
+def quarantine_list(obj: Obj, name: str | None) -> None:
+    """List the quarantine entries of the ticket."""
+    from mlgate.lock import quarantine as Q
+
+    t = obj.ticket(name)
+    entries = Q.entries(t.folder)
+    data = [e.to_dict() for e in entries]
+
+    def text() -> str:
+        if not entries:
+            return f"{t.name}: nothing in quarantine"
+        lines = []
+        for e in entries:
+            m = e.meta
+            paths = ", ".join(c.get("path", "?") for c in m.get("changes") or []) or \
+                (m.get("state_file") and "workflow-state.md") or "-"
+            lines.append(f"{e.id}  {m.get('created', '?')}  stage {m.get('stage')}  "
+                         f"{m.get('violation') or ''}  {'applied ' + m['applied'] if m.get('applied') else ''}"
+                         f"\n    {paths}\n    {m.get('reason', '')}")
+        return "\n".join(lines)
+
+    emit(obj, data, text)
+
+
+@quarantine.command("apply")
+@click.argument("qid", metavar="ID")
+@click.argument("name", required=False)
+@pass_obj
+def quarantine_apply(obj: Obj, qid: str, name: str | None) -> None:
+    """Re-apply quarantine entry ID to the ticket's worktree (stage 4, Unlocked)."""
+    from mlgate.lock import quarantine as Q
+
+    ws = obj.ws()
+    t = ws.ticket(name, cwd=obj.dir)
+
+    def allowed(paths: list[str]) -> str | None:
+        if not paths:
+            return None
+        d = ws.decide([str(t.checkout / p) for p in paths], cwd=t.checkout)
+        return None if d.allowed else d.reason
+
+    done = Q.apply(t.checkout, t.folder, qid, allowed)
+    emit(obj, {"ticket": t.name, "id": qid, "done": done}, "\n".join(done) or "nothing to do")
 
 
 @cli.group(cls=MlgateGroup)

@@ -659,14 +659,15 @@ def is_dirty(path: str | Path, untracked: bool = False) -> bool:
     return bool(dirty_files(path, untracked))
 
 
-def staged_files(path: str | Path) -> list[str]:
+def staged_files(path: str | Path, index: str | None = None) -> list[str]:
     """Files whose staged content differs from HEAD (added, modified, deleted; a rename
     gives both names), relative to the repository root.
 
     Inside a pre-commit hook this is what the commit will contain: git's temporary index
-    (``GIT_INDEX_FILE``) is used when it belongs to ``path``'s repository.
+    (``GIT_INDEX_FILE``) is used when it belongs to ``path``'s repository; ``index`` names
+    the index file to read explicitly (the hook passes whatever git handed it).
     """
-    index = _hook_index(path)
+    index = index if index is not None else _hook_index(path)
     out = _git(path, "diff", "--cached", "--name-only", "-z", "--no-renames", "--no-ext-diff",
                env=_env(keep_index=index), hint=_NOT_REPO_HINT).stdout
     return _z(out)

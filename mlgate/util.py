@@ -203,50 +203,84 @@ def spawn(cmd: Sequence[str], env: dict[str, str] | None = None) -> Completed:
     nothing to import; SIGPIPE and SIGXFSZ are reset to their defaults in the child, as
     ``subprocess`` does. Raises ``FileNotFoundError`` when the program does not exist and
     ``UnicodeDecodeError`` when its output is not UTF-8."""
-    import select
-    from _signal import SIGPIPE, SIGXFSZ  # (the C half of `signal`, loaded at start-up)
+    return Started(cmd, env).wait()
 
-    args = [os.fspath(a) for a in cmd]
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    try:
-        pid = os.posix_spawnp(
-            args[0], args, os.environ if env is None else env,
-            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
-                          (os.POSIX_SPAWN_DUP2, err_w, 2)],
-            setsigdef=(SIGPIPE, SIGXFSZ))
-    except BaseException:
-        os.close(out_r)
-        os.close(err_r)
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-        os.close(devnull)
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    open_fds = [out_r, err_r]
-    poller = select.poll()  # (not select.select: that fails on descriptors >= 1024)
-    for fd in open_fds:
-        poller.register(fd, select.POLLIN)
-    try:
-        while open_fds:
-            for fd, _event in poller.poll():
-                data = os.read(fd, 65536)
-                if data:
-                    chunks[fd].append(data)
-                else:
-                    poller.unregister(fd)
-                    open_fds.remove(fd)
-                    os.close(fd)
-    finally:
+
+class Started:
+    """A process started by :func:`spawn` whose output is collected later (:meth:`wait`), so
+    that the caller works meanwhile (the tripwire starts ``git status`` before it imports
+    the rest); :meth:`kill` when it is not needed after all."""
+
+    def __init__(self, cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
+        from _signal import SIGPIPE, SIGXFSZ  # (the C half of `signal`, loaded at start-up)
+
+        self.args = [os.fspath(a) for a in cmd]
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        try:
+            self.pid = os.posix_spawnp(
+                self.args[0], self.args, os.environ if env is None else env,
+                file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
+                              (os.POSIX_SPAWN_DUP2, out_w, 1),
+                              (os.POSIX_SPAWN_DUP2, err_w, 2)],
+                setsigdef=(SIGPIPE, SIGXFSZ))
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+            os.close(devnull)
+        self._fds = (out_r, err_r)
+        self._done: Completed | None = None
+
+    def wait(self) -> Completed:
+        if self._done is not None:
+            return self._done
+        import select
+
+        out_r, err_r = self._fds
+        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+        open_fds = [out_r, err_r]
+        poller = select.poll()  # (not select.select: that fails on descriptors >= 1024)
         for fd in open_fds:
+            poller.register(fd, select.POLLIN)
+        try:
+            while open_fds:
+                for fd, _event in poller.poll():
+                    data = os.read(fd, 65536)
+                    if data:
+                        chunks[fd].append(data)
+                    else:
+                        poller.unregister(fd)
+                        open_fds.remove(fd)
+                        os.close(fd)
+        finally:
+            for fd in open_fds:
+                os.close(fd)
+            _, status = os.waitpid(self.pid, 0)
+
+        def text(parts: list[bytes]) -> str:
+            raw = b"".join(parts).decode("utf-8")
+            return raw.replace("\r\n", "\n").replace("\r", "\n") if "\r" in raw else raw
+
+        self._done = Completed(self.args, os.waitstatus_to_exitcode(status),
+                               text(chunks[out_r]), text(chunks[err_r]))
+        return self._done
+
+    def kill(self) -> None:
+        """Stop it and reap it (nothing is read)."""
+        if self._done is not None:
+            return
+        from _signal import SIGKILL
+
+        try:
+            os.kill(self.pid, SIGKILL)
+        except ProcessLookupError:
+            pass
+        for fd in self._fds:
             os.close(fd)
-        _, status = os.waitpid(pid, 0)
-
-    def text(parts: list[bytes]) -> str:
-        raw = b"".join(parts).decode("utf-8")
-        return raw.replace("\r\n", "\n").replace("\r", "\n") if "\r" in raw else raw
-
-    return Completed(args, os.waitstatus_to_exitcode(status), text(chunks[out_r]),
-                     text(chunks[err_r]))
+        os.waitpid(self.pid, 0)
+        self._done = Completed(self.args, -9, "", "")

@@ -36,6 +36,7 @@ from mlgate.errors import (
     TransitionNotAllowed,
 )
 from mlgate.state.mdparse import Document, render_field_line
+from mlgate.lock import governance
 from mlgate.lock.policy import Decision, decide
 from mlgate.state.statefile import StateDoc, ViolationRow
 from mlgate.state.seal import effective_permission, load_key, seal_state
@@ -211,7 +212,19 @@ class Workspace:
     # -- tickets -------------------------------------------------------------------------
 
     def _locations(self, include_done: bool = True) -> list[tickets.TicketLocation]:
-        return tickets.find_tickets(self.root, self.branch_prefix, include_done)
+        found = tickets.find_tickets(self.root, self.branch_prefix, include_done)
+        reg = governance.load(self.gdir)
+        if not reg.bindings:
+            return found
+        # a governed ticket is where the registry says, even when its folder or state file
+        # is gone (then it is reported as unreadable, and `doctor --repair` puts it back)
+        merged = governance.merge_locations(found, reg)
+        return [t for t in merged if include_done or t.location == C.IN_PROGRESS]
+
+    @property
+    def gdir(self) -> Path:
+        """The governance folder (registry, heads), beside the seal key."""
+        return tickets.key_dir(self.root)
 
     def tickets(self, include_done: bool = False) -> list["Ticket"]:
         return [Ticket(self, loc) for loc in self._locations(include_done)]
@@ -264,8 +277,13 @@ class Workspace:
             except OSError as exc:
                 out.append({"ticket": t.name, "error": f"{t.state_path}: {exc.strerror}"})
                 continue
+            try:  # (the head decides "behind" too: a new head is a new answer)
+                hs = os.stat(self.gdir / governance.HEADS_DIR / f"{t.name}.json")
+                head_id = f"{hs.st_mtime_ns}:{hs.st_size}"
+            except OSError:
+                head_id = "-"
             digest = hashlib.blake2b(raw + b"\0" + salt + b"\0" + "|".join(
-                [str(t.folder), str(t.checkout), str(t.archived)]).encode(),
+                [str(t.folder), str(t.checkout), str(t.archived), head_id]).encode(),
                 digest_size=16).hexdigest()
             hit = entries.get(str(t.folder))
             if isinstance(hit, dict) and hit.get("hash") == digest:
@@ -323,9 +341,16 @@ class Workspace:
             doc.set_gate(n, status="Blocked" if (n == 0 and blocked) else
                          ("In Progress" if n == 0 else "Not Started"), evidence="")
         doc.set_pre_edit(dict(zip(list(doc.pre_edit), ["No", "No", "No", "No", "Fail"])))
-        doc.apply_seal(self.key())
+        key = self.key()
+        own = self.git and worktree
         with file_lock(self.lock_path(name)):
-            atomic_write(folder / C.STATE_FILE, doc.render())
+            governance.write_state(self.gdir, name, folder / C.STATE_FILE, doc, key)
+            # (registered after the state is written: a failed write leaves nothing behind)
+            governance.bind(self.gdir, governance.Binding(
+                ticket=name, status=governance.IN_PROGRESS,
+                worktree=os.path.realpath(checkout), folder=str(folder),
+                branch=str(record.get("Ticket Branch")) if own else None,
+                own_worktree=own, base=G.head(checkout) if self.git else None))
         return self.ticket(name)
 
     def lock_path(self, name: str) -> Path:
@@ -532,7 +557,10 @@ class Ticket:
         whose state file cannot be read is listed Locked, with the error."""
         try:
             st = self.state
-            return {"ticket": self.name, "stage": st.stage, "permission": st.effective_permission,
+            perm = st.effective_permission
+            if perm == "Unlocked" and self.behind_head(self.doc(), registered_only=False):
+                perm = "Locked"  # (an older or foreign state file: see `mlgate status`)
+            return {"ticket": self.name, "stage": st.stage, "permission": perm,
                     "location": "done" if self.archived else "in-progress",
                     "folder": str(self.folder),
                     "gate": st.gates[st.stage].status if st.stage is not None else None}
@@ -563,14 +591,17 @@ class Ticket:
         snap = doc.snapshot
         stage = snap.current_stage
         path = doc.reentry.return_path
+        behind = None if self.archived else self.behind_head(doc, registered_only=False)
         # Straight from the parsed file (the fields of :class:`WorkflowState`, without
         # loading pydantic: `mlgate status` asks this of every ticket).
         return {
             "ticket": self.name, "stage": stage,
             "stage_name": None if stage is None else C.STAGES[stage].name,
             "next_stage": snap.next_stage,
-            "permission": effective_permission(snap.permission, stage, seal),
+            "permission": "Locked" if behind else effective_permission(snap.permission, stage,
+                                                                       seal),
             "recorded_permission": snap.permission, "seal": seal,
+            "head": "behind" if behind else "ok",
             "active_reentry": snap.active_reentry, "classification": snap.classification,
             "return_path": list(path) if path else None,
             "location": "done" if self.archived else "in-progress",
@@ -684,6 +715,8 @@ class Ticket:
 
             ev.remove_stale_temps(self.folder, self.ws.lock_path(self.name).with_suffix(".run"))
             doc = self.doc()
+            # a state write cut off by a killed process did not happen: its head goes back
+            governance.finish_pending(self.ws.gdir, self.name, self.state_path, doc.seal)
             key = self.ws.key()
             status = seal_state(doc, key)
             if status == "broken" and not allow_broken:
@@ -692,13 +725,50 @@ class Ticket:
                                  "fields (the seal no longer matches); the ticket is treated "
                                  f"as Locked. Run `mlgate doctor {self.name} --repair` to "
                                  "record a process violation and re-seal")
+            if not allow_broken:
+                behind = self.behind_head(doc)
+                if behind is not None:
+                    raise SealBroken(str(self.state_path), doc.seal_line, behind)
             if status == "missing" and doc.snapshot.permission == "Unlocked":
                 doc.set_snapshot(permission="Locked")  # a hand-written Unlocked is not honoured
             yield doc, key
 
     def _write(self, doc: StateDoc, key: bytes) -> None:
-        doc.apply_seal(key)
-        atomic_write(self.state_path, doc.render())
+        """Seal and write the state file, and its head in the governance folder (the caller
+        holds the ticket lock). A ticket the registry does not know yet (made before it
+        existed) is registered here, at mlgate's first write to it."""
+        previous = doc.seal  # (the seal of the file as read: apply_seal replaces it)
+        governance.write_state(self.ws.gdir, self.name, self.state_path, doc, key, previous)
+        self._bind()
+
+    def behind_head(self, doc: StateDoc, registered_only: bool = True) -> str | None:
+        """Why the state file is not the one mlgate last wrote (None: it is, or mlgate has
+        not written it since the registry existed). ``registered_only=False`` skips the
+        registry (``status`` of many tickets: a head exists only for written tickets)."""
+        if registered_only:
+            b = governance.load(self.ws.gdir).get(self.name)
+            if b is None or not b.governs:
+                return None
+        try:
+            head = governance.read_head(self.ws.gdir, self.name)
+        except StateFileError as exc:
+            return str(exc)
+        return governance.head_mismatch(self.name, doc, self.ws.known_key(), head)
+
+    def _bind(self, **changes: Any) -> None:
+        gdir = self.ws.gdir
+        old = governance.load(gdir).get(self.name)
+        if old is not None:
+            if changes:
+                governance.update(gdir, self.name, **changes)
+            return
+        own = self.loc.own_worktree
+        fields: dict[str, Any] = {
+            "status": governance.DONE if self.archived else governance.IN_PROGRESS,
+            "worktree": os.path.realpath(self.checkout), "folder": str(self.folder),
+            "branch": self.loc.branch if own else None, "own_worktree": own, "base": None}
+        fields.update(changes)
+        governance.bind(gdir, governance.Binding(ticket=self.name, **fields))
 
     def _move(self, action: Callable[[Engine], Outcome]) -> Outcome:
         with self._locked_doc() as (doc, key):
@@ -789,6 +859,7 @@ class Ticket:
                              f"{self.folder / C.RUNS_DIR}", run=promote)
         with self._locked_doc() as (doc, key):
             old_text = self.state_path.read_text(encoding="utf-8")
+            old_head = governance.read_head(self.ws.gdir, self.name)
             fin = self._finalize_target(doc) if finalize else None
             engine = self._engine(doc)
             outcome = engine.archive()
@@ -801,6 +872,7 @@ class Ticket:
             self.folder = target
             try:
                 self._write(doc, key)
+                self._bind(status=governance.DONE, folder=str(target))
                 self._set_handoff("User verification received", "Yes")
                 self._set_handoff("Ticket moved to", "Yes")
                 self._set_handoff("Repository finalization complete when applicable",
@@ -811,6 +883,8 @@ class Ticket:
                 shutil.move(str(target), str(source))
                 self.folder = source
                 atomic_write(self.state_path, old_text)
+                governance.restore_head(self.ws.gdir, self.name, old_head)
+                self._bind(status=governance.IN_PROGRESS, folder=str(source))
                 raise
         self.archived = True
         if promote:
@@ -879,9 +953,12 @@ class Ticket:
         carry_run_outputs(self.folder, main / C.TICKETS_DIR / C.DONE / self.name)
         G.remove_worktree(main, self.checkout)
         G.prune_worktrees(main)
-        G.delete_branch(main, branch)
         self.checkout = main
         self.folder = main / C.TICKETS_DIR / C.DONE / self.name
+        # merged: the branch is governed no more (its deletion must pass the ref hook)
+        self._bind(status=governance.FINALIZED, worktree=os.path.realpath(main),
+                   folder=str(self.folder), branch=None)
+        G.delete_branch(main, branch)
 
     def reopen(self) -> "Ticket":
         if not self.archived:
@@ -893,6 +970,10 @@ class Ticket:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(self.folder), str(target))
         self.folder = target
+        own = self.loc.own_worktree
+        self._bind(status=governance.IN_PROGRESS, folder=str(target), own_worktree=own,
+                   worktree=os.path.realpath(self.checkout),
+                   branch=self.loc.branch if own else None)
         with self._locked_doc() as (doc, key):
             engine = self._engine(doc)
             engine.reopen()
@@ -975,8 +1056,59 @@ class Ticket:
 
     # -- doctor ------------------------------------------------------------------------------
 
+    def _governance_problems(self, repair: bool) -> list[dict[str, Any]]:
+        """The registry's view of this ticket: state file against its head, the branch
+        checked out elsewhere, an unregistered ticket; with ``repair`` mlgate's own state is
+        put back (Process Violation recorded) and a missing registration made."""
+        from mlgate.lock import tripwire
+        from mlgate.lock.policy import lock_view
+
+        gdir = self.ws.gdir
+        out: list[dict[str, Any]] = []
+        try:
+            reg = governance.load(gdir)
+        except StateFileError as exc:
+            return [{"id": "registry", "message": str(exc)}]
+        b = reg.get(self.name)
+        if b is None:
+            if not self.archived and (self.loc.own_worktree or not self.ws.git):
+                p: dict[str, Any] = {
+                    "id": "unregistered", "message": "the ticket is not in the governance "
+                    f"registry ({reg.path}): made before it existed, or its entry was removed; "
+                    "the lock then cannot check its state against what mlgate last wrote"}
+                if repair and self.state_path.is_file():
+                    self._bind()
+                    p["repaired"] = True
+                out.append(p)
+            return out
+        if not b.governs:
+            return out
+        if b.own_worktree and not os.path.isdir(b.worktree):
+            out.append({"id": "worktree-gone", "message": f"the ticket's worktree {b.worktree} "
+                        f"is gone (moved or removed?); the ticket is Locked. If it was moved, "
+                        f"run `git worktree repair` there, then `mlgate doctor {self.name} "
+                        f"--repair`"})
+        if self.ws.git and b.branch:
+            elsewhere = [str(co.path) for co in tickets.checkouts(self.ws.root)
+                         if co.branch == b.branch and
+                         os.path.realpath(co.path) != os.path.realpath(b.worktree)]
+            if elsewhere:
+                out.append({"id": "branch-elsewhere", "message": f"branch {b.branch} is also "
+                            f"checked out at {', '.join(elsewhere)}; the lock governs it there "
+                            f"as in {b.worktree}. Remove that checkout (`git worktree remove "
+                            f"PATH`) or switch it back to its own branch"})
+        view = lock_view(self.ws.root)
+        loc = next((t for t in view.tickets if t.name == self.name), None)
+        if loc is not None:
+            f = tripwire.check_state(view, loc, self.ws.known_key(), repair)
+            if f is not None:
+                out.append({"id": "behind-head", "message": f.message,
+                            **({"repaired": True} if f.restored else {})})
+        return out
+
     def doctor(self, repair: bool = False) -> DoctorReport:
         rep = DoctorReport(self.name)
+        rep.problems += self._governance_problems(repair)
         try:
             doc = self.doc()
         except StateFileError as exc:

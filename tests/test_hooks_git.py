@@ -117,7 +117,8 @@ def test_install_is_idempotent_and_shared_by_worktrees(hooked: Path) -> None:
     assert I.MARKER in text and f"{sys.executable}" in text
     assert os.access(hook, os.X_OK)
     msgs = I.install(hooked, git=True)
-    assert msgs == [f"the git pre-commit hook is already installed: {hook}"]
+    assert msgs == [f"the git {name} hook is already installed: {hook.parent / name}"
+                    for name in I.GIT_HOOKS]
     assert hook.read_text() == text
     wt = add_ticket(hooked, "exp", 3)
     assert git(wt, "rev-parse", "--git-path", "hooks").stdout.strip() == str(hooks_dir(hooked))

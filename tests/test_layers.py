@@ -22,11 +22,13 @@ LAYERS: dict[str, int] = {
     "util": 1, "resources": 1, "config": 1, "config.raw": 1, "config.sbatch": 1, "state": 1,
     "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
-    "lock.shell": 2,
+    "lock.shell": 2, "lock.quarantine": 2,
     "git": 2, "config.schema": 2, "state.statefile": 2,
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
     "runs.baselines": 3, "runs.plots": 3, "runs.slurm": 3, "runs.nodes": 3,
-    "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.closure": 4, "runs.core": 4,
+    "lock.governance": 4, "lock.policy": 5, "lock.install": 5, "lock.tripwire": 7,
+    "lock.refs": 6, "lock.controls": 6,
+    "gates": 4, "runs.closure": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5,
     "runs.watch": 5,
     "handlers": 6,
@@ -167,6 +169,17 @@ def test_hook_path_imports_no_heavy_module() -> None:
             "'mcp') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"hook path imports: {out.stdout.strip()}"
+
+
+def test_post_and_ref_hook_paths_import_no_heavy_module() -> None:
+    """The tripwire (PostToolUse) and the reference-transaction hook run on every tool call
+    and ref update: standard library and PyYAML only, no subprocess either."""
+    code = ("import sys, mlgate.lock.hook, mlgate.lock.tripwire, mlgate.lock.controls, "
+            "mlgate.lock.refs; heavy=[m for m in ('click','pydantic','transitions','git',"
+            "'torch','wandb','rich','subprocess','filelock') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"post/ref hook path imports: {out.stdout.strip()}"
 
 
 def test_import_mlgate_is_light() -> None:

@@ -94,14 +94,22 @@ def to_blockable_stage(ws: Workspace) -> None:
 
 
 def toggle_block(ws: Workspace, reason: str) -> object:
-    """A move that is allowed whatever the random writers left: block, or unblock."""
+    """A move that is allowed whatever the random writers left: unblock, block, or (in
+    stage 4 or 6, where neither is allowed: the random writers may leave it there) a
+    Local Fix re-entry."""
     t = ws.ticket(NAME)
-    return t.unblock(reason) if blocked(ws) else t.block(reason)
+    if blocked(ws):
+        return t.unblock(reason)
+    if t.doc().snapshot.current_stage in (4, 6):
+        return t.reenter("Local Fix", reason)
+    return t.block(reason)
 
 
 def toggle_cli(ws: Workspace, reason: str) -> subprocess.CompletedProcess[str]:
     if blocked(ws):
         return mlgate_cli(ws, "unblock", NAME, "--reason", reason)
+    if ws.ticket(NAME).doc().snapshot.current_stage in (4, 6):  # (see toggle_block)
+        return mlgate_cli(ws, "reenter", "Local Fix", NAME, "--reason", reason)
     return mlgate_cli(ws, "block", NAME, "--reason", reason)
 
 

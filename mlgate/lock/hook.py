@@ -33,10 +33,13 @@ SHELL_TOOLS = {"Bash", "shell", "local_shell", "exec_command", "shell_command",
                "container.exec", "unified_exec", "Monitor", "PowerShell"}
 EVENTS = ("PreToolUse", "PreSkillShellCommand")
 PATCH_TOOLS = {"apply_patch"}
-USAGE = ("usage: mlgate hook claude|codex|claude-post|codex-post|pre-commit [FILES...]\n"
+USAGE = ("usage: mlgate hook claude|codex|claude-post|codex-post|pre-commit|pre-merge-commit|"
+         "reference-transaction [ARGS...]\n"
          "  claude, codex: read a PreToolUse payload on stdin (installed by "
          "`mlgate hooks install --claude/--codex`)\n"
-         "  pre-commit: judge the staged files (installed by `mlgate hooks install --git`)\n")
+         "  claude-post, codex-post: the tripwire after a tool call (PostToolUse)\n"
+         "  pre-commit, pre-merge-commit: judge the staged files, reference-transaction: judge "
+         "ref updates (installed by `mlgate hooks install --git`)\n")
 _GUIDANCE = ("Do not work around the lock (other tools, scripts, --no-verify): follow the "
              "steps above, or ask the user.")
 
@@ -52,13 +55,14 @@ def main(argv: list[str]) -> int:
         return agent_hook("claude")
     if kind in ("codex", "codex-pretooluse"):
         return agent_hook("codex")
-    if kind in ("pre-commit", "check-lock"):
-        return pre_commit(argv[1:])
     if kind in ("claude-post", "codex-post"):
-        # the tripwire (PostToolUse) is installed beside the PreToolUse hook; until its
-        # handler is present this entry reads the payload and lets the result through
-        sys.stdin.buffer.read(MAX_PAYLOAD + 1)
-        return 0
+        return post_tool_use(kind[:-len("-post")])
+    if kind in ("pre-commit", "check-lock", "pre-merge-commit"):
+        return pre_commit(argv[1:])
+    if kind == "reference-transaction":
+        from mlgate.lock.refs import reference_transaction
+
+        return reference_transaction(argv[1:], sys.stdin, sys.stderr)
     sys.stderr.write(USAGE if kind in ("", "-h", "--help") else
                      f"mlgate hook: unknown hook {kind!r}\n{USAGE}")
     return 0 if kind in ("-h", "--help") else 2
@@ -260,6 +264,109 @@ def _branch_prefix(cwd: str) -> str:
         return "codex/"
 
 
+# -- PostToolUse: the tripwire ----------------------------------------------------------------
+
+
+def post_tool_use(agent: str, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None,
+                  stderr: IO[str] | None = None) -> int:
+    """Run the tripwire after one tool call (:func:`mlgate.lock.tripwire.guard`, from the
+    payload's ``cwd``) and tell the agent what was caught, in its client's own shape
+    (:func:`post_output`). Nothing caught: exit 0, no output. The tripwire failing is
+    reported as a block too (fail closed: the agent is told to stop and ask)."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    cwd = os.getcwd()
+    try:
+        raw = stdin.read(MAX_PAYLOAD + 1)
+        data = _post_payload(raw)
+        event = data.get("hook_event_name")
+        if event is not None and event != "PostToolUse":
+            return 0
+        if isinstance(data.get("cwd"), str) and os.path.isabs(data["cwd"]):
+            cwd = data["cwd"]
+        early = _start_status(cwd)  # (git works while Python loads the tripwire)
+        from mlgate.lock.tripwire import guard
+
+        report = guard(cwd, early=early)
+        if report.ok:
+            return 0
+        reason = report.reason()
+        summary = (f"mlgate's tripwire undid {len(report.findings)} change(s) this tool call "
+                   f"made where the edit lock does not allow them (see the reason; nothing is "
+                   f"lost: `mlgate quarantine list`)")
+    except BaseException as exc:  # noqa: BLE001 - fail closed: the agent must stop
+        reason = (f"mlgate: the edit lock's tripwire failed after this tool call "
+                  f"({type(exc).__name__}: {exc}); changes it made may not have been checked. "
+                  f"Stop and ask the user to run `mlgate guard` (and `mlgate doctor`).")
+        summary = f"mlgate's tripwire failed: {type(exc).__name__}: {exc}"
+    payload = post_output(agent, reason, summary)
+    import json
+
+    try:
+        stderr.write(reason + "\n")
+        stderr.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        stdout.write(json.dumps(payload) + "\n")
+        stdout.flush()
+    except (OSError, ValueError):
+        return 2  # a blocking error for Claude Code (stderr is shown), feedback for Codex
+    return 0
+
+
+def _start_status(cwd: str) -> dict[str, Any]:
+    """``git status`` of the checkout holding ``cwd``, started now (it is most often the
+    Locked worktree the tripwire compares); {} when there is none."""
+    d = os.path.realpath(cwd)
+    while not os.path.lexists(os.path.join(d, ".git")):
+        parent = os.path.dirname(d)
+        if parent == d:
+            return {}
+        d = parent
+    from mlgate.lock.quarantine import start_status
+
+    try:
+        return {d: start_status(d)}
+    except OSError:
+        return {}
+
+
+def post_output(agent: str, reason: str, summary: str) -> dict[str, Any]:
+    """The PostToolUse answer that makes each client show ``reason`` to the agent.
+
+    Both take ``{"decision": "block", "reason": ...}`` (the tool already ran: "block" feeds
+    the reason back to the model) plus ``hookSpecificOutput.additionalContext`` and a
+    ``systemMessage`` for the person. Codex accepts ``decision`` only as ``"block"`` and
+    rejects any other key in ``hookSpecificOutput`` (``additionalProperties: false``), so
+    nothing Claude-only (``updatedToolOutput``, ``classifierContext``) is ever sent to it;
+    Claude Code's answer is kept to the same fields, which its SDK types allow."""
+    out: dict[str, Any] = {"decision": "block", "reason": reason,
+                           "hookSpecificOutput": {"hookEventName": "PostToolUse",
+                                                  "additionalContext": reason},
+                           "systemMessage": summary}
+    if agent not in ("claude", "codex"):
+        raise ValueError(f"unknown agent {agent!r}")
+    return out
+
+
+def _post_payload(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_PAYLOAD:
+        raise HookInputError(f"payload over {MAX_PAYLOAD} bytes")
+    if not raw.strip():
+        return {}  # (run by hand, or a client that sends nothing: still check)
+    import json
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HookInputError(f"stdin is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HookInputError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 # -- git pre-commit ---------------------------------------------------------------------------
 
 
@@ -300,7 +407,13 @@ def _commit_files(files: list[str]) -> tuple[str, list[str]]:
 
     cwd = os.getcwd()
     top = cwd if os.path.lexists(os.path.join(cwd, ".git")) else str(git.toplevel(cwd))
-    judged = list(git.staged_files(top))
+    # The index being committed: git's own (or its temporary one for `commit -a`/`commit
+    # PATH`), or any file the caller named (`GIT_INDEX_FILE=/tmp/idx git commit`), which
+    # git hands to its hooks; a relative one is relative to the checkout (the hook's cwd).
+    index = os.environ.get("GIT_INDEX_FILE") or None
+    if index is not None:
+        index = os.path.join(cwd, index)
+    judged = list(git.staged_files(top, index=index))
     if files and "GIT_INDEX_FILE" not in os.environ:
         changed = set(git.dirty_files(top, untracked=True))
         for f in files:

@@ -37,14 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import git, tickets
-from mlgate.errors import MlgateError, Refused, UsageError
+from mlgate.errors import GitError, MlgateError, Refused, UsageError
 from mlgate.util import atomic_write
 
 __all__ = ["install", "uninstall", "hook_script", "agent_command", "installed_agents",
-           "sync_checkout", "MARKER", "CHAINED", "CLAUDE_MATCHER", "CODEX_MATCHER"]
+           "sync_checkout", "MARKER", "CHAINED", "CLAUDE_MATCHER", "CODEX_MATCHER",
+           "GIT_HOOKS", "git_hook_problems", "installed"]
 
 MARKER = "# mlgate-managed-hook: pre-commit"
 HOOK = "pre-commit"
+INSTALLED_FILE = "installed.json"  # beside the registry: what was installed where
 CHAINED = "pre-commit.mlgate-chained"  # the hook that was there before ours
 REPLACED = "pre-commit.mlgate-replaced"  # kept (not run) after `install --force`
 FRAMEWORK_LEGACY = "pre-commit.legacy"  # where the pre-commit framework moves a foreign hook
@@ -80,6 +82,7 @@ def install(root: str | Path, git: bool = False, claude: bool = False, codex: bo
         if wanted:
             for checkout in _checkouts(root):
                 msgs.append(_install_agent(checkout, agent))
+                _record_installed(root, **{agent: (str(checkout), True)})
     return msgs
 
 
@@ -94,38 +97,92 @@ def uninstall(root: str | Path, git: bool = False, claude: bool = False,
         if wanted:
             for checkout in _checkouts(root):
                 msgs.append(_uninstall_agent(checkout, agent))
+                _record_installed(root, **{agent: (str(checkout), False)})
     return msgs
 
 
 # -- git -------------------------------------------------------------------------------------
 
+GIT_HOOKS = (HOOK, "pre-merge-commit", "reference-transaction")
+_WHAT = {
+    HOOK: "It refuses a commit of files that the ticket's current stage does not allow (the "
+          "edit lock).",
+    "pre-merge-commit": "It refuses a merge commit that brings files the ticket's current "
+                        "stage does not allow.",
+    "reference-transaction": "It aborts any update of a ticket's branch that brings source "
+                             "changes while the ticket is Locked (commit --no-verify, merge, "
+                             "cherry-pick, update-ref...). Refs no ticket governs pass in the "
+                             "shell, without starting Python.",
+}
 
-def hook_script(python: str | None = None) -> str:
-    """The text of mlgate's git ``pre-commit`` hook."""
-    py = python or sys.executable
-    return f"""#!/bin/sh
-{MARKER}
+
+def marker(name: str) -> str:
+    """The line that marks mlgate's own ``name`` hook."""
+    return f"# mlgate-managed-hook: {name}"
+
+
+def chained(name: str) -> str:
+    return f"{name}.mlgate-chained"
+
+
+def replaced(name: str) -> str:
+    return f"{name}.mlgate-replaced"
+
+
+def hook_script(python: str | None = None, name: str = HOOK) -> str:
+    """The text of mlgate's git hook ``name`` (``pre-commit``, ``pre-merge-commit`` or
+    ``reference-transaction``)."""
+    py = shlex.quote(python or sys.executable)
+    head = f"""#!/bin/sh
+{marker(name)}
 # Written by `mlgate hooks install --git`; `mlgate hooks uninstall --git` removes it and puts
-# back the hook that was here before (kept as {CHAINED}, run first).
-# It refuses a commit of files that the ticket's current stage does not allow (the edit lock).
-hook_dir=$(dirname -- "$0")
-if [ -x "$hook_dir/{CHAINED}" ]; then
-    "$hook_dir/{CHAINED}" "$@" || exit $?
+# back the hook that was here before (kept as {chained(name)}, run first).
+# {_WHAT[name]}
+"""
+    gone = (f'    echo "mlgate: the interpreter of the mlgate hook ($python) is gone, so the '
+            f'{"ref update" if name == "reference-transaction" else "commit"} is" >&2\n'
+            f'    echo "refused. Reinstall the hook with: mlgate hooks install --git" >&2\n'
+            f'    exit 1\n')
+    if name != "reference-transaction":
+        return head + f"""hook_dir=$(dirname -- "$0")
+if [ -x "$hook_dir/{chained(name)}" ]; then
+    "$hook_dir/{chained(name)}" "$@" || exit $?
 fi
-python={shlex.quote(py)}
+python={py}
 if [ ! -x "$python" ]; then
-    echo "mlgate: the interpreter of the mlgate hook ($python) is gone, so the commit is" >&2
-    echo "refused. Reinstall the hook with: mlgate hooks install --git" >&2
-    exit 1
+{gone}fi
+exec "$python" -m mlgate hook {name} "$@"
+"""
+    return head + f"""hook_dir=$(dirname -- "$0")
+input=$(cat)
+if [ -x "$hook_dir/{chained(name)}" ]; then
+    printf '%s\n' "$input" | "$hook_dir/{chained(name)}" "$@" || exit $?
 fi
-exec "$python" -m mlgate hook pre-commit "$@"
+[ "$1" = prepared ] || exit 0
+gov="$hook_dir/../{tickets.KEY_DIR_NAME}"
+governed=
+if [ -e "$gov/registry.json" ] && [ ! -d "$gov/governed" ]; then
+    governed=1  # the markers are gone: let mlgate decide (fail closed)
+fi
+while read -r old new ref; do
+    if [ -n "$ref" ] && [ -e "$gov/governed/$ref" ]; then
+        governed=1
+    fi
+done <<MLGATE_EOF
+$input
+MLGATE_EOF
+[ -n "$governed" ] || exit 0
+python={py}
+if [ ! -x "$python" ]; then
+{gone}fi
+printf '%s\n' "$input" | "$python" -m mlgate hook reference-transaction "$hook_dir" "$@"
 """
 
 
-def _is_ours(path: Path) -> bool:
+def _is_ours(path: Path, name: str = HOOK) -> bool:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            return MARKER in fh.read(4096)
+            return marker(name) in fh.read(4096)
     except OSError:
         return False
 
@@ -152,38 +209,62 @@ def _hooks_dir(root: Path) -> Path:
 def _install_git(root: Path, force: bool) -> list[str]:
     hooks = _hooks_dir(root)
     hooks.mkdir(parents=True, exist_ok=True)
-    hook, chained = hooks / HOOK, hooks / CHAINED
-    legacy = hooks / FRAMEWORK_LEGACY
-    script = hook_script()
-    if _is_ours(legacy) and os.path.lexists(hook) and not _is_ours(hook):
-        # the pre-commit framework moved our hook aside and runs it (its migration mode)
-        return [_write_hook(legacy, script, "updated mlgate's hook, run by the pre-commit "
-                                            "framework's hook in migration mode")]
-    if os.path.lexists(hook) and not _is_ours(hook):
+    msgs: list[str] = []
+    for name in GIT_HOOKS:
+        msgs += _install_one(hooks, name, force)
+    _record_installed(root, git=True, includes=include_snapshot(root))
+    return msgs
+
+
+def include_snapshot(root: Path) -> list[str]:
+    """The ``include.*`` / ``includeIf.*`` entries in effect now (kept at install time, so
+    that the tripwire can tell the ones added later)."""
+    from mlgate.lock.quarantine import run_git
+
+    try:
+        raw = run_git(root, "config", "-z", "--get-regexp", r"^(include\..*|includeif\..*)$",
+                      ok=(0, 1))
+    except GitError:
+        return []
+    return sorted("=".join(item.split("\n", 1)) for item in raw.split("\0") if item)
+
+
+def _install_one(hooks: Path, name: str, force: bool) -> list[str]:
+    hook, kept = hooks / name, hooks / chained(name)
+    script = hook_script(name=name)
+    what = f"installed the git {name} hook"
+    if name == HOOK:
+        legacy = hooks / FRAMEWORK_LEGACY
+        if _is_ours(legacy) and os.path.lexists(hook) and not _is_ours(hook):
+            # the pre-commit framework moved our hook aside and runs it (its migration mode)
+            return [_write_hook(legacy, script, "updated mlgate's hook, run by the pre-commit "
+                                                "framework's hook in migration mode", name)]
+    if os.path.lexists(hook) and not _is_ours(hook, name):
         if force:
-            os.replace(hook, hooks / REPLACED)
-            msg = f"moved the existing pre-commit hook to {hooks / REPLACED} (not run: --force)"
-        elif os.path.lexists(chained):
+            os.replace(hook, hooks / replaced(name))
+            msg = (f"moved the existing {name} hook to {hooks / replaced(name)} (not run: "
+                   f"--force)")
+        elif os.path.lexists(kept):
             raise Refused(
-                f"{hook} is not mlgate's, and {chained} (an earlier hook mlgate chained) still "
+                f"{hook} is not mlgate's, and {kept} (an earlier hook mlgate chained) still "
                 f"exists\nhint: merge the two by hand, remove one, then run `mlgate hooks "
                 f"install --git` again (or `--force` to set {hook.name} aside unrun)",
                 path=str(hook))
         else:
-            os.replace(hook, chained)
-            _make_executable(chained)
-            msg = f"kept the existing pre-commit hook as {chained}; it runs first"
-        return [msg, _write_hook(hook, script, "installed the git pre-commit hook")]
-    return [_write_hook(hook, script, "installed the git pre-commit hook")]
+            os.replace(hook, kept)
+            _make_executable(kept)
+            msg = f"kept the existing {name} hook as {kept}; it runs first"
+        return [msg, _write_hook(hook, script, what, name)]
+    return [_write_hook(hook, script, what, name)]
 
 
-def _write_hook(path: Path, script: str, what: str) -> str:
+def _write_hook(path: Path, script: str, what: str, name: str = HOOK) -> str:
     try:
         old = path.read_text(encoding="utf-8")
     except OSError:
         old = None
     if old == script and os.access(path, os.X_OK):
-        return f"the git pre-commit hook is already installed: {path}"
+        return f"the git {name} hook is already installed: {path}"
     atomic_write(path, script, mode=0o755)
     return f"{what}: {path} (shared by every worktree)"
 
@@ -197,19 +278,87 @@ def _uninstall_git(root: Path) -> list[str]:
     if not tickets.is_git(root):
         return [f"{root} is not a git repository: no git hook to remove"]
     hooks = git.common_dir(root) / "hooks"
-    slot = next((hooks / name for name in (HOOK, FRAMEWORK_LEGACY) if _is_ours(hooks / name)),
-                None)
-    if slot is None:
+    msgs: list[str] = []
+    for name in GIT_HOOKS:
+        slots = (name, FRAMEWORK_LEGACY) if name == HOOK else (name,)
+        slot = next((hooks / s for s in slots if _is_ours(hooks / s, name)), None)
+        if slot is None:
+            continue
+        slot.unlink()
+        msgs.append(f"removed mlgate's git hook {slot}")
+        for kept in (hooks / chained(name), hooks / replaced(name)):
+            if os.path.lexists(kept):
+                os.replace(kept, slot)
+                msgs.append(f"restored the previous hook from {kept} to {slot}")
+                break
+    if not msgs:
         return [f"no mlgate git hook in {hooks}: nothing to remove"]
-    slot.unlink()
-    msgs = [f"removed mlgate's git hook {slot}"]
-    for name in (CHAINED, REPLACED):
-        kept = hooks / name
-        if os.path.lexists(kept):
-            os.replace(kept, slot)
-            msgs.append(f"restored the previous hook from {kept} to {slot}")
-            break
+    _record_installed(root, git=False)
     return msgs
+
+
+def git_hook_problems(root: str | Path, repair: bool = False, hooks: Path | None = None
+                      ) -> list[tuple[str, str, bool]]:
+    """The installed git hooks as the tripwire checks them: each of :data:`GIT_HOOKS`
+    present, mlgate's, executable, and its chained hook (if any) executable. Returns
+    ``(key, problem, repaired)``; with ``repair`` mlgate's script is written back (a foreign
+    script found in its place is kept as the chained hook, so nothing is lost)."""
+    root = Path(root)
+    hooks = hooks if hooks is not None else git.common_dir(root) / "hooks"
+    out: list[tuple[str, str, bool]] = []
+    for name in GIT_HOOKS:
+        hook = hooks / name
+        if name == HOOK and _is_ours(hooks / FRAMEWORK_LEGACY) and os.path.lexists(hook):
+            hook = hooks / FRAMEWORK_LEGACY  # run by the pre-commit framework's own hook
+        problem = None
+        if not os.path.lexists(hook):
+            problem = f"the git {name} hook {hook} is gone"
+        elif not _is_ours(hook, name):
+            problem = f"the git {name} hook {hook} is not mlgate's any more"
+        elif hook.read_text(encoding="utf-8", errors="replace") != hook_script(name=name) \
+                and hook.name == name:
+            problem = f"the git {name} hook {hook} was changed"
+        elif not os.access(hook, os.X_OK):
+            problem = f"the git {name} hook {hook} is not executable any more"
+        if problem is None:
+            continue
+        fixed = False
+        if repair:
+            if os.path.lexists(hook) and not _is_ours(hook, name):
+                kept = hooks / chained(name)
+                if os.path.lexists(kept):
+                    os.replace(hook, hooks / replaced(name))
+                else:
+                    os.replace(hook, kept)
+                    _make_executable(kept)
+            atomic_write(hook, hook_script(name=name), mode=0o755)
+            fixed = True
+        out.append((f"git-hook:{name}", problem, fixed))
+    return out
+
+
+def installed(root: str | Path) -> dict[str, Any]:
+    """What ``mlgate hooks install`` put in place (``{"git": bool, "claude": [checkout...],
+    "codex": [...]}``), from ``installed.json`` beside the registry."""
+    try:
+        data = json.loads((tickets.key_dir(root) / INSTALLED_FILE).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _record_installed(root: Path, **changes: Any) -> None:
+    path = tickets.key_dir(root) / INSTALLED_FILE
+    data = installed(root)
+    for k, v in changes.items():
+        if isinstance(v, tuple):  # (checkout, added?) for an agent
+            checkout, add = v
+            have = [c for c in data.get(k, []) if c != checkout]
+            data[k] = sorted(have + [checkout]) if add else have
+        else:
+            data[k] = v
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 # -- Claude Code / Codex ---------------------------------------------------------------------

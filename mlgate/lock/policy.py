@@ -48,12 +48,15 @@ from mlgate import constants as C
 from mlgate import tickets
 from mlgate.config import raw as rawconfig
 from mlgate.errors import MlgateError, StateFileError
+from mlgate.lock import governance
 from mlgate.state.statefile import StateDoc
 from mlgate.state.seal import load_key, seal_state
 
-__all__ = ["Decision", "decide", "locked_tickets", "PURPOSES"]
+__all__ = ["Decision", "decide", "locked_tickets", "PURPOSES", "Governed", "LockView",
+           "lock_view"]
 
 PURPOSES = ("edit", "commit")
+_PROBE = "\0source"  # a path that is source at every stage (no glob matches it)
 # the agent settings that load (or can turn off) mlgate's hooks: never an agent's to edit
 _AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json",
                    ".codex/hooks.json", ".codex/config.toml", ".mcp.json", ".gitconfig",
@@ -92,6 +95,49 @@ class _TicketState:
     permission: str | None
     seal: str  # valid | missing | broken
     error: str | None = None  # why the state could not be read
+
+
+@record
+class Governed:
+    """A checkout that a ticket governs, as the tripwire sees it (:func:`lock_view`)."""
+
+    ticket: tickets.TicketLocation  # the ticket (its folder receives quarantined changes)
+    checkout: Path  # the checkout (it exists)
+    locked: bool  # source edits are refused here now
+    stage: int | None
+    reason: str  # why it is locked (the reason an edit of source would get)
+    branch: str | None  # the branch this checkout must stay on (None: not checked)
+    registered: bool  # the registry knows the ticket (its head can be checked)
+
+
+class LockView:
+    """The lock's picture of a workspace for the tripwire: every governed checkout, the
+    registry, and :meth:`allows` for a path of a checkout."""
+
+    def __init__(self, judge: "_Judge") -> None:
+        self._judge = judge
+        self.root = judge.root
+        self.gdir = judge.gdir
+        self.registry = judge.registry
+        self.config = judge.config
+        self.tickets = judge.tickets
+        self.checkouts = [co for co, _ in judge.real_checkouts]
+        self.governed = judge.governed()
+
+    def allows(self, g: Governed, rel: str) -> bool:
+        """May ``rel`` (a path of ``g.checkout``) differ from HEAD at the ticket's stage?"""
+        return self._judge.allows_rel(g.checkout, rel)
+
+    def state(self, t: tickets.TicketLocation) -> tuple[int | None, str | None, str | None]:
+        """(stage, permission, why the lock cannot honour the file or None) of a ticket."""
+        st = self._judge._state(t)
+        return st.stage, st.permission, st.error
+
+
+def lock_view(root: str | Path) -> LockView:
+    """What the lock governs in the workspace at ``root`` (the tripwire's starting point)."""
+    judge = _Judge(Path(os.path.abspath(root)), root, "edit")
+    return LockView(judge)
 
 
 def decide(paths: Sequence[str | Path], cwd: str | Path | None = None,
@@ -187,13 +233,24 @@ class _Judge:
         self.config = rawconfig.load_raw(self.root) if self.root is not None else \
             dict(rawconfig.DEFAULTS)
         prefix = self.config.get("branch_prefix") or tickets.DEFAULT_BRANCH_PREFIX
-        self.tickets = tickets.find_tickets_in(self.checkouts, str(prefix)) \
-            if self.checkouts else []
+        found = tickets.find_tickets_in(self.checkouts, str(prefix)) if self.checkouts else []
+        self.gdir: Path | None = None
+        self.registry = governance.Registry(Path(os.devnull), {}, False)
+        if self.root is not None:
+            self.gdir = tickets.key_dir(self.root)
+            self.registry = governance.load(self.gdir)
+        if self.registry.bindings:
+            found = governance.merge_locations(found, self.registry)
+            self.checkouts = self.checkouts + _registered_checkouts(self.checkouts,
+                                                                    self.registry)
+        self.tickets = found
         self.real_checkouts = [(co, os.path.realpath(co.path)) for co in self.checkouts]
         self._states: dict[str, _TicketState] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._key: bytes | None | bool = False  # False: not loaded yet
         self._guarded: list[tuple[str, str]] | None = None
+        self._reals: dict[str, str] = {}
+        self._allowed_cache: dict[tuple[str, str], bool] = {}
 
     # -- top ------------------------------------------------------------------------
 
@@ -249,12 +306,66 @@ class _Judge:
             owner = self._ticket_named(parts[2], co_real)
             if owner is not None:
                 return shown, self._ticket_folder(owner, parts[1])
-        governing = self._governing(co_real)
+        governing = self._governing(co, co_real)
         if not governing:
             return shown, self._outside(f"no ticket governs {shown}")
         verdicts = [self._judge_ticket(t, rel) for t in governing]
         denied = [v for v in verdicts if not v.allowed]
         return shown, (denied[0] if denied else verdicts[0])
+
+    # -- the tripwire's view ------------------------------------------------------------
+
+    def governed(self) -> list[Governed]:
+        """Every existing checkout that a ticket governs, with its ticket and whether source
+        is locked there (one entry per checkout: its owner is the registered or own ticket,
+        locked when any governing ticket locks it)."""
+        out: list[Governed] = []
+        for co, co_real in self.real_checkouts:
+            if not os.path.isdir(co_real):
+                continue
+            governing = self._governing(co, co_real)
+            if not governing:
+                continue
+            verdicts = [(t, self._judge_ticket(t, _PROBE)) for t in governing]
+            denied = [(t, v) for t, v in verdicts if not v.allowed]
+            owner = next((t for t in governing if self._real(t.checkout) == co_real),
+                         governing[0])
+            b = self.registry.get(owner.name)
+            registered = b is not None and b.governs
+            branch = b.branch if registered and b is not None and b.own_worktree else None
+            if branch is None and owner.own_worktree and \
+                    os.path.realpath(owner.checkout) == co_real:
+                branch = owner.branch
+            t0, v0 = denied[0] if denied else verdicts[0]
+            out.append(Governed(ticket=owner, checkout=Path(co_real), locked=bool(denied),
+                                stage=v0.stage, reason=v0.why, branch=branch,
+                                registered=registered))
+        return out
+
+    def allows_rel(self, checkout: Path, rel: str) -> bool:
+        co_real = self._real(checkout)
+        co = next((c for c, r in self.real_checkouts if r == co_real), None)
+        if co is None:
+            return False
+        parts = rel.split("/", 3)
+        if len(parts) >= 3 and parts[0] == C.TICKETS_DIR and parts[1] in (C.IN_PROGRESS, C.DONE):
+            if self._ticket_named(parts[2], co_real) is not None:
+                return True  # a ticket's folder (in progress or archived: mlgate moves it)
+        key = (co_real, rel)
+        hit = self._allowed_cache.get(key)
+        if hit is None:
+            governing = self._governing(co, co_real)
+            hit = all(self._judge_ticket(t, rel).allowed for t in governing)
+            self._allowed_cache[key] = hit
+        return hit
+
+    def _real(self, path: str | Path) -> str:
+        """``os.path.realpath``, once per path (the tripwire asks for many files)."""
+        key = str(path)
+        real = self._reals.get(key)
+        if real is None:
+            real = self._reals[key] = os.path.realpath(key)
+        return real
 
     def _holder(self, path: str, lexical: bool = False) -> tuple[tickets.Checkout, str] | None:
         """The innermost checkout holding ``path`` and that checkout's root (its real path,
@@ -280,18 +391,25 @@ class _Judge:
 
     def _ticket_named(self, name: str, co_real: str) -> tickets.TicketLocation | None:
         for t in self.tickets:
-            if t.name == name and os.path.realpath(t.checkout) == co_real:
+            if t.name == name and self._real(t.checkout) == co_real:
                 return t
         return None
 
-    def _governing(self, co_real: str) -> list[tickets.TicketLocation]:
+    def _governing(self, co: tickets.Checkout, co_real: str) -> list[tickets.TicketLocation]:
         out = []
         for t in self.tickets:
             if t.own_worktree:
-                if os.path.realpath(t.checkout) == co_real:
+                if self._real(t.checkout) == co_real:
                     out.append(t)
+                    continue
             elif t.location == C.IN_PROGRESS:
                 out.append(t)  # made without a worktree: governs the whole workspace
+                continue
+            # the registry: a governed branch is governed wherever it is checked out (the
+            # main checkout with --ignore-other-worktrees, an extra `git worktree add -f`)
+            b = self.registry.get(t.name)
+            if b is not None and b.governs and b.branch is not None and co.branch == b.branch:
+                out.append(t)
         return out
 
     # -- rules ----------------------------------------------------------------------
@@ -356,14 +474,27 @@ class _Judge:
         if cached is not None:
             return cached
         path = t.folder / C.STATE_FILE
+        binding = self.registry.get(t.name)
+        governed = binding is not None and binding.governs
+        head = governance.read_head(self.gdir, t.name) if governed and self.gdir else None
         try:
             doc = StateDoc.load(path)
         except StateFileError as exc:
             where = f"{exc.path}:{exc.line}" if exc.line else exc.path
-            st = _TicketState(None, None, "broken",
-                              f"ticket {t.name!r}: cannot read {where}: {exc.detail}; source "
-                              f"edits stay locked until it parses (fix the file by hand, or run "
-                              f"`mlgate doctor {t.name}`)")
+            if governed and exc.line is None and not path.is_file():
+                assert binding is not None
+                gone = (f"its worktree {binding.worktree} is gone" if not
+                        os.path.isdir(binding.worktree) else f"its {C.STATE_FILE} is gone "
+                        f"from {t.folder} (moved or deleted)")
+                why = (f"ticket {t.name!r} governs branch {binding.branch or '-'} and "
+                       f"worktree {binding.worktree}, but {gone}; the ticket is Locked until "
+                       f"its state is back: run `mlgate guard` or `mlgate doctor {t.name} "
+                       f"--repair` (mlgate keeps the state it last wrote)")
+            else:
+                why = (f"ticket {t.name!r}: cannot read {where}: {exc.detail}; source edits "
+                       f"stay locked until it parses (fix the file by hand, or run `mlgate "
+                       f"doctor {t.name}`)")
+            st = _TicketState(head.stage if head else None, None, "broken", why)
             self._states[t.name] = st
             return st
         snap = doc.snapshot
@@ -372,6 +503,10 @@ class _Judge:
             line = doc.line_of("Current Snapshot", "Current Stage")
             st.error = (f"ticket {t.name!r}: {path}:{line}: Current Stage is not set, so the "
                         f"lock cannot tell the stage; run `mlgate doctor {t.name}`")
+        elif st.seal != "broken":
+            behind = governance.head_mismatch(t.name, doc, self._seal_key(), head)
+            if behind is not None:
+                st.error = behind
         self._states[t.name] = st
         return st
 
@@ -422,6 +557,19 @@ class _Judge:
             return (f"{real} is decided by a person while a ticket is in progress "
                     f"(configuration, baselines); a person must edit it")
         return None
+
+
+def _registered_checkouts(known: list[tickets.Checkout], registry: governance.Registry
+                          ) -> list[tickets.Checkout]:
+    """The registered worktrees that git's list does not show where they are (the worktree's
+    ``gitdir`` file was edited, or the folder is gone): still governed by their ticket."""
+    reals = {os.path.realpath(co.path) for co in known}
+    extra = []
+    for b in registry.active():
+        if b.own_worktree and os.path.realpath(b.worktree) not in reals:
+            extra.append(tickets.Checkout(Path(b.worktree), b.branch, False))
+            reals.add(os.path.realpath(b.worktree))
+    return extra
 
 
 def _reason(verdicts: list[tuple[str, _Verdict]]) -> str:
