@@ -18,7 +18,7 @@ import click
 
 from mlgate import __version__
 from mlgate import constants as C
-from mlgate.errors import MlgateError, TransitionNotAllowed, UsageError
+from mlgate.errors import GateFailed, MlgateError, UsageError, error_object, os_error_object
 from mlgate.util import fsync_mode
 
 
@@ -298,7 +298,7 @@ def _status_text(d: dict[str, Any]) -> str:
              f"  code edits: {d['permission']}" + (
                  f" (file says {d['recorded_permission']}; seal {d['seal']})"
                  if d["permission"] != d["recorded_permission"] else ""),
-             f"  re-entry:   " + (f"{d['classification']} path {d['return_path']}"
+             "  re-entry:   " + (f"{d['classification']} path {d['return_path']}"
                                   if d["active_reentry"] else "none"),
              "  gates:"]
     for g in d["gates"]:
@@ -358,15 +358,6 @@ def _report_text(rep: Any, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _gate_failed(rep: Any) -> dict[str, Any]:
-    """The error fields a failing gate report carries in JSON (the same as a refused
-    ``advance``)."""
-    failing = rep.failing()
-    return {"error": "gate_failed", "exit_code": 1,
-            "message": f"stage {rep.stage} gate not met for ticket {rep.ticket!r}: "
-                       f"{len(failing)} failing check(s)"}
-
-
 @cli.command()
 @click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("-v", "--verbose", is_flag=True, help="Also list the passing checks.")
@@ -374,9 +365,7 @@ def _gate_failed(rep: Any) -> dict[str, Any]:
 def check(obj: Obj, name: str | None, verbose: bool) -> None:
     """Evaluate the current gate: failing checks first (writes nothing; exit 1 when failing)."""
     rep = obj.ticket(name).check()
-    data = rep.to_dict()
-    if not rep.ok:
-        data |= _gate_failed(rep)
+    data = rep.to_dict() if rep.ok else GateFailed(rep).to_dict()
     emit(obj, data, lambda: _report_text(rep, verbose))
     if not rep.ok:
         sys.exit(1)
@@ -483,10 +472,7 @@ def reopen(obj: Obj, name: str) -> None:
 def can_edit(obj: Obj, paths: tuple[str, ...]) -> None:
     """Would the edit lock allow editing PATHS now? (exit 1 when denied)"""
     d = obj.ws().decide(list(paths), cwd=obj.dir)
-    data = d.to_dict()
-    if not d.allowed:
-        data |= {"error": "edit_denied", "message": d.reason, "exit_code": 1}
-    emit(obj, data, (click.style("allowed: ", fg="green", bold=True) if d.allowed else
+    emit(obj, d.to_dict(), (click.style("allowed: ", fg="green", bold=True) if d.allowed else
                      click.style("denied: ", fg="red", bold=True)) + d.reason)
     if not d.allowed:
         sys.exit(1)
@@ -920,20 +906,8 @@ def demo(obj: Obj, directory: str | None) -> None:
     sys.exit(D.main(directory))
 
 
-def error_object(kind: str, message: str, exit_code: int, **data: Any) -> dict[str, Any]:
-    """The one JSON shape of every refusal and error: ``{"error", "message", "exit_code",
-    ...}`` plus the error's structured fields; a failing gate adds its report (``ticket``,
-    ``stage``, ``ok``, ``profile`` and the ``checks`` list)."""
-    return {"error": kind, "message": message, "exit_code": exit_code, **data}
-
-
 def _error_data(exc: MlgateError) -> dict[str, Any]:
-    data = exc.to_dict()
-    report = getattr(exc, "report", None)
-    if report is not None:  # a refused advance: the gate report at the top level
-        data = report.to_dict() | {k: v for k, v in data.items() if k != "report"}
-    return error_object(exc.kind, exc.message, exc.exit_code,
-                        **{k: v for k, v in data.items() if k not in ("error", "message")})
+    return exc.to_dict()
 
 
 def _fail(message: str, as_json: bool, data: dict[str, Any], code: int) -> None:
@@ -963,11 +937,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except MlgateError as exc:
         _fail(str(exc), as_json, _error_data(exc), exc.exit_code)
     except OSError as exc:  # the file system said no (disk full, read-only, permissions)
-        where = f" ({exc.filename})" if exc.filename else ""
-        msg = (f"{exc.strerror or exc}{where}\nhint: check free space and permissions there, "
-               "then run the command again")
-        _fail(msg, as_json, error_object("environment", msg, 4, path=exc.filename,
-                                         errno=exc.errno), 4)
+        data = os_error_object(exc)
+        _fail(data["message"], as_json, data, 4)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

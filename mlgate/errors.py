@@ -17,6 +17,20 @@ if TYPE_CHECKING:  # typing costs import time on the hook path
     from typing import Any
 
 
+def error_object(kind: str, message: str, exit_code: int, **data: Any) -> dict[str, Any]:
+    """``{"error": kind, "message": message, "exit_code": exit_code, **data}``: the JSON of a
+    refusal or an error, for errors that are not :class:`MlgateError` too (usage, OS)."""
+    return {"error": kind, "message": message, "exit_code": exit_code, **data}
+
+
+def os_error_object(exc: OSError) -> dict[str, Any]:
+    """The JSON of a file-system refusal (disk full, read-only, permissions): exit 4."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    msg = (f"{exc.strerror or exc}{where}\nhint: check free space and permissions there, "
+           "then run the command again")
+    return error_object("environment", msg, 4, path=exc.filename, errno=exc.errno)
+
+
 class MlgateError(Exception):
     """Root of every error mlgate raises on purpose."""
 
@@ -29,7 +43,9 @@ class MlgateError(Exception):
         self.data: dict[str, Any] = data
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.kind, "message": self.message}
+        """The one JSON shape of every refusal and error (``mlgate --json``, the MCP
+        server): ``{"error", "message", "exit_code", ...}`` plus the structured fields."""
+        out: dict[str, Any] = error_object(self.kind, self.message, self.exit_code)
         for key, value in self.data.items():
             if hasattr(value, "to_dict"):
                 value = value.to_dict()
@@ -125,7 +141,7 @@ class GateFailed(Refused):
         """The gate report at the top level (``ticket``, ``stage``, ``ok``, ``checks``) plus
         ``error`` and ``message``: what ``--json`` prints for a refused move."""
         data: dict[str, Any] = self.report.to_dict()
-        return data | {"error": self.kind, "message": self.message}
+        return data | error_object(self.kind, self.message, self.exit_code)
 
 
 class TransitionNotAllowed(Refused):

@@ -42,7 +42,8 @@ def test_denial_says_the_stage_and_what_to_do(git_repo: Path) -> None:
     assert "stage 3 Experiment Plan" in d.reason
     assert "`mlgate check exp`" in d.reason and "`mlgate advance exp`" in d.reason
     assert d.to_dict() == {"allowed": False, "reason": d.reason, "ticket": "exp", "stage": 3,
-                           "paths": [SRC]}
+                           "paths": [SRC], "error": "edit_denied", "message": d.reason,
+                           "exit_code": 1}
     set_stage(wt, "exp", 5, root=git_repo)
     d = decide([SRC], cwd=wt)
     assert "stage 5 Training & Validation" in d.reason

@@ -421,7 +421,7 @@ def test_registry_markers_and_agent_configs_are_put_back(t5) -> None:  # type: i
     I.install(ws.root, claude=True, codex=True)
     marker = ws.root / ".git" / "mlgate" / "governed" / "refs" / "heads" / "codex" / "exp"
     marker.unlink()
-    settings = wt / ".claude" / "settings.json"
+    settings = wt / ".claude" / "settings.local.json"
     data = json.loads(settings.read_text())
     data.pop("hooks")
     data["disableAllHooks"] = True

@@ -261,8 +261,7 @@ def _agent_files(view: LockView, done: dict[str, Any], repair: bool) -> list[Pro
 
 
 def _our_hooks(base: Path, agent: str, repair: bool) -> list[Problem]:
-    rel = ".claude/settings.json" if agent == "claude" else ".codex/hooks.json"
-    path = base / rel
+    path = base / install.agent_settings(agent)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:

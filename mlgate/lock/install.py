@@ -59,6 +59,14 @@ _AGENTS = {
     "claude": (Path(".claude") / "settings.local.json", CLAUDE_MATCHER, "Claude Code"),
     "codex": (Path(".codex") / "hooks.json", CODEX_MATCHER, "Codex"),
 }
+
+
+def agent_settings(agent: str) -> Path:
+    """The file (relative to a checkout) that holds mlgate's hooks for ``agent``
+    (``claude``: ``.claude/settings.local.json``; ``codex``: ``.codex/hooks.json``)."""
+    return _AGENTS[agent][0]
+
+
 _LEGACY = {"claude": Path(".claude") / "settings.json"}  # where mlgate wrote it before
 CLAUDE_LOCAL = Path(".claude") / "settings.local.json"
 # (event, matcher, `mlgate hook` kind) per agent: the refusal before, the tripwire after

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # typing costs import time on the hook path
 from mlgate import constants as C
 from mlgate import tickets
 from mlgate.config import raw as rawconfig
-from mlgate.errors import MlgateError, StateFileError
+from mlgate.errors import EditDenied, MlgateError, StateFileError
 from mlgate.lock import governance
 from mlgate.state.statefile import StateDoc
 from mlgate.state.seal import load_key, seal_state
@@ -77,8 +77,13 @@ class Decision:
     paths: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "reason": self.reason, "ticket": self.ticket,
-                "stage": self.stage, "paths": list(self.paths)}
+        """What ``mlgate can-edit --json`` prints (and the MCP ``can_edit`` tool answers): a
+        denial also carries the error fields every refusal has."""
+        out = {"allowed": self.allowed, "reason": self.reason, "ticket": self.ticket,
+               "stage": self.stage, "paths": list(self.paths)}
+        if not self.allowed:
+            out |= EditDenied(self.reason).to_dict()
+        return out
 
 
 @record

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate import constants as C
-from mlgate.errors import EditDenied, MlgateError
+from mlgate.errors import EditDenied, GateFailed, MlgateError, os_error_object
 from mlgate.workspace import Ticket, Workspace
 
 __all__ = ["Reply", "Api", "Progress", "REPORT_NAME", "WATCH_INTERVAL"]
@@ -49,11 +49,7 @@ def _error(exc: BaseException) -> Reply:
     if isinstance(exc, MlgateError):
         return Reply(exc.to_dict(), exc.exit_code)
     assert isinstance(exc, OSError)
-    where = f" ({exc.filename})" if exc.filename else ""
-    msg = (f"{exc.strerror or exc}{where}\nhint: check free space and permissions there, "
-           "then run the command again")
-    return Reply({"error": "environment", "message": msg, "path": exc.filename,
-                  "errno": exc.errno}, 4)
+    return Reply(os_error_object(exc), 4)
 
 
 def guarded(fn: Callable[[], Reply]) -> Reply:
@@ -101,7 +97,8 @@ class Api:
         """``mlgate check [NAME]``: exit 1 (and every failing check) when the gate fails."""
         def go() -> Reply:
             rep = self.ticket(ticket).check()
-            return Reply(rep.to_dict(), 0 if rep.ok else 1)
+            return Reply(rep.to_dict() if rep.ok else GateFailed(rep).to_dict(),
+                         0 if rep.ok else 1)
         return guarded(go)
 
     def can_edit(self, paths: list[str]) -> Reply:
@@ -239,7 +236,8 @@ class Api:
             if not d.allowed:
                 raise EditDenied(f"the report cannot be written to {path}: {d.reason}\n"
                                  f"hint: leave `html` out (the page then goes to "
-                                 f"{t.folder / REPORT_NAME})", **d.to_dict())
+                                 f"{t.folder / REPORT_NAME})", allowed=False, reason=d.reason,
+                                 ticket=d.ticket, stage=d.stage, paths=list(d.paths))
             out = R.write_html(t, path)
             return Reply({"ticket": t.name, "html": str(out)})
         return guarded(go)
