@@ -62,6 +62,7 @@ class HandlerResult:
     artifacts: list[str] = field(default_factory=list)
     commit: str | None = None
     dirty: bool = False
+    dirty_files: list[str] = field(default_factory=list)  # uncommitted/untracked source files
     started: str | None = None
     finished: str | None = None
     environment: dict[str, Any] = field(default_factory=dict)
@@ -102,10 +103,15 @@ class HandlerContext:
     config: dict[str, Any] = field(default_factory=dict)  # the whole config, as a dict
     commit: str | None = None
     dirty: bool = False
+    dirty_files: list[str] = field(default_factory=list)  # which source files made it dirty
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("mlgate.handler"))
     progress: Any = None  # callable(str) for one progress line per check, or None
     detach: bool = False
     run_options: dict[str, Any] = field(default_factory=dict)  # per-invocation options
+    #: The ticket's :class:`~mlgate.evidence.registry.Registry`: what the handler (and the
+    #: runner) save is registered there; ``None`` outside a workspace (nothing registered,
+    #: and no gate counts it).
+    evidence_registry: Any = None
 
     def report(self, line: str) -> None:
         if self.progress is not None:
@@ -291,6 +297,13 @@ def freshness(result: HandlerResult | None, commit: str | None) -> tuple[bool, s
         return False, (f"{where} is stale: taken at commit {got}, the ticket is now at "
                        f"{commit[:12]}")
     if result.dirty:
+        files = list(result.dirty_files or [])
+        if files:
+            shown = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
+            return False, (f"{where} is dirty: it was taken with uncommitted or untracked "
+                           f"source files ({shown}), so the commit it names cannot reproduce "
+                           "it; `git add` and commit them (or delete them), then run the "
+                           "handler again")
         return False, f"{where} was taken with uncommitted changes to tracked source files"
     return True, f"{where} (Pass at {(result.commit or 'N/A')[:12]})"
 

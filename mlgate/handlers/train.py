@@ -24,6 +24,12 @@ The Run Registry gets a ``Running`` row. When the run has ended, collect the evi
 launching anything with ``ctx.run_options["collect"] = True`` (CLI: ``mlgate run train
 --collect``).
 
+**Registry** (``ctx.evidence_registry``, set by the workspace): a detached launch registers
+the run's ``meta.json`` as launched by mlgate; when a run mlgate launched has ended, its
+``meta.json``, ``summary.json`` and ``metrics.jsonl`` are registered as collected. A run
+folder mlgate never launched is left out of the report (check ``registry`` fails): gates
+count only registered runs.
+
 Per-invocation options (``ctx.run_options``): ``collect`` (bool), ``purpose`` (str, the Run
 Registry Purpose of the launched run(s)).
 """
@@ -38,6 +44,7 @@ from mlgate.runs import baselines as baselines_mod
 from mlgate.runs import closure
 from mlgate.constants import RUNS_DIR
 from mlgate.errors import MissingExtra, MlgateError
+from mlgate.evidence.registry import options_hash
 from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
 
 __all__ = ["TrainHandler"]
@@ -91,6 +98,13 @@ class TrainHandler:
             checks.append(CheckResult("launch", "pass", launched.detail, secs))
 
         records = closure.load_runs(ctx.folder)
+        if ctx.evidence_registry is not None:
+            records, stray = self._register_runs(ctx, records, launched.runs)
+            if stray:
+                checks.append(CheckResult(
+                    "registry", "fail", f"{', '.join(f'{RUNS_DIR}/{r}' for r in stray)}: not "
+                    "launched by mlgate (no evidence registry entry), left out of the report; "
+                    "an invented run counts for nothing: delete it"))
         by_id = {r.run: r for r in records}
         mine = [by_id[r] for r in launched.runs if r in by_id] if launched.runs else records
         if not collect_only and not mine:
@@ -136,6 +150,32 @@ class TrainHandler:
 
     # -- steps ---------------------------------------------------------------------------
 
+    def _register_runs(self, ctx: HandlerContext, records: list[closure.RunRecord],
+                       launched: list[str]) -> tuple[list[closure.RunRecord], list[str]]:
+        """The runs that are mlgate's (launched now, or launched earlier and registered at
+        launch); the records of those that ended and were not collected yet are registered
+        now. Returns them, and the run folders mlgate never launched."""
+        ledger = ctx.evidence_registry
+        mine, stray = [], []
+        for r in records:
+            ours = r.run in launched or ledger.launched(r.run) is not None
+            collected = ledger.collected(r.run)
+            if not (ours or collected):
+                stray.append(r.run)
+                continue
+            mine.append(r)
+            if collected or r.status == "Running":
+                continue
+            for rec in ("meta.json", "summary.json", "metrics.jsonl"):
+                if (r.path / rec).is_file():
+                    ledger.register(ctx.folder, f"{RUNS_DIR}/{r.run}/{rec}", kind="run",
+                                    handler=self.name, stage=ctx.stage,
+                                    commit=r.meta.get("commit"),
+                                    options=options_hash(ctx.options),
+                                    dirty=ctx.dirty_files if r.run in launched else (),
+                                    run=r.run)
+        return mine, stray
+
     def _launch(self, ctx: HandlerContext, opts: dict[str, Any],
                 wandb_cfg: dict[str, Any]) -> _Launch:
         if not opts.get("command"):
@@ -150,6 +190,11 @@ class TrainHandler:
                 handle = runs.launch(ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit,
                                      ctx.dirty, wandb_cfg)
                 run_id = _run_id(handle)
+                if run_id and ctx.evidence_registry is not None:
+                    ctx.evidence_registry.register(
+                        ctx.folder, f"{RUNS_DIR}/{run_id}/meta.json", kind="launch",
+                        handler=self.name, stage=ctx.stage, commit=ctx.commit,
+                        options=options_hash(ctx.options), dirty=ctx.dirty_files)
                 ctx.report(f"launched {run_id} ({opts.get('launcher', 'local')}, detached)")
                 return _Launch([run_id] if run_id else [],
                                detail=f"{run_id} launched detached "

@@ -36,6 +36,7 @@ from typing import Any
 
 from mlgate import constants as C
 from mlgate.errors import ConfigError, UsageError
+from mlgate.human import require_person
 from mlgate.util import atomic_write, today
 
 DEFAULT_FILE = "baselines.yaml"
@@ -161,7 +162,9 @@ class Baselines:
             commit: str | None = None, ticket: str | None = None, run: str | None = None,
             note: str | None = None) -> BaselineEntry:
         """Make ``metrics`` the current baseline (replacing it as a whole); the previous
-        current entry goes onto ``history``. Returns the new entry."""
+        current entry goes onto ``history``. Returns the new entry. A person's decision:
+        refused for agent-run code (:func:`mlgate.human.require_person`)."""
+        require_person("mlgate baseline set")
         clean: dict[str, float] = {}
         for key, value in metrics.items():
             num = _finite_number(value)
@@ -201,7 +204,9 @@ class Baselines:
         The restored values become a new current entry (``restored_from`` names the entry
         they came from); the rolled-back entry is kept in ``history`` with the reason.
         Rolling back twice from C (which replaced B, which replaced A) gives A.
+        A person's decision: refused for agent-run code.
         """
+        require_person("mlgate baseline rollback")
         if steps < 1:
             raise UsageError(f"rollback steps must be >= 1, got {steps}", steps=steps)
         if self.current is None:
