@@ -118,3 +118,33 @@ def copy_workspace(src: Path, dst: Path) -> Path:
     """A copy of a non-git workspace, its `.mlgate/` (seal key, evidence registry) with it."""
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+def walk_git(t: Any, upto: int) -> None:
+    """Walk the git ticket ``t`` to stage ``upto`` as a user does: fill in each stage (the
+    evidence made by mlgate), commit the work, advance. Stage 4 changes code (listed in the
+    inventory), stage 7 the README (quoting the best result)."""
+    from conftest import git
+    from test_walk import fill
+
+    for s in range(upto):
+        fill(t.folder, s)
+        if s == 4:
+            pkg = t.checkout / "src" / "digits"
+            pkg.mkdir(parents=True, exist_ok=True)
+            (pkg / "model.py").write_text("class DigitsCNN: ...\n")
+        if s == 7:
+            (t.checkout / "README.md").write_text("# demo\n\nval/acc 0.9806 (RUN-002)\n")
+        git(t.checkout, "add", "-A")
+        git(t.checkout, "commit", "-q", "-m", f"stage {s} work")
+        t.advance()
+
+
+def handoff(t: Any) -> None:
+    """Stage 8: the handoff summary filled in and committed."""
+    from conftest import git
+    from test_walk import fill
+
+    fill(t.folder, 8)
+    git(t.checkout, "add", "-A")
+    git(t.checkout, "commit", "-q", "-m", "handoff")
