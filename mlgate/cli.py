@@ -327,10 +327,13 @@ def audit(obj: Obj, name: str | None, branch: str | None, no_registry: bool) -> 
     configured). Exit 1 with one line per finding."""
     from mlgate.evidence.audit import audit as run_audit
 
-    ws = obj.ws()
     if name is None and branch is None:
-        name = ws.ticket(None, cwd=obj.dir).name
-    rep = run_audit(ws.root, name, branch, use_registry=not no_registry,
+        name = obj.ticket(None).name
+    try:
+        root = obj.ws().root
+    except MlgateError:  # a bare repository (a server-side hook): no workspace, just git
+        root = obj.dir
+    rep = run_audit(root, name, branch, use_registry=not no_registry,
                     use_key=not no_registry)
     emit(obj, rep.to_dict(), rep.text())
     if not rep.ok:

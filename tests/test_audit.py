@@ -147,6 +147,56 @@ def test_handwritten_evidence_is_flagged(honest: Any) -> None:
     assert [f.rule for f in rep.findings] == ["evidence-unbound"]
 
 
+def docs_block(lang: str, marker: str) -> str:
+    """The fenced ``lang`` block of docs/audit.md that contains ``marker``."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "audit.md").read_text()
+    blocks = re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+    return next(b for b in blocks if marker in b)
+
+
+def test_the_documented_pre_receive_hook_and_ci_step(honest: Any, tmp_path: Path) -> None:
+    """The pre-receive hook of docs/audit.md on a bare server repository: an honest ticket
+    branch is accepted, one with a source commit outside stage 4 refused with the audit's
+    findings; the CI step's command in a fresh clone (no key, no registry) does the same."""
+    t = honest
+    server = tmp_path / "server.git"
+    git(tmp_path, "clone", "-q", "--bare", str(t.ws.root), str(server))
+    hook = server / "hooks" / "pre-receive"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(docs_block("sh", "pre-receive"))
+    hook.chmod(0o755)
+    env = {**__import__("os").environ,
+           "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"}
+
+    def push() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "push", str(server), f"codex/{NAME}"], cwd=t.checkout,
+                              text=True, capture_output=True, env=env, timeout=600)
+
+    r = push()
+    assert r.returncode == 0, r.stderr
+    (t.checkout / "src" / "model.py").write_text("x = 7\n")
+    git(t.checkout, "commit", "-q", "--no-verify", "-am", "one more thing")
+    sneaky = git(t.checkout, "rev-parse", "HEAD")
+    r = push()
+    assert r.returncode != 0
+    assert f"{sneaky[:12]} src/model.py source-outside-stage-4" in r.stderr
+    assert f"mlgate: push of refs/heads/codex/{NAME} refused" in r.stderr
+    assert git(server, "rev-parse", f"codex/{NAME}") != sneaky
+    # the CI job's audit step, in a fresh clone of the server plus the rejected commit
+    ci = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(t.ws.root), str(ci))
+    step = docs_block("yaml", "mlgate audit").split("run: mlgate audit", 1)[1].strip()
+    assert step.startswith('"${GITHUB_HEAD_REF#codex/}" --branch "origin/$GITHUB_HEAD_REF"')
+    r = subprocess.run(f"mlgate audit \"${{GITHUB_HEAD_REF#codex/}}\" --branch "
+                       f"\"origin/$GITHUB_HEAD_REF\"", shell=True, cwd=ci, text=True,
+                       capture_output=True, env={**env, "GITHUB_HEAD_REF": f"codex/{NAME}"})
+    assert r.returncode == 1 and f"{sneaky[:12]} src/model.py source-outside-stage-4" in \
+        r.stdout
+    assert "not checked here: the seals of the state file" in r.stdout
+
+
 def test_no_verify_source_commit_outside_stage_4_then_finalize(honest: Any) -> None:
     """Hooks removed, a source commit with --no-verify in stage 8: the audit names the commit
     and the file, `archive --finalize` archives but refuses to merge; once the commit is

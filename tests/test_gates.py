@@ -680,6 +680,10 @@ def test_every_strict_check_id_is_exercised() -> None:
                 "s0.requirements.status", "s0.bootstrap.mode", "s0.bootstrap.fields",
                 "s0.git.branch", "s0.git.worktree", "s4.changes.unlisted-files",
                 "s5.runs.code-basis", "s6.source.unchanged", "s7.docs.changed"}
+    # the evidence registry and the numbers mlgate computes: tests/test_evidence.py
+    covered |= {"s4.evidence.registered", "s5.evidence.registered", "s5.runs.registered",
+                "s5.runs.provenance", "s5.metrics.computed", "s5.closure.computed",
+                "s5.best.computed", "s7.docs.numbers"}
     covered |= {f"s{n}.artifact.exists" for n in range(1, 9)}  # test_missing_artifact_...
     covered |= {f"s{n}.status.last-updated" for n in range(2, 8)}  # test_last_updated_...
     covered |= {f"s{n}.sections.present" for n in range(2, 8)}  # test_status_last_updated_...

@@ -114,12 +114,12 @@ class _HistoryFacts:
     of :mod:`mlgate.gates`): HEAD is that commit, nothing is uncommitted, and the ticket's
     branch and worktree are the ones it recorded."""
 
-    def __init__(self, repo_root: Path, tree_root: Path, commit: str, branch: str,
+    def __init__(self, repo_root: Path, tree_root: Path, commit: str, branches: set[str],
                  worktree: str | None) -> None:
         self.repo_root = tree_root  # the extracted tree: files are read from there
         self._git_root = repo_root
         self._commit = commit
-        self._branch = branch
+        self._branches = branches  # the audited branch, under its names
         self._worktree = worktree
 
     def head(self) -> str | None:
@@ -128,10 +128,10 @@ class _HistoryFacts:
     def branch_exists(self, name: str) -> bool:
         from mlgate import git as G
 
-        return name == self._branch or G.branch_exists(self._git_root, name)
+        return name in self._branches or G.branch_exists(self._git_root, name)
 
     def worktree_for_branch(self, name: str) -> Path | None:
-        if name == self._branch and self._worktree:
+        if name in self._branches and self._worktree:
             return Path(self._worktree)
         return None
 
@@ -176,7 +176,11 @@ class _Audit:
             raise UsageError(f"{root} is not a git repository; `mlgate audit` replays a "
                              "ticket branch's history", path=str(root)) from None
         self.git = self.repo.git
-        self.config = load_config(self.root)
+        if self.repo.bare or not (self.root / C.CONFIG_FILE).is_file():
+            # a server-side hook works in a bare repository: mlgate.yaml of the audited tip
+            self.config = self._config_at(branch or f"codex/{ticket}")
+        else:
+            self.config = load_config(self.root)
         prefix = self.config.branch_prefix
         if branch is None:
             if ticket is None:
@@ -186,6 +190,7 @@ class _Audit:
             ticket = branch[len(prefix):] if branch.startswith(prefix) else \
                 branch.rsplit("/", 1)[-1]
         self.ticket, self.branch = ticket, branch
+        self.own_branches = {branch, f"{prefix}{ticket}"}
         try:
             self.tip = self.git.rev_parse("--verify", "--quiet", f"{branch}^{{commit}}")
         except gitpython.GitCommandError:
@@ -208,6 +213,23 @@ class _Audit:
 
             if registry_path(key_dir, ticket).is_file():
                 self.registry = Registry(key_dir, ticket, self.key)
+
+    def _config_at(self, rev: str) -> Any:
+        """The validated mlgate.yaml of commit ``rev`` (defaults when it has none)."""
+        import git as gitpython
+
+        from mlgate.config.schema import load_config
+
+        tmp = Path(tempfile.mkdtemp(prefix="mlgate-audit-config-"))
+        try:
+            try:
+                text = self.git.show(f"{rev}:{C.CONFIG_FILE}")
+                (tmp / C.CONFIG_FILE).write_text(text + "\n", encoding="utf-8")
+            except gitpython.GitCommandError:
+                pass
+            return load_config(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # -- the walk -----------------------------------------------------------------------
 
@@ -499,8 +521,8 @@ class _Audit:
         if row.to_stage != row.from_stage:
             head = self._full(v.doc.stage_entries.get(row.to_stage)) or v.commit
         with self._tree(v.commit) as tree:
-            facts = _HistoryFacts(Path(self.repo.working_tree_dir or self.root), tree,
-                                  head, self.branch,
+            facts = _HistoryFacts(Path(self.repo.working_tree_dir or self.repo.git_dir), tree,
+                                  head, self.own_branches,
                                   v.doc.bootstrap.get("Ticket Worktree Path"))
             has_baseline = (tree / cfg.baseline_file).is_file()
             if not has_baseline and "baselines" not in self._noted:
@@ -654,7 +676,7 @@ class _Audit:
         from mlgate import git as G
 
         tag = G.VERIFIED_TAG.format(ticket=self.ticket)
-        root = Path(self.repo.working_tree_dir or self.root)
+        root = Path(self.repo.working_tree_dir or self.repo.git_dir)
         target = G.rev_parse(root, f"refs/tags/{tag}^{{commit}}")
         if target is None:
             return False, f"no signed tag {tag}"

@@ -10,6 +10,14 @@ runs, reasons for Inconclusive and Waived), 82 (Reproducibility Record), 83 (Bes
 Result), 84 (Gate Decision, Next action), 86 (the ``stage5_policy`` on criterion decisions),
 87 (status ``Current``), 104 (every completed run has a plot), 108 (each completed run logged
 exactly the Monitoring keys), and the configured stage-5 handlers' fresh Pass evidence.
+
+The numbers are mlgate's (:mod:`mlgate.gates.computed`): only runs mlgate launched and
+collected count (``runs.registered``); each Run Registry row's code basis, seed and status are
+the run's (``runs.provenance``); each Metric Summary Result is the run's last logged value and
+each Baseline the value of baselines.yaml (``metrics.computed``); a ``Passed`` criterion holds
+on every run it cites and the observed numbers are the computed ones (``closure.computed``);
+no registered run does better than the Best run (``best.computed``). Prose stays the
+author's.
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ from typing import TYPE_CHECKING
 from mlgate import artifacts as A
 from mlgate import constants as C
 from mlgate.gates import computed as K
-from mlgate.gates.changes import _handlers
+from mlgate.gates.changes import _handlers, _registered
 from mlgate.gates.core import (GateContext, Problem, _base, _decision, _fields, _Gate,
                                _has_rows, _ids, _load, _placeholder_suffix, _q, _what)
 
@@ -157,6 +165,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             g.add("decision.sc-policy", problems, f"all criteria {'/'.join(allowed)}", 86)
 
     _handlers(ctx, g, 5)
+    _registered(ctx, g, 5, runs=False)  # the run records: runs.registered
     _run_folders(ctx, g, art, runs, plan)
     _computed(ctx, g, art, runs, closure, best_f, best_ids)
 
