@@ -190,6 +190,9 @@ class Registry:
         self.key = key
         self.path = registry_path(key_dir, ticket)
         self._cache: tuple[tuple[int, int], list[Entry]] | None = None
+        # digests of files already hashed, by (path, inode, size, mtime): a gate checks the
+        # same run records several times, and metrics.jsonl can be large
+        self._digests: dict[tuple[str, int, int, int], str | None] = {}
 
     @classmethod
     def open(cls, key_dir: str | Path, ticket: str, create_key: bool = False) -> "Registry":
@@ -342,7 +345,7 @@ class Registry:
             return Finding(rel, "forged", f"{rel}: its evidence registry entry does not carry "
                            "mlgate's seal (the registry was edited by hand); it counts for "
                            f"nothing. Delete it and run {rerun}", entry)
-        now = digest(Path(folder) / rel)
+        now = self._digest(Path(folder) / rel)
         if now != entry.digest:
             what = "was deleted" if now is None else (
                 f"now {_short(now)}, registered {_short(entry.digest)} at {entry.at}")
@@ -354,6 +357,16 @@ class Registry:
                            f"'{entry.handler}' than mlgate.yaml holds now (the options changed "
                            f"since); run {rerun} again", entry)
         return None
+
+    def _digest(self, path: Path) -> str | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = digest(path)
+        return self._digests[key]
 
     def verify(self, folder: str | Path) -> list[Finding]:
         """Every evidence file of the ticket folder that does not count (see :meth:`check`),
