@@ -583,7 +583,7 @@ class Ticket:
 
         cfg = self.ws.config
         handlers = {k: list(v) for k, v in cfg.handlers.items()}
-        ledger = self.evidence_registry()
+        ledger = self.evidence_registry(write=False)
         return GateContext(
             ticket=self.name, folder=self.folder, state=doc, profile=cfg.profile,
             stage5_policy=cfg.stage5_policy, handlers=handlers,
@@ -1008,12 +1008,13 @@ class Ticket:
         self._record_evidence(stage, results)
         return results
 
-    def evidence_registry(self) -> Any:
+    def evidence_registry(self, write: bool = True) -> Any:
         """The ticket's :class:`~mlgate.evidence.registry.Registry` (in the git common dir,
-        or ``.mlgate/``), with the seal key."""
+        or ``.mlgate/``), with the seal key (created when ``write`` and missing)."""
         from mlgate.evidence.registry import Registry
 
-        return Registry(tickets.key_dir(self.ws.root), self.name, self.ws.key())
+        key = self.ws.key() if write else self.ws.known_key()
+        return Registry(tickets.key_dir(self.ws.root), self.name, key)
 
     def dirty_sources(self) -> list[str]:
         """Source files (per the source filter) that are modified, staged, deleted or
@@ -1124,7 +1125,7 @@ class Ticket:
         """Evidence files mlgate did not write (or that changed since): each is a problem,
         and a Process Violation is recorded for it (once per file and content), which blocks
         every forward move until a person clears it."""
-        findings = self.evidence_registry().verify(self.folder)
+        findings = self.evidence_registry(write=False).verify(self.folder)
         for f in findings:
             rep.problems.append({"id": f"evidence-{f.kind}", "message": f.message,
                                  "path": f.path})
