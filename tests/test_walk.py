@@ -272,8 +272,8 @@ def test_reentry_path_needs_the_upstream_artifacts_changed(prepared: dict[int, P
     with pytest.raises(GateFailed, match="implementation.md is unchanged"):
         t.advance()
     revise(t, 4, ["implementation.md"])
-    assert t.advance().to_stage == 5
-    assert not t.state.active_reentry
+    assert t.advance().to_stage == 5  # the trigger stage: the path ends when it passes
+    assert t.state.active_reentry and t.state.stage == 5
 
 
 INVALID = [(s, c) for s in range(9) for c in C.CLASSIFICATIONS

@@ -291,7 +291,7 @@ def _environment(home: Path) -> dict[str, str]:
         "GIT_TERMINAL_PROMPT": "0", "NO_COLOR": "1", "COLUMNS": "100",
     })
     python_path = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    pkg_root = str(Path(__file__).resolve().parent.parent)
+    pkg_root = str(Path(__file__).resolve().parents[2])  # the folder holding mlgate/
     if pkg_root not in python_path:
         # `python -m mlgate` and `from mlgate import track` in train.py find this mlgate
         # even when it is run from a source checkout that is not installed.

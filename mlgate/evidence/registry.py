@@ -313,6 +313,20 @@ class Registry:
             handler=handler or _handler_of(rel), stage=stage, commit=commit, options=options,
             dirty=tuple(sorted(set(dirty))), run=run or _run_of(rel), at=now_iso()))
 
+    def register_data(self, rel: str, data: bytes, *, kind: str = "evidence",
+                      handler: str | None = None, stage: int | None = None,
+                      commit: str | None = None, options: str | None = None,
+                      dirty: Iterable[str] = (), run: str | None = None) -> Entry:
+        """Register the bytes a file ``rel`` is about to be written with (the writer
+        registers first, then writes: a writer killed in between leaves a registered file
+        that never appeared, never an unregistered one)."""
+        from mlgate.util import now_iso
+
+        return self._append(Entry(
+            kind=kind, path=rel, digest=digest_bytes(data), size=len(data),
+            handler=handler or _handler_of(rel), stage=stage, commit=commit, options=options,
+            dirty=tuple(sorted(set(dirty))), run=run or _run_of(rel), at=now_iso()))
+
     def record_reentry(self, folder: str | Path, transition: str, artifacts: Iterable[str],
                        stage: int | None = None) -> Entry:
         """Digests of the upstream artifacts a re-entry names, as they are now."""
@@ -369,8 +383,9 @@ class Registry:
         return self._digests[key]
 
     def verify(self, folder: str | Path) -> list[Finding]:
-        """Every evidence file of the ticket folder that does not count (see :meth:`check`),
-        plus registered files that were deleted. Running runs are not findings."""
+        """Every evidence file of the ticket folder that does not count (see :meth:`check`).
+        Running runs are not findings, nor registered files that are not there (deleted, or
+        a writer killed before the file appeared: nothing counts for them either)."""
         folder = Path(folder)
         out: list[Finding] = []
         present = evidence_files(folder)
@@ -382,13 +397,6 @@ class Registry:
             f = self.check(folder, rel)
             if f is not None:
                 out.append(f)
-        seen = set(present)
-        for e in self.entries():
-            if e.kind in ("evidence", "run") and e.path not in seen and \
-                    self.file(e.path) is e:
-                seen.add(e.path)
-                out.append(Finding(e.path, "altered", f"{e.path} was registered by mlgate "
-                                   f"({e.at}) but has been deleted", e))
         return out
 
 

@@ -20,7 +20,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -158,11 +158,15 @@ def list_evidence(folder: Path, stage: int | None = None,
     return out
 
 
-def save(folder: Path, result: HandlerResult) -> Path:
+def save(folder: Path, result: HandlerResult,
+         before_write: Callable[[str, bytes], None] | None = None) -> Path:
     """Save ``result`` as the next ``evidence/<stage>-<handler>-<n>.json``; never overwrites.
 
     The caller holds the ticket's run lock (``mlgate run`` does), the lock every writer of
-    evidence files holds: the temp files of evidence files a killed run left are removed."""
+    evidence files holds: the temp files of evidence files a killed run left are removed.
+    ``before_write(relative path, bytes)`` runs before the file appears (the runner registers
+    it there: a writer killed in between leaves a registered file that never appeared, not an
+    unregistered one)."""
     d = evidence_dir(folder)
     d.mkdir(parents=True, exist_ok=True)
     for tmp in temp_files(d):
@@ -177,7 +181,10 @@ def save(folder: Path, result: HandlerResult) -> Path:
         n += 1
     result.evidence = f"{EVIDENCE_DIR}/{path.name}"
     result.finished = result.finished or now_iso()
-    atomic_write(path, json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    data = (json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n").encode()
+    if before_write is not None:
+        before_write(result.evidence, data)
+    atomic_write(path, data)
     return path
 
 

@@ -139,14 +139,16 @@ def run_handler(handler: StageHandler, ctx: HandlerContext) -> HandlerResult:
     result.environment = env
     result.metrics.setdefault("seconds", round(seconds, 4))
 
-    evidence.save(ctx.folder, result)
-    if ctx.evidence_registry is not None and result.evidence:
+    register = None
+    if ctx.evidence_registry is not None:
         from mlgate.evidence.registry import options_hash
 
-        ctx.evidence_registry.register(
-            ctx.folder, result.evidence, kind="evidence", handler=result.handler,
-            stage=ctx.stage, commit=ctx.commit, options=options_hash(ctx.options),
-            dirty=result.dirty_files)
+        def register(rel: str, data: bytes) -> None:
+            ctx.evidence_registry.register_data(
+                rel, data, kind="evidence", handler=result.handler, stage=ctx.stage,
+                commit=ctx.commit, options=options_hash(ctx.options), dirty=result.dirty_files)
+
+    evidence.save(ctx.folder, result, before_write=register)
     hook = getattr(handler, "after_save", None)
     if callable(hook):
         try:

@@ -24,11 +24,11 @@ The Run Registry gets a ``Running`` row. When the run has ended, collect the evi
 launching anything with ``ctx.run_options["collect"] = True`` (CLI: ``mlgate run train
 --collect``).
 
-**Registry** (``ctx.evidence_registry``, set by the workspace): a detached launch registers
-the run's ``meta.json`` as launched by mlgate; when a run mlgate launched has ended, its
-``meta.json``, ``summary.json`` and ``metrics.jsonl`` are registered as collected. A run
-folder mlgate never launched is left out of the report (check ``registry`` fails): gates
-count only registered runs.
+**Registry** (``ctx.evidence_registry``, set by the workspace): every launch registers the
+run's ``meta.json`` as launched by mlgate before the training starts; when such a run has
+ended, its ``meta.json``, ``summary.json`` and ``metrics.jsonl`` are registered as
+collected. A run folder mlgate never launched is left out of the report (check ``registry``
+fails): gates count only registered runs.
 
 Per-invocation options (``ctx.run_options``): ``collect`` (bool), ``purpose`` (str, the Run
 Registry Purpose of the launched run(s)).
@@ -183,18 +183,21 @@ class TrainHandler:
                 "train.command is not set in mlgate.yaml\nhint: add e.g.\n  train:\n    "
                 "command: \"python train.py --batch-size {batch_size} --grad-accum "
                 "{grad_accum}\""))
+        on_launch = None
+        if ctx.evidence_registry is not None:
+            def on_launch(run_id: str, run_dir: Path) -> None:
+                """The run is mlgate's: registered as launched before it starts."""
+                ctx.evidence_registry.register(
+                    ctx.folder, f"{RUNS_DIR}/{run_id}/meta.json", kind="launch",
+                    handler=self.name, stage=ctx.stage, commit=ctx.commit,
+                    options=options_hash(ctx.options), dirty=ctx.dirty_files)
         try:
             if ctx.detach:
                 from mlgate.runs import core as runs
 
                 handle = runs.launch(ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit,
-                                     ctx.dirty, wandb_cfg)
+                                     ctx.dirty, wandb_cfg, on_launch=on_launch)
                 run_id = _run_id(handle)
-                if run_id and ctx.evidence_registry is not None:
-                    ctx.evidence_registry.register(
-                        ctx.folder, f"{RUNS_DIR}/{run_id}/meta.json", kind="launch",
-                        handler=self.name, stage=ctx.stage, commit=ctx.commit,
-                        options=options_hash(ctx.options), dirty=ctx.dirty_files)
                 ctx.report(f"launched {run_id} ({opts.get('launcher', 'local')}, detached)")
                 return _Launch([run_id] if run_id else [],
                                detail=f"{run_id} launched detached "
@@ -203,7 +206,7 @@ class TrainHandler:
 
             finished = watch.run_with_retries(
                 ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,
-                progress=ctx.progress)
+                progress=ctx.progress, on_launch=on_launch)
         except MissingExtra:
             raise  # e.g. submitit for launcher slurm: `mlgate run` exits 4 naming the extra
         except MlgateError as exc:

@@ -98,7 +98,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -571,8 +571,11 @@ def resolve_run_dir(folder: str | Path, run_id: str) -> Path:
 def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
            worktree: str | Path, commit: str | None = None, dirty: bool = False,
            wandb_cfg: Mapping[str, Any] | None = None, attempt: int = 1,
-           parent: str | None = None) -> RunHandle:
+           parent: str | None = None,
+           on_launch: Callable[[str, Path], None] | None = None) -> RunHandle:
     """Launch ``train_cfg["command"]`` as a new run of the ticket folder ``folder``.
+    ``on_launch(run_id, run_dir)`` is called once ``meta.json`` is written, before the
+    training process starts (the train handler registers the run as mlgate's there).
 
     Returns once the training process has started (its pid is in ``train.pid``), or at once
     for a Slurm job. Raises :class:`ConfigError` for a bad ``train:``/``wandb:`` block (before
@@ -632,6 +635,8 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
         "mlgate_version": _mlgate_version(),
     }
     write_json(run_dir / "meta.json", meta)
+    if on_launch is not None:
+        on_launch(run_id, run_dir)
     (run_dir / LOG).touch()
     if cfg["launcher"] == "slurm":
         return _launch_slurm(run_id, run_dir, argv, extra_env, worktree, cfg)

@@ -301,17 +301,19 @@ def watch_run(folder: str | Path, run_id: str, stall_after: float | None = None,
 def run_with_retries(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
                      worktree: str | Path, commit: str | None = None, dirty: bool = False,
                      wandb_cfg: Mapping[str, Any] | None = None, progress: Any = None,
-                     poll: float = DEFAULT_POLL) -> list[RunInfo]:
+                     poll: float = DEFAULT_POLL,
+                     on_launch: Any = None) -> list[RunInfo]:
     """Launch a run, watch it, and on ``oom`` relaunch it as a new run with ``batch_size``
     halved and ``grad_accum`` doubled (``meta.json``: ``attempt``, ``parent_run``), at most
     ``train.oom_retries`` times and only when the command contains ``{batch_size}``.
-    Returns every run started, oldest first."""
+    ``on_launch`` is passed to :func:`mlgate.runs.core.launch`. Returns every run started,
+    oldest first."""
     cfg = runs_mod.train_settings(train_cfg)
     out: list[RunInfo] = []
     attempt, parent = 1, None
     while True:
         handle = runs_mod.launch(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
-                                 attempt=attempt, parent=parent)
+                                 attempt=attempt, parent=parent, on_launch=on_launch)
         if progress is not None and callable(progress) and not hasattr(progress, "print"):
             progress(f"{handle.run_id} launched ({handle.launcher}, batch_size "
                      f"{cfg['batch_size']}, grad_accum {cfg['grad_accum']})")
