@@ -201,6 +201,7 @@ class _Audit:
                         f"{C.TICKETS_DIR}/{C.DONE}/{ticket}/"]
         self.findings: list[Finding] = []
         self._noted: set[str] = set()
+        self._unchecked: list[str] = []
         self.checked: list[str] = []
         self.not_checked: list[str] = []
         key_dir = tickets.key_dir(self.root)
@@ -483,11 +484,42 @@ class _Audit:
             stage = to
         self.checked.append(f"{len(tip_doc.transitions)} transition(s) legal; the gates of "
                             f"{gates_checked} move(s) on the trees that recorded them")
+        if self._unchecked:
+            self.not_checked.append(
+                f"the gates of {len(self._unchecked)} move(s) whose stage artifact was not "
+                f"committed with the move: {', '.join(self._unchecked)}; commit the ticket "
+                "folder with each move to have them checked")
+
+    def _made_after(self, sha: str, name: str, head: str, folder: str) -> bool:
+        """An evidence file or run record (``name``, first committed in ``sha``) that names
+        a commit after ``head``: it was made after the move and is not part of its tree."""
+        rel = name[len(folder):]
+        parts = rel.split("/")
+        other = next(o for o in self.folders if o != folder)
+        if parts[0] == C.EVIDENCE_DIR and len(parts) == 2:
+            source = rel
+        elif parts[0] == C.RUNS_DIR and len(parts) >= 3:
+            source = f"{C.RUNS_DIR}/{parts[1]}/meta.json"
+        else:
+            return False
+        data = self._blob(sha, folder + source) or self._blob(sha, other + source)
+        try:
+            commit = json.loads((data or b"{}").decode("utf-8")).get("commit")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return False
+        if not commit:
+            return False
+        pos, hpos = self._pos(str(commit)), self._pos(head)
+        return pos is not None and hpos is not None and pos > hpos
 
     @contextmanager
-    def _tree(self, commit: str) -> Iterator[Path]:
+    def _tree(self, commit: str, folder: str, head: str | None = None) -> Iterator[Path]:
         """The files a gate reads at ``commit`` (the ticket folder, the docs, the baseline
-        file), extracted into a temp folder laid out as the repository."""
+        file), extracted into a temp folder laid out as the repository. A file of the ticket
+        folder not committed yet at ``commit`` (people often commit the ticket's files later,
+        or only with the archive) is taken from the first later commit that has it (under
+        ``folder``, the ticket folder of ``commit``): its earliest committed version, unless
+        it is evidence made after ``head`` (the commit the move was made on)."""
         from mlgate.config.raw import glob_match
 
         names = self.git.ls_tree("-r", "--name-only", "-z", commit).split("\0")
@@ -503,6 +535,22 @@ class _Audit:
                 buf.seek(0)
                 with tarfile.open(fileobj=buf) as tar:
                     tar.extractall(tmp, filter="data")
+            have = {n for n in keep if n.startswith(folder)}
+            for sha, files in self.commits[self.index.get(commit, -1) + 1:]:
+                for f in files:
+                    other = next((o for o in self.folders if f.startswith(o)), None)
+                    if other is None:
+                        continue
+                    name = folder + f[len(other):]
+                    if name in have:
+                        continue
+                    have.add(name)
+                    if head is not None and self._made_after(sha, name, head, folder):
+                        continue
+                    data = self._blob(sha, f)
+                    if data is not None:
+                        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                        (tmp / name).write_bytes(data)
             yield tmp
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -514,13 +562,19 @@ class _Audit:
 
         cfg = self.config
         folder_rel = v.path.rsplit("/", 1)[0]
+        art = C.STAGES[stage].artifact
+        if art is not None and self._blob(v.commit, f"{folder_rel}/{art}") is None:
+            # the stage's artifact was not committed when the move was recorded: what the
+            # gate saw is not in the history (a later version would be judged, not it)
+            self._unchecked.append(f"{row.id} ({art} first committed later)")
+            return 0
         # The artifacts: the first commit that records the move (the earliest committed
         # snapshot of them); HEAD: the commit HEAD was at when the move was made (the sealed
         # entry commit of the stage it went to).
         head = v.commit
         if row.to_stage != row.from_stage:
             head = self._full(v.doc.stage_entries.get(row.to_stage)) or v.commit
-        with self._tree(v.commit) as tree:
+        with self._tree(v.commit, folder_rel + "/", head) as tree:
             facts = _HistoryFacts(Path(self.repo.working_tree_dir or self.repo.git_dir), tree,
                                   head, self.own_branches,
                                   v.doc.bootstrap.get("Ticket Worktree Path"))
@@ -531,14 +585,7 @@ class _Audit:
                                         f"({cfg.baseline_file} is not committed on the branch)")
             baseline = None
             if reentry_at is not None:
-                from mlgate.gates.core import upstream_artifacts
-
-                names = upstream_artifacts(reentry_at.doc.reentry.upstream_artifacts)
-                baseline = {}
-                for n in names:
-                    data = self._blob(reentry_at.commit, f"{reentry_at.path.rsplit('/', 1)[0]}"
-                                                         f"/{n}")
-                    baseline[n] = digest_bytes(data) if data is not None else None
+                baseline = self._reentry_baseline(reentry_at)
             verified = None
             for r in v.doc.transitions:
                 if r.reason.startswith("User verification received from "):
@@ -573,6 +620,24 @@ class _Audit:
                                              f"{row.id} left stage {stage}, but its gate does "
                                              f"not hold on this commit: [{c.id}] {c.reason}"))
         return 1
+
+    def _reentry_baseline(self, at: _Version) -> dict[str, str | None]:
+        """The upstream artifacts of the re-entry recorded in ``at`` -> their digest at the
+        re-entry: what the registry recorded then, else their committed version at ``at``
+        (an artifact not committed there cannot be compared, and is left out)."""
+        from mlgate.evidence.registry import digest_bytes
+        from mlgate.gates.core import upstream_artifacts
+
+        tid = next((r.id for r in reversed(at.doc.transitions) if r.classification), None)
+        entry = self.registry.reentry(tid) if self.registry is not None and tid else None
+        if entry is not None and entry.sealed is not False:
+            return {k: v for k, v in entry.artifacts if v is not None}
+        out: dict[str, str | None] = {}
+        for n in upstream_artifacts(at.doc.reentry.upstream_artifacts):
+            data = self._blob(at.commit, f"{at.path.rsplit('/', 1)[0]}/{n}")
+            if data is not None:
+                out[n] = digest_bytes(data)
+        return out
 
     def _full(self, sha: str | None) -> str | None:
         if not sha:
