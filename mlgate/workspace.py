@@ -52,8 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover
 # used: `mlgate status` with a warm status cache needs none of them, and the hooks none.
 
 STATUS_CACHE_FILE = "status-cache.json"
-#: Files agent clients keep in a worktree (hook settings, MCP servers): never source.
-CLIENT_FILES = (".claude/", ".codex/", ".mcp.json")
 STATUS_CACHE_VERSION = 1
 
 
@@ -1024,7 +1022,7 @@ class Ticket:
             return []
         src = self._source_filter()
         return sorted(p for p in G.dirty_files(self.checkout, untracked=True)
-                      if src(p) and not p.startswith(CLIENT_FILES))
+                      if src(p) and not p.startswith(C.CLIENT_FILES))
 
     def _record_evidence(self, stage: int, results: list[ev.HandlerResult]) -> None:
         with self._locked_doc() as (doc, key):

@@ -45,8 +45,6 @@ from mlgate.errors import MlgateError, UsageError
 
 RULES = ("source-outside-stage-4", "windows", "log-rewritten", "state-unreadable", "seal",
          "transition", "gate", "evidence-unbound", "evidence-unregistered", "verification")
-#: Files agent clients keep in a worktree (hook settings, MCP servers): never source.
-CLIENT_FILES = (".claude/", ".codex/", ".mcp.json")
 _SAME_STAGE = ("Blocked:", "Unblocked", "Code edits unlocked", "User verification received",
                "Archived to tickets/done", "Reopened")
 
@@ -374,7 +372,7 @@ class _Audit:
     def _is_source(self, path: str) -> bool:
         from mlgate.config.raw import glob_match
 
-        if path.startswith(f"{C.TICKETS_DIR}/") or path.startswith(CLIENT_FILES):
+        if path.startswith(f"{C.TICKETS_DIR}/") or path.startswith(C.CLIENT_FILES):
             return False
         if "/__pycache__/" in f"/{path}" or path.endswith((".pyc", ".pyo")):
             return False

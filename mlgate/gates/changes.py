@@ -95,11 +95,7 @@ def _dirty_sources(ctx: GateContext) -> list[str]:
     files = list(ctx.git.dirty_files()) + (list(untracked()) if untracked else [])
     return [f for f in dict.fromkeys(p.strip() for p in files)
             if f and not (mine and (f + "/").startswith(mine)) and ctx.source_filter(f)
-            and not f.startswith(CLIENT_FILES)]
-
-
-#: Files agent clients keep in a worktree (hook settings, MCP servers): never source.
-CLIENT_FILES = (".claude/", ".codex/", ".mcp.json")
+            and not f.startswith(C.CLIENT_FILES)]
 
 
 def _registered(ctx: GateContext, g: _Gate, stage: int, runs: bool) -> None:
