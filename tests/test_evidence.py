@@ -281,6 +281,27 @@ def test_baseline_delta_that_differs_from_baselines_yaml(report: Any) -> None:
             "0.953") in reasons(cli(t.checkout, "--json", "check"))
 
 
+def test_baselines_yaml_edited_by_hand(report: Any) -> None:
+    """Lowering the baseline in baselines.yaml (and the report with it) to make the deltas
+    look better: the file is not the one mlgate last wrote, and the gate says so."""
+    t, path = report
+    base = t.ws.root / "baselines.yaml"
+    before = base.read_text()
+    try:
+        base.write_text(before.replace("val/acc: 0.953", "val/acc: 0.9"))
+        path.write_text(path.read_text().replace("| 0.9806 | 0.9530 | 0.0276 |",
+                                                 "| 0.9806 | 0.9000 | 0.0806 |").replace(
+            "| 0.9722 | 0.9530 | 0.0192 |", "| 0.9722 | 0.9000 | 0.0722 |"))
+        why = reasons(cli(t.checkout, "--json", "check"))
+        assert ("[s5.metrics.baseline-file] baselines.yaml: baselines.yaml: it is not the file "
+                "mlgate last wrote (") in why
+        assert "it was edited outside `mlgate baseline`; the baseline is a person's decision: " \
+               "they set it with `mlgate baseline set`" in why
+        assert "s5.metrics.computed" not in why  # the report agrees with the edited file
+    finally:
+        base.write_text(before)
+
+
 def test_code_basis_relabelled_without_rerunning(report: Any) -> None:
     t, path = report
     ran_on = json.loads((t.folder / "runs/RUN-002/meta.json").read_text())["commit"]

@@ -601,7 +601,7 @@ class _Audit:
                 handler_options={n: cfg.handler_options(n) for x in cfg.handlers.values()
                                  for n in x},
                 baseline_file=cfg.baseline_file, workspace_root=tree,
-                check_baseline=has_baseline,
+                check_baseline=has_baseline, check_baseline_file=False,
                 docs_globs=tuple(cfg.docs), reentry_baseline=baseline,
                 signed_verification=self._signed() if cfg.verify == "signed" and
                 stage == C.LAST_STAGE else None)

@@ -109,6 +109,9 @@ class GateContext:
     #: Compare the report's Baseline cells with baselines.yaml (off where the file of the
     #: time is not known: ``mlgate audit`` of a branch that never committed it).
     check_baseline: bool = True
+    #: Check that baselines.yaml is the file mlgate last wrote (off in ``mlgate audit``:
+    #: the note is about today's file, not the one of a past commit).
+    check_baseline_file: bool = True
     docs_globs: tuple[str, ...] = ("docs/**", "*.md")
     #: During an active re-entry: the upstream artifacts it names -> their digest at the
     #: re-entry (a stage on the path whose artifact is unchanged does not pass).

@@ -30,7 +30,8 @@ from mlgate import constants as C
 from mlgate.gates import computed as K
 from mlgate.gates.changes import _handlers, _registered
 from mlgate.gates.core import (GateContext, Problem, _base, _decision, _fields, _Gate,
-                               _has_rows, _ids, _load, _placeholder_suffix, _q, _what)
+                               _has_rows, _ids, _load, _placeholder_suffix, _q, _what,
+                               _workspace_root)
 
 if TYPE_CHECKING:
     from mlgate.state.mdparse import Field
@@ -275,6 +276,21 @@ def _metric_numbers(ctx: GateContext, g: _Gate, art: A.Artifact, counted: K.Coun
                                      f"{K.shown(want)}"))
     g.add("metrics.computed", problems, "Metric Summary results and baselines equal the "
                                         "registered runs and baselines.yaml", 79)
+    if ctx.registry is not None and ctx.check_baseline and ctx.check_baseline_file:
+        from mlgate.runs.baselines import written_by_mlgate
+
+        root = ctx.workspace_root or _workspace_root(ctx)
+        ok, why = written_by_mlgate(root / ctx.baseline_file, ctx.registry.key_dir,
+                                    ctx.registry.key)
+        if ok is False:
+            g.add("metrics.baseline-file", [(None, f"{ctx.baseline_file}: {why}; the "
+                                                   "baseline is a person's decision: they "
+                                                   "set it with `mlgate baseline set` (or "
+                                                   "roll it back)")], "", 79,
+                  file=ctx.baseline_file)
+        else:
+            g.add("metrics.baseline-file", [], f"{ctx.baseline_file}: {why}", 79,
+                  file=ctx.baseline_file)
 
 
 def _closure_numbers(g: _Gate, rows: list[A.ClosureRow], counted: K.Counted,
