@@ -163,7 +163,12 @@ class _HistoryFacts:
 class _Audit:
     def __init__(self, root: Path, ticket: str | None, branch: str | None,
                  use_registry: bool, use_key: bool) -> None:
-        import git as gitpython  # GitPython: only here, never on the hook path
+        try:
+            import git as gitpython  # GitPython: only here, never on the hook path
+        except ImportError as exc:
+            from mlgate.errors import MissingExtra
+
+            raise MissingExtra("GitPython", "all", what="`mlgate audit`") from exc
 
         from mlgate.config.schema import load_config
 
