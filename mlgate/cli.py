@@ -438,8 +438,21 @@ def unlock(obj: Obj, name: str | None) -> None:
 @click.option("--by", "by", required=True, metavar="WHO", help="The person who verified.")
 @pass_obj
 def verify(obj: Obj, name: str | None, by: str) -> None:
-    """Record the user's explicit verification (stage 8)."""
-    _outcome(obj, obj.ticket(name).verify(by))
+    """Record the user's explicit verification (stage 8). Only a person can: it asks you to
+    type the ticket's name at the terminal (refused for an agent, or without a terminal)."""
+    t = obj.ticket(name)
+    signed = " and sign the tag mlgate/verified/" + t.name if t.ws.config.verify == "signed" \
+        else ""
+    _person(f"mlgate verify", t.name, f"mlgate verify: you, {by}, record that you checked "
+                                      f"ticket '{t.name}' and accept its result{signed}.")
+    _outcome(obj, t.verify(by))
+
+
+def _person(action: str, phrase: str, what: str) -> None:
+    """A person's decision: the confirmation typed at the controlling terminal."""
+    from mlgate import human
+
+    human.confirm(action, phrase, what)
 
 
 @cli.command()
@@ -451,9 +464,38 @@ def verify(obj: Obj, name: str | None, by: str) -> None:
 def archive(obj: Obj, name: str | None, finalize: bool, promote: str | None) -> None:
     """Move a verified ticket to tickets/done/NAME (stage 8)."""
     t = obj.ticket(name)
+    if promote:
+        _person("mlgate archive --promote", t.name, f"mlgate archive --promote: {promote} of "
+                f"ticket '{t.name}' becomes the baseline every later ticket is compared with.")
     out = t.archive(finalize=finalize, promote=promote)
     data = out.to_dict() | {"folder": str(t.folder)}
     emit(obj, data, out.message + f"\n  folder: {t.folder}")
+
+
+@cli.command()
+@click.argument("name", required=False, shell_complete=complete_ticket)
+@click.option("--branch", metavar="BRANCH", help="Audit this branch or commit (default: the "
+              "ticket's branch; give NAME too when the branch name does not say the ticket).")
+@click.option("--no-registry", is_flag=True, help="Do not use this clone's evidence registry "
+              "and seal key (check what CI can check).")
+@pass_obj
+def audit(obj: Obj, name: str | None, branch: str | None, no_registry: bool) -> None:
+    """Replay a ticket branch's history: source commits only in stage-4 windows, legal
+    transitions whose gates held, evidence registered and bound, verification (signed where
+    configured). Exit 1 with one line per finding."""
+    from mlgate.evidence.audit import audit as run_audit
+
+    if name is None and branch is None:
+        name = obj.ticket(None).name
+    try:
+        root = obj.ws().root
+    except MlgateError:  # a bare repository (a server-side hook): no workspace, just git
+        root = obj.dir
+    rep = run_audit(root, name, branch, use_registry=not no_registry,
+                    use_key=not no_registry)
+    emit(obj, rep.to_dict(), rep.text())
+    if not rep.ok:
+        sys.exit(1)
 
 
 @cli.command()
@@ -510,6 +552,11 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
     """Validate state files, seals, worktrees and evidence."""
     ws = obj.ws()
     ts = [ws.ticket(name, cwd=obj.dir)] if name else ws.tickets()
+    if clear_violations:
+        names = ", ".join(t.name for t in ts)
+        _person("mlgate doctor --clear-violations", ts[0].name if len(ts) == 1 else
+                ws.root.name, f"mlgate doctor --clear-violations: you confirm the process "
+                f"violations of {names or 'no ticket'} were looked into and fixed.")
     reports = []
     for t in ts:
         rep = t.doctor(repair=repair)
@@ -785,7 +832,11 @@ def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
 
     if not (git_ or claude or codex):
         git_ = claude = codex = True
-    msgs = I.uninstall(obj.ws().root, git=git_, claude=claude, codex=codex)
+    root = obj.ws().root
+    _person("mlgate hooks uninstall", root.name, f"mlgate hooks uninstall: the edit lock of "
+            f"{root} stops working (git hooks and agent hooks); type the repository folder's "
+            "name.")
+    msgs = I.uninstall(root, git=git_, claude=claude, codex=codex)
     emit(obj, {"messages": msgs}, "\n".join(msgs))
 
 
@@ -864,6 +915,10 @@ def baseline_set(obj: Obj, metrics: tuple[str, ...], direction: tuple[str, ...],
         values = {k: float(v) for k, v in pairs(metrics, "a metric").items()}
     except ValueError as exc:
         raise UsageError(f"metric values must be numbers: {exc}") from None
+    root = obj.ws().root
+    _person("mlgate baseline set", root.name, f"mlgate baseline set: every later ticket of "
+            f"{root} is compared with {', '.join(f'{k}={v:g}' for k, v in values.items())}; "
+            "type the repository folder's name.")
     b.set(values, direction=pairs(direction, "--direction") or None, note=note)
     b.save()
     emit(obj, b.current.to_dict(), B.format_show(b))
@@ -875,6 +930,9 @@ def baseline_set(obj: Obj, metrics: tuple[str, ...], direction: tuple[str, ...],
 def baseline_rollback(obj: Obj, steps: int) -> None:
     """Restore the previous baseline (recorded in the history, never deleted)."""
     B, b = _baselines(obj)
+    root = obj.ws().root
+    _person("mlgate baseline rollback", root.name, f"mlgate baseline rollback: the baseline of "
+            f"{root} goes {steps} step(s) back; type the repository folder's name.")
     b.rollback(steps)
     b.save()
     emit(obj, b.current.to_dict() if b.current else None, B.format_show(b))

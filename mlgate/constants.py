@@ -14,6 +14,9 @@ TICKETS_DIR = "tickets"
 IN_PROGRESS = "in-progress"
 DONE = "done"
 EVIDENCE_DIR = "evidence"
+#: Files agent clients keep in a worktree (hook settings, MCP servers): never source code
+#: for the evidence (they do not make it dirty) nor for `mlgate audit`.
+CLIENT_FILES = (".claude/", ".codex/", ".mcp.json")
 RUNS_DIR = "runs"
 ENTRY_POINT_GROUP = "mlgate.handlers"
 SEAL_PREFIX = "<!-- mlgate-seal:"

@@ -191,6 +191,33 @@ class HandlerNotConfigured(Refused):
                     f"handlers: {{{stage}: [{handler}]}}")
         super().__init__(msg, handler=handler, ticket=ticket, stage=stage,
                          configured=configured, stages=stages)
+class HumanRequired(Refused):
+    """A decision only a person may take (verify, clearing violations, baseline changes,
+    removing hooks), asked for by an agent, or without the person's confirmation."""
+
+    kind = "human_required"
+
+    def __init__(self, action: str, reason: str, hint: str = "") -> None:
+        msg = f"{action} needs a person: {reason}"
+        if hint:
+            msg += f"\nhint: {hint}"
+        super().__init__(msg, action=action, reason=reason)
+        self.action = action
+        self.reason = reason
+
+
+class AuditFailed(Refused):
+    """``mlgate audit`` found commits, transitions or evidence that break the workflow."""
+
+    kind = "audit_failed"
+
+    def __init__(self, report: Any, hint: str = "") -> None:
+        lines = [f"audit of {report.branch} failed: {len(report.findings)} finding(s)"]
+        lines += [f"  {f.line()}" for f in report.findings]
+        if hint:
+            lines.append(f"hint: {hint}")
+        super().__init__("\n".join(lines), report=report)
+        self.report = report
 
 
 # --- exit 3: state file --------------------------------------------------------
@@ -222,6 +249,9 @@ class SealBroken(StateFileError):
 class EnvironmentFailure(MlgateError):
     exit_code = 4
     kind = "environment"
+
+    def __init__(self, message: str, hint: str = "", **data: Any) -> None:
+        super().__init__(message + (f"\nhint: {hint}" if hint else ""), **data)
 
 
 class GitError(EnvironmentFailure):

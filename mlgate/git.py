@@ -653,6 +653,31 @@ def files_in(path: str | Path, ref: str, pathspecs: Sequence[str]) -> list[str]:
     if rev_parse(path, ref) is None:
         return []
     return _z(_git(path, "ls-tree", "-r", "-z", "--name-only", ref, "--", *pathspecs).stdout)
+VERIFIED_TAG = "mlgate/verified/{ticket}"
+
+
+def create_signed_tag(path: str | Path, tag: str, message: str, commit: str = "HEAD") -> None:
+    """``git tag -s``: an annotated tag signed with the user's key (``user.signingkey``,
+    ``gpg.format ssh|openpgp``); a passphrase or a confirming key agent asks the person."""
+    _git(path, "tag", "-s", "-m", message, tag, commit,
+         hint="configure a signing key (e.g. `git config gpg.format ssh` and `git config "
+              "user.signingkey ~/.ssh/id_ed25519.pub`), then run it again")
+
+
+def verify_tag(path: str | Path, tag: str) -> tuple[bool, str]:
+    """``git verify-tag``: ``(True, what git says of the signature)`` when the tag carries a
+    good signature by an allowed key (SSH: ``gpg.ssh.allowedSignersFile``; GPG: the
+    keyring), else ``(False, why)``."""
+    proc = _run(path, ["verify-tag", tag])
+    text = " ".join((proc.stderr + proc.stdout).split())
+    if proc.returncode == 0:
+        return True, text or "good signature"
+    return False, text or f"git verify-tag exited {proc.returncode}"
+
+
+def untracked_files(path: str | Path) -> list[str]:
+    """Untracked files that git does not ignore, relative to the repository root."""
+    return [name for xy, name in _status_entries(path, True) if xy == "??"]
 
 
 def is_dirty(path: str | Path, untracked: bool = False) -> bool:

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlgate import constants as C
 from mlgate import git as G
-from mlgate import resources, tickets
+from mlgate import human, resources, tickets
 from mlgate.config import raw as rawconfig
 from mlgate.errors import (
     GateFailed,
     HandlerNotConfigured,
+    HumanRequired,
     MlgateError,
     GitError,
     SealBroken,
@@ -79,6 +80,10 @@ class _GitFacts:
 
     def dirty_files(self) -> list[str]:
         return G.dirty_files(self.repo_root)
+
+    def untracked_files(self) -> list[str]:
+        """Untracked files git does not ignore (they make evidence dirty)."""
+        return G.untracked_files(self.repo_root)
 
     def commit_exists(self, sha: str) -> bool:
         return G.commit_exists(self.repo_root, sha)
@@ -637,13 +642,21 @@ class Ticket:
         doc = doc if doc is not None else self.doc()
         return dict(doc.stage_entries)
 
-    def _record_entry(self, doc: StateDoc, stage: int) -> None:
+    def _record_entry(self, doc: StateDoc, stage: int, left: int | None = None) -> None:
         """Note HEAD as the commit the ticket entered ``stage`` at, in ``doc`` (written and
-        sealed with the move: one atomic write, nothing to tear)."""
+        sealed with the move: one atomic write, nothing to tear); entering or leaving stage 4
+        opens or closes a stage-4 window (what ``mlgate audit`` checks source commits
+        against)."""
         head = self.head()
         if head is None:
             return
         doc.set_stage_entry(stage, head)
+        windows = list(doc.windows)
+        if stage == C.UNLOCK_STAGE and left != C.UNLOCK_STAGE:
+            doc.set_windows(windows + [(head, None)])
+        elif left == C.UNLOCK_STAGE and stage != C.UNLOCK_STAGE and windows and \
+                windows[-1][1] is None:
+            doc.set_windows(windows[:-1] + [(windows[-1][0], head)])
 
     def _source_filter(self) -> Callable[[str], bool]:
         from mlgate.config.raw import glob_match
@@ -668,12 +681,30 @@ class Ticket:
                 base_ref = branch if remote in (None, "local", C.NA) else f"{remote}/{branch}"
         from mlgate.gates import GateContext
 
+        cfg = self.ws.config
+        handlers = {k: list(v) for k, v in cfg.handlers.items()}
+        ledger = self.evidence_registry(write=False)
         return GateContext(
-            ticket=self.name, folder=self.folder, state=doc, profile=self.ws.config.profile,
-            stage5_policy=self.ws.config.stage5_policy,
-            handlers={k: list(v) for k, v in self.ws.config.handlers.items()},
+            ticket=self.name, folder=self.folder, state=doc, profile=cfg.profile,
+            stage5_policy=cfg.stage5_policy, handlers=handlers,
             git=self.git, stage_entry_commits=self.stage_entries(doc), base_ref=base_ref,
-            verified_by=verified_by, source_filter=self._source_filter())
+            verified_by=verified_by, source_filter=self._source_filter(),
+            registry=ledger,
+            handler_options={n: cfg.handler_options(n) for names in handlers.values()
+                             for n in names},
+            baseline_file=cfg.baseline_file, workspace_root=self.ws.root,
+            docs_globs=tuple(cfg.docs),
+            reentry_baseline=self._reentry_baseline(doc, ledger),
+            signed_verification=(self.signed_verification() if cfg.verify == "signed"
+                                 and doc.snapshot.current_stage == C.LAST_STAGE else None))
+
+    def _reentry_baseline(self, doc: StateDoc, ledger: Any) -> dict[str, str | None] | None:
+        """The digests the active re-entry recorded of the upstream artifacts it names."""
+        if not doc.snapshot.active_reentry:
+            return None
+        tid = next((r.id for r in reversed(doc.transitions) if r.classification), None)
+        entry = ledger.reentry(tid) if tid else None
+        return dict(entry.artifacts) if entry is not None else None
 
     def _engine(self, doc: StateDoc) -> Engine:
         from mlgate.engine import Engine
@@ -770,13 +801,16 @@ class Ticket:
         fields.update(changes)
         governance.bind(gdir, governance.Binding(ticket=self.name, **fields))
 
-    def _move(self, action: Callable[[Engine], Outcome]) -> Outcome:
+    def _move(self, action: Callable[[Engine], Outcome],
+              before_write: Callable[[StateDoc, Outcome], None] | None = None) -> Outcome:
         with self._locked_doc() as (doc, key):
             engine = self._engine(doc)
             outcome = action(engine)
             if outcome.ok and outcome.to_stage is not None and \
                     outcome.to_stage != outcome.from_stage:
-                self._record_entry(doc, outcome.to_stage)
+                self._record_entry(doc, outcome.to_stage, outcome.from_stage)
+            if outcome.ok and before_write is not None:
+                before_write(doc, outcome)
             self._write(doc, key)
             if outcome.ok:
                 for stage in outcome.scaffold:
@@ -801,7 +835,17 @@ class Ticket:
         return self._move(lambda e: e.advance(reason))
 
     def reenter(self, classification: str, reason: str) -> Outcome:
-        return self._move(lambda e: e.reenter(classification, reason))
+        """Declare a re-entry. The digests of the upstream artifacts it names are recorded in
+        the evidence registry first (before the state file is written): the path is walked
+        only once they changed."""
+        from mlgate.gates.core import upstream_artifacts
+
+        def record(doc: StateDoc, out: Outcome) -> None:
+            names = upstream_artifacts(doc.reentry.upstream_artifacts)
+            self.evidence_registry().record_reentry(self.folder, out.transition_id or "",
+                                                    names, stage=out.from_stage)
+
+        return self._move(lambda e: e.reenter(classification, reason), record)
 
     def block(self, reason: str) -> Outcome:
         return self._move(lambda e: e.block(reason))
@@ -813,10 +857,64 @@ class Ticket:
         return self._move(lambda e: e.unlock())
 
     def verify(self, by: str) -> Outcome:
+        """Record the person's verification (stage 8). A person's decision: refused for
+        agent-run code (:func:`mlgate.human.require_person`; the CLI also asks the person to
+        confirm at the terminal). With ``verify: signed`` in mlgate.yaml the verification is
+        also the signed tag ``mlgate/verified/<ticket>`` at HEAD: made with the person's own
+        signing key (``git tag -s``) unless it exists, and checked with ``git verify-tag``."""
+        human.require_person("mlgate verify")
+        if self.ws.config.verify == "signed":
+            self._sign_verification(by)
         outcome = self._move(lambda e: e.verify(by))
         with file_lock(self.ws.lock_path(self.name)):
             self._set_handoff("User verification received", "Yes")
         return outcome
+
+    @property
+    def verified_tag(self) -> str:
+        return G.VERIFIED_TAG.format(ticket=self.name)
+
+    def _sign_verification(self, by: str) -> None:
+        tag = self.verified_tag
+        if not self.ws.git:
+            raise HumanRequired("mlgate verify", "`verify: signed` needs a git repository "
+                                "(the verification is a signed tag)",
+                                hint="set `verify: record` in mlgate.yaml for a Non-Git "
+                                     "workspace")
+        if not G.ref_exists(self.checkout, f"refs/tags/{tag}"):
+            G.create_signed_tag(self.checkout, tag, f"mlgate: ticket {self.name} verified by "
+                                                    f"{by}")
+        ok, why = self.signed_verification()
+        if not ok:
+            raise HumanRequired("mlgate verify", why, hint="sign with a key the allowed signers "
+                                "list names (gpg.ssh.allowedSignersFile), or fix the tag: "
+                                f"`git tag -d {tag}` and verify again")
+
+    def signed_verification(self) -> tuple[bool, str]:
+        """Whether the signed tag ``mlgate/verified/<ticket>`` verifies (``git verify-tag``)
+        and covers the code: its commit is on the ticket branch and no source file changed
+        since. ``(ok, reason)``."""
+        tag = self.verified_tag
+        if not self.ws.git:
+            return False, "`verify: signed` needs a git repository"
+        target = G.rev_parse(self.checkout, f"refs/tags/{tag}^{{commit}}")
+        if target is None:
+            return False, (f"no signed tag {tag}; the person runs `mlgate verify {self.name} "
+                           "--by NAME` at a terminal (it signs the tag with their key)")
+        ok, why = G.verify_tag(self.checkout, tag)
+        if not ok:
+            return False, f"`git verify-tag {tag}` failed: {why}"
+        head = self.head()
+        if head and not G.is_ancestor(self.checkout, target, head):
+            return False, f"the signed tag {tag} names {target[:12]}, not a commit of this branch"
+        if head and target != head:
+            src = self._source_filter()
+            changed = [f for f in G.changed_files(self.checkout, target, head) if src(f)]
+            if changed:
+                return False, (f"source files changed since the signed verification "
+                               f"({target[:12]}): {', '.join(changed[:5])}; the person verifies "
+                               "again")
+        return True, f"signed tag {tag} verified ({why})"
 
     def _set_handoff(self, prefix: str, value: str) -> None:
         path = self.folder / "handoff-summary.md"
@@ -838,6 +936,8 @@ class Ticket:
         nothing but the gate row); then the folder moves, the sealed state is written into it
         and, in git mode, the move is committed on the ticket branch. A failure after the
         move puts everything back."""
+        if self.archived and finalize and self.ws.git and self.loc.own_worktree:
+            return self._finish_finalize()  # archived earlier, not merged: audit and merge
         if self.archived:
             raise TransitionNotAllowed("archive", 8, "the ticket is already archived",
                                        ticket=self.name)
@@ -853,6 +953,8 @@ class Ticket:
         if target.exists():
             raise TicketExists(f"{target} already exists; remove it or reopen that ticket",
                                folder=str(target))
+        if promote:
+            human.require_person("mlgate archive --promote")
         if promote and not (self.folder / C.RUNS_DIR / promote / "summary.json").exists():
             from mlgate.errors import UsageError
             raise UsageError(f"--promote {promote}: no run {promote} with a summary.json in "
@@ -894,6 +996,7 @@ class Ticket:
             b.promote_run(target / C.RUNS_DIR / promote, self.name)  # the run's own commit
             b.save()
         if fin is not None:
+            self._audit_before_merge(fin[2])
             try:
                 self._finalize(*fin)
             except GitError as exc:  # the archive itself is done and committed on the branch
@@ -903,6 +1006,31 @@ class Ticket:
                     f"`git merge --no-ff {fin[2]}` (if not merged yet), `git worktree remove "
                     f"{self.loc.checkout}`, `git branch -d {fin[2]}`")) from None
         return outcome
+
+    def _audit_before_merge(self, branch: str) -> None:
+        """``mlgate audit`` of the ticket branch; refuse to merge when it finds anything."""
+        from mlgate.errors import AuditFailed
+        from mlgate.evidence.audit import audit
+
+        rep = audit(self.ws.root, self.name, branch)
+        if not rep.ok:
+            raise AuditFailed(rep, hint=(
+                f"nothing was merged: {branch} stays as it is (the ticket is archived on it). "
+                "Fix what the findings name (a source commit made outside stage 4 has to be "
+                f"reverted and redone in stage 4), then run `mlgate archive {self.name} "
+                "--finalize` again: it audits again and merges"))
+
+    def _finish_finalize(self) -> Outcome:
+        """``archive --finalize`` of a ticket archived earlier whose branch was not merged
+        (the audit refused, or the merge stopped): audit again, then merge."""
+        from mlgate.engine import Outcome
+
+        with self._locked_doc() as (doc, _key):
+            fin = self._finalize_target(doc)
+        self._audit_before_merge(fin[2])
+        self._finalize(*fin)
+        return Outcome("archive", self.name, True, 8, 8, "Locked",
+                       message=f"{self.name}: {fin[2]} audited and merged into {fin[1]}")
 
     def _commit_archive(self) -> None:
         G.add(self.checkout, [f"{C.TICKETS_DIR}/"])
@@ -1024,11 +1152,9 @@ class Ticket:
                         name, self.name, stage, C.STAGES[stage].label, configured,
                         sorted(s for s, ns in self.ws.config.handlers.items() if name in ns))
         head = self.head()
-        dirty = False
-        if self.ws.git:
-            src = self._source_filter()
-            dirty = any(src(p) for p in G.dirty_files(self.checkout))
+        dirty_files = self.dirty_sources()
         config = self.ws.config.to_dict()
+        ledger = self.evidence_registry()
 
         from mlgate.evidence import results as ev
 
@@ -1036,13 +1162,32 @@ class Ticket:
             return ev.HandlerContext(
                 workspace=self.ws.root, ticket=self.name, stage=stage, folder=self.folder,
                 worktree=self.checkout, options=self.ws.config.handler_options(name),
-                config=config, commit=head, dirty=dirty, progress=progress, detach=detach,
+                config=config, commit=head, dirty=bool(dirty_files), dirty_files=dirty_files,
+                progress=progress, detach=detach, evidence_registry=ledger,
                 run_options={"detach": detach, **(options or {})})
 
         with file_lock(self.ws.lock_path(self.name).with_suffix(".run")):
             results = run_stage(reg, list(names), make_ctx)
         self._record_evidence(stage, results)
         return results
+
+    def evidence_registry(self, write: bool = True) -> Any:
+        """The ticket's :class:`~mlgate.evidence.registry.Registry` (in the git common dir,
+        or ``.mlgate/``), with the seal key (created when ``write`` and missing)."""
+        from mlgate.evidence.registry import Registry
+
+        key = self.ws.key() if write else self.ws.known_key()
+        return Registry(tickets.key_dir(self.ws.root), self.name, key)
+
+    def dirty_sources(self) -> list[str]:
+        """Source files (per the source filter) that are modified, staged, deleted or
+        untracked (and not ignored): evidence taken now would not be reproducible from the
+        commit it names. Agent-client settings files are not source."""
+        if not self.ws.git:
+            return []
+        src = self._source_filter()
+        return sorted(p for p in G.dirty_files(self.checkout, untracked=True)
+                      if src(p) and not p.startswith(C.CLIENT_FILES))
 
     def _record_evidence(self, stage: int, results: list[ev.HandlerResult]) -> None:
         with self._locked_doc() as (doc, key):
@@ -1154,6 +1299,7 @@ class Ticket:
             ok, why = ev.freshness(res, self.head())
             if not ok and res is not None:
                 rep.problems.append({"id": f"evidence-{n}", "message": why})
+        self._doctor_registry(rep)
         if repair and status in ("broken", "missing"):
             with self._locked_doc(allow_broken=True) as (doc2, key):
                 if status == "broken":
@@ -1189,7 +1335,42 @@ class Ticket:
                     p["repaired"] = True
         return rep
 
+    def _doctor_registry(self, rep: DoctorReport) -> None:
+        """Evidence files mlgate did not write (or that changed since): each is a problem,
+        and a Process Violation is recorded for it (once per file and content), which blocks
+        every forward move until a person clears it."""
+        findings = self.evidence_registry(write=False).verify(self.folder)
+        for f in findings:
+            rep.problems.append({"id": f"evidence-{f.kind}", "message": f.message,
+                                 "path": f.path})
+        bad = [f for f in findings if f.violation]
+        if not bad or self.archived or self.seal_status() == "broken":
+            return  # a broken seal is repaired first (`doctor --repair`), then recorded
+        from mlgate.evidence.registry import digest
+
+        with self._locked_doc() as (doc, key):
+            known = {v.violation for v in doc.violations}
+            added = []
+            for f in bad:
+                d = (digest(self.folder / f.path) or "deleted").split(":")[-1][:12]
+                text = (f"{f.path}: {f.kind} evidence (content {d}); gates count only "
+                        "evidence mlgate wrote")
+                if text in known:
+                    continue
+                doc.append_violation(ViolationRow(
+                    date=today(), id=doc.next_violation_id(), violation=text,
+                    stage=doc.snapshot.current_stage,
+                    action="recorded by `mlgate doctor`; not counted as evidence",
+                    cleared=False))
+                added.append(f.path)
+            if added:
+                self._write(doc, key)
+                rep.repaired.append("recorded a process violation for " + ", ".join(added))
+
     def clear_violations(self) -> list[str]:
+        """Mark the open process violations cleared. A person's decision: refused for
+        agent-run code (the CLI also asks the person to confirm at the terminal)."""
+        human.require_person("mlgate doctor --clear-violations")
         with self._locked_doc() as (doc, key):
             ids = [v.id for v in doc.violations if v.cleared is False]
             for vid in ids:

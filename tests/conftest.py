@@ -13,8 +13,21 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Variables agent clients set in the environment of the commands they run (mlgate refuses
+#: human-only actions where it sees one): a test run started by an agent must not inherit them.
+AGENT_VARS = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CODEX_THREAD_ID", "CODEX_SANDBOX",
+              "CODEX_SANDBOX_NETWORK_DISABLED", "CODEX_CI", "MLGATE_AGENT")
+
+
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate(tmp_path_factory, monkeypatch)
+
+
+def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real git and wandb, isolated from the developer's own settings and agent session."""
+    for var in AGENT_VARS:
+        monkeypatch.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("home")
     gitconfig = home / ".gitconfig"
     gitconfig.write_text("[init]\n\tdefaultBranch = main\n[user]\n\tname = Test\n\temail = test@example.com\n")
@@ -199,3 +212,42 @@ def slurm(slurm_cluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
     monkeypatch.setenv("SLURM_CONF", str(slurm_cluster.conf))
     yield slurm_cluster
     slurm_cluster.cancel_all()
+@pytest.fixture(scope="session")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The good digits ticket (tests/data/artifacts/good) made the way a user makes it, in a
+    non-git workspace: walked to stage 5 through the API, its stage-4 evidence from the real
+    torch-smoke handler, its two runs from the real train handler (the replay script logs the
+    numbers the good report quotes), so mlgate wrote and registered every evidence file and
+    run record; then on to stage 8 (every gate passed on the way), not verified. Copy it
+    (``evidence_kit.copy_workspace``), never change it."""
+    import shutil
+
+    import evidence_kit as kit
+    from mlgate.workspace import Workspace
+    from test_walk import fill
+
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(tmp_path_factory, mp)
+        root = tmp_path_factory.mktemp("golden") / "ws"
+        root.mkdir()
+        Workspace.init(root)
+        (root / "mlgate.yaml").write_text(
+            "handlers:\n  4: [torch-smoke]\n"
+            "torch-smoke:\n  factory: \"smokezoo.factories:make\"\n")
+        shutil.copytree(REPO_ROOT / "tests" / "data" / "smoke" / "smokezoo", root / "smokezoo")
+        (root / "README.md").write_text("# digits\n")
+        t = Workspace(root).new_ticket("digits-cnn")
+        for s in range(4):
+            fill(t.folder, s)
+            t.advance()
+        impl = (kit.GOOD / "implementation.md").read_text()
+        (t.folder / "implementation.md").write_text(impl)
+        res = t.run_handlers()[0]  # the real torch-smoke: evidence/4-torch-smoke-1.json
+        assert res.status == "Pass" and res.evidence == "evidence/4-torch-smoke-1.json", res
+        (t.folder / "implementation.md").write_text(impl)  # the good file cites the same
+        t.advance()
+        for s in range(5, 8):  # stage 5: the two runs (evidence_kit.good_runs)
+            fill(t.folder, s)
+            t.advance()
+        fill(t.folder, 8)  # stage 8, not verified
+    return root

@@ -11,6 +11,7 @@ from mlgate.errors import StateFileError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"
+RUNS = Path(__file__).parent / "data" / "runs"  # run records as a training script logs them
 STAGES = ROOT / "stages"
 
 
@@ -283,11 +284,11 @@ def test_parse_number(text: str | None, value: float | None) -> None:
 
 
 def test_logged_keys_and_images(tmp_path: Path) -> None:
-    lk = A.logged_keys(GOOD / "runs" / "RUN-001")
+    lk = A.logged_keys(RUNS / "RUN-001")
     assert lk.keys == {"train/loss", "val/loss", "val/acc", "test/acc", "lr",
                        "train/wall_time_s"}
     assert lk.lines == 4 and lk.bad_lines == []
-    assert [p.name for p in A.run_images(GOOD / "runs" / "RUN-001")] == ["curves.png"]
+    assert [p.name for p in A.run_images(RUNS / "RUN-001")] == ["curves.png"]
     run = tmp_path / "RUN-009"
     run.mkdir()
     assert A.logged_keys(run) is None and A.run_images(run) == []

@@ -522,9 +522,11 @@ def test_written_rows_satisfy_the_stage5_gate_row_checks(ticket: Path) -> None:
     make_run(ticket, 2, last={"train/loss": 0.123456789, "val/acc": 0.9132})
     base = baselines.load(ticket)
     base.set({"val/acc": 0.9, "train/loss": 0.3})
+    base.save()  # the gate compares the Baseline cells with baselines.yaml
     _write(ticket, base)
     state = StateDoc.load(REPO / "shared" / "workflow-state-template.md")
-    report = gates.evaluate(gates.GateContext(ticket="t", folder=ticket, state=state), 5)
+    report = gates.evaluate(gates.GateContext(ticket="t", folder=ticket, state=state,
+                                              workspace_root=ticket), 5)  # its baselines
     mine = [c for c in report.checks if c.id.split(".")[1] in ("metrics", "closure", "repro")
             or c.id in ("s5.runs.id", "s5.runs.status", "s5.runs.unregistered",
                         "s5.runs.viz", "s5.runs.record")]

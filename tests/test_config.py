@@ -39,6 +39,7 @@ SPEC_DEFAULTS = {
               "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
+    "verify": "record",  # beyond SPEC §12.1: `signed` makes verification a signed tag
 }
 
 

@@ -48,15 +48,37 @@ def make_state(path: Path, stage: int, bootstrap: dict[str, str]) -> StateDoc:
     return StateDoc.load(path)
 
 
+_GOLDEN: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _golden(golden: Path) -> None:
+    """Every Ticket here copies the golden digits ticket (conftest): the good artifacts with
+    evidence and runs that mlgate itself made and registered."""
+    _GOLDEN[:] = [golden]
+
+
 class Ticket:
-    """A copy of the good digits ticket in a workspace, with helpers to break it."""
+    """A copy of the good digits ticket in a workspace, with helpers to break it. Its
+    evidence registry and baselines.yaml (the golden workspace's, copied) live beside the
+    workspace, outside it."""
 
     def __init__(self, workspace: Path, git_facts: Any = None,
                  bootstrap: dict[str, str] | None = None) -> None:
+        from mlgate.config.schema import load_config
+        from mlgate.evidence.registry import Registry
+
+        golden = _GOLDEN[0]
         self.ws = workspace
         self.folder = workspace / "tickets" / "in-progress" / TICKET
         if not self.folder.exists():
-            shutil.copytree(GOOD, self.folder)
+            shutil.copytree(golden / "tickets" / "in-progress" / TICKET, self.folder)
+        self.home = workspace.parent / f"{workspace.name}.home"  # the registry, the baseline
+        if not self.home.exists():
+            shutil.copytree(golden / ".mlgate", self.home / ".mlgate")
+            shutil.copy(golden / "baselines.yaml", self.home / "baselines.yaml")
+        self.registry = Registry.open(self.home / ".mlgate", TICKET)
+        self.options = {"torch-smoke": load_config(golden).handler_options("torch-smoke")}
         readme = workspace / "README.md"
         if not readme.exists():
             readme.write_text("# digits\n")
@@ -92,7 +114,9 @@ class Ticket:
 
     def ctx(self, **kw: Any) -> G.GateContext:
         base: dict[str, Any] = dict(ticket=TICKET, folder=self.folder, state=self.state,
-                                    git=self.git, verified_by="Ada Lovelace")
+                                    git=self.git, verified_by="Ada Lovelace",
+                                    registry=self.registry, handler_options=self.options,
+                                    workspace_root=self.home)
         base.update(kw)
         return G.GateContext(**base)
 
@@ -425,12 +449,15 @@ CASES = [
       "the Progress Log has no dated entry", "## Progress Log"),
     C(4, IMPL, _delete(SMOKE_JSON), "handler.torch-smoke",
       ["handler 'torch-smoke' has no Pass evidence", "no evidence yet",
-       "run `mlgate run torch-smoke`"], also=("readiness.evidence",),
+       "run `mlgate run torch-smoke`"], also=("readiness.evidence", "evidence.registered"),
       handlers={4: ["torch-smoke"]}),
+    # a Pass turned into something else by hand is no evidence at all (a real Fail result:
+    # test_evidence.py); the registry names the file as altered
     C(4, IMPL, lambda t: t.path(SMOKE_JSON).write_text(
         t.path(SMOKE_JSON).read_text().replace('"status": "Pass"', '"status": "Fail"')),
-      "handler.torch-smoke", "evidence/4-torch-smoke-1.json has status Fail",
-      handlers={4: ["torch-smoke"]}),
+      "handler.torch-smoke", ["evidence/4-torch-smoke-1.json was altered after mlgate wrote "
+                              "it", "counts for nothing"],
+      also=("evidence.registered", "readiness.evidence"), handlers={4: ["torch-smoke"]}),
     # stage 5: training-validation-report.md
     C(5, REPORT, _rows(REPORT, "Run Registry", ["| RUN-001 |  |  |  |  |  |  | Queued |  |"]),
       "runs.rows", ["the Run Registry has no runs",
@@ -451,7 +478,7 @@ CASES = [
     C(5, REPORT, ("| RUN-002 | train/wall_time_s |", "| RUN-009 | train/wall_time_s |"),
       "metrics.run", "names run 'RUN-009', which is not in the Run Registry", "| RUN-009 |"),
     C(5, REPORT, ("| 0.9750 | 0.9500 | 0.0250 |", "| 0.9750 |  | 0.0250 |"), "metrics.fields",
-      "RUN-002 test/acc: 'Baseline' is empty", "| 0.9750 |  |"),
+      "RUN-002 test/acc: 'Baseline' is empty", "| 0.9750 |  |", also=("metrics.computed",)),
     C(5, REPORT, ("| 0.9806 | 0.9530 | 0.0276 |", "| 0.9806 | 0.9530 | 0.0376 |"),
       "metrics.delta", "RUN-002 val/acc: Delta 0.0376 is not Result - Baseline (0.9806 - "
                        "0.9530 = 0.0276)", "| 0.0376 |"),
@@ -466,7 +493,8 @@ CASES = [
       "closure row 'SC-004' is not a success criterion of requirements.md", "| SC-004 |",
       also=("closure.missing",)),
     C(5, REPORT, ("| SC-002 | R-001 |", "| SC-001 | R-001 | "), "closure.duplicate",
-      "SC-001 is closed twice (first on line {line:| SC-001 |})", "test/acc >= 0.96", also=("closure.missing",)),
+      "SC-001 is closed twice (first on line {line:| SC-001 |})", "test/acc >= 0.96",
+      also=("closure.missing", "closure.computed")),
     C(5, REPORT, ("| SC-003 | R-002 |", "| SC-003 | R-001 |"), "closure.requirement",
       "SC-003: Requirement ID is R-001 but requirements.md maps it to R-002", "| SC-003 |"),
     C(5, REPORT, ("| 0.9750 | Passed |", "| 0.9750 | OK |"), "closure.decision",
@@ -481,7 +509,7 @@ CASES = [
     C(5, REPORT, ("- Checkpoint(s): `checkpoints/digits-cnn/RUN-002/best.pt`",
                   "- Checkpoint(s):"), "repro.fields", "'Checkpoint(s)'", "- Checkpoint(s):"),
     C(5, REPORT, ("- Best run: RUN-002", "- Best run: RUN-004"), "best.run",
-      "Best run RUN-004 is not in the Run Registry", "- Best run:"),
+      "Best run RUN-004 is not in the Run Registry", "- Best run:", also=("best.computed",)),
     C(5, REPORT, ("- Confidence in the result: medium-high; one seed, but +2.76 points is 7 "
                   "images of margin.", "- Confidence in the result:"), "best.confidence",
       "'Confidence in the result'", "- Confidence in the result:"),
@@ -495,18 +523,21 @@ CASES = [
     C(5, REPORT, ("| 0.9750 | Passed | |", "| 0.9750 | Inconclusive | one seed only |"),
       "decision.sc-policy", "SC-002 is Inconclusive", "| SC-002 |"),
     C(5, REPORT, lambda t: (t.folder / "runs" / "RUN-003").mkdir(), "runs.unregistered",
-      "runs/RUN-003 exists but the Run Registry has no row for it", "## Run Registry"),
+      "runs/RUN-003 exists but the Run Registry has no row for it", "## Run Registry",
+      also=("runs.registered",)),
     C(5, REPORT, _delete("runs/RUN-001/metrics.jsonl"), "runs.record",
-      "RUN-001 is Completed but runs/RUN-001/metrics.jsonl does not exist", "| RUN-001 | EXP"),
+      "RUN-001 is Completed but runs/RUN-001/metrics.jsonl does not exist", "| RUN-001 | EXP",
+      also=("runs.registered", "closure.computed")),
     C(5, REPORT, _write("runs/RUN-002/metrics.jsonl", '{"step": 9, "val/f1": 0.9}\n', True),
       "runs.logged-keys", "RUN-002 logged key(s) not in the plan's Monitoring table: val/f1",
-      "| RUN-002 | EXP"),
+      "| RUN-002 | EXP", also=("runs.registered", "closure.computed", "best.computed")),
     C(5, REPORT, lambda t: t.edit(PLAN, "| lr | learning rate |",
                                   "| val/f1 | macro F1 | mean of per-class F1 | `src/digits/"
                                   "train.py:evaluate()` |\n| lr | learning rate |"),
       "runs.logged-keys", "RUN-001 never logged the Monitoring key(s): val/f1",
       "| RUN-001 | EXP"),
-    C(5, REPORT, _delete("runs/RUN-002/viz/curves.png"), "runs.viz",
+    C(5, REPORT, lambda t: [p.unlink() for p in (t.folder / "runs/RUN-002/viz").iterdir()],
+      "runs.viz",
       "RUN-002 has no plot in runs/RUN-002/viz/", "| RUN-002 | EXP"),
     C(5, REPORT, lambda t: None, "handler.train",
       ["handler 'train' has no Pass evidence", "run `mlgate run train`"],
@@ -650,6 +681,10 @@ def test_every_strict_check_id_is_exercised() -> None:
                 "s0.git.branch", "s0.git.worktree", "s4.changes.unlisted-files",
                 "s5.runs.code-basis", "s6.source.unchanged", "s7.docs.changed",
                 "s0.requirements.goal"}  # the untouched template: test_git_workflow, test_cli_ux
+    # the evidence registry and the numbers mlgate computes: tests/test_evidence.py
+    covered |= {"s4.evidence.registered", "s5.evidence.registered", "s5.runs.registered",
+                "s5.runs.provenance", "s5.metrics.computed", "s5.closure.computed",
+                "s5.best.computed", "s7.docs.numbers", "s5.metrics.baseline-file"}
     covered |= {f"s{n}.artifact.exists" for n in range(1, 9)}  # test_missing_artifact_...
     covered |= {f"s{n}.status.last-updated" for n in range(2, 8)}  # test_last_updated_...
     covered |= {f"s{n}.sections.present" for n in range(2, 8)}  # test_status_last_updated_...
@@ -1015,11 +1050,25 @@ def test_git_stage4_unlisted_files(gticket: Ticket) -> None:
     assert report.ok, show(report)
 
 
+def smoke(t: Ticket, commit: str | None, dirty: tuple[str, ...] = ()) -> E.HandlerResult:
+    """The real torch-smoke handler through the real runner, its evidence registered in the
+    ticket's registry (the factory comes from tests/data/smoke, as configured for golden)."""
+    from mlgate.handlers.runner import run_handler
+    from mlgate.handlers.torch_smoke import TorchSmokeHandler
+
+    ctx = E.HandlerContext(workspace=t.ws, ticket=TICKET, stage=4, folder=t.folder,
+                           worktree=ROOT / "tests" / "data" / "smoke",
+                           options=t.options["torch-smoke"], commit=commit,
+                           dirty=bool(dirty), dirty_files=list(dirty),
+                           evidence_registry=t.registry)
+    result = run_handler(TorchSmokeHandler(), ctx)
+    assert result.status == "Pass", result.checks
+    return result
+
+
 def test_git_stage4_evidence_freshness(gticket: Ticket) -> None:
     head = git(gticket.ws, "rev-parse", "HEAD")
-    E.save(gticket.folder, E.HandlerResult(handler="torch-smoke", stage=4, status="Pass",
-                                           commit=head))
-    gticket.edit(IMPL, "`evidence/4-torch-smoke-1.json`", "`evidence/4-torch-smoke-2.json`")
+    assert smoke(gticket, head).evidence == "evidence/4-torch-smoke-2.json"  # cited in the row
     handlers = {4: ["torch-smoke"]}
     report = gcheck(gticket, 4, handlers=handlers)
     assert report.ok, show(report)
@@ -1039,19 +1088,21 @@ def test_git_stage4_evidence_freshness(gticket: Ticket) -> None:
                              f"stale: taken at commit {head[:12]}, the ticket is now at "
                              f"{new[:12]}; source files changed since: src/digits/model.py")
     # uncommitted source edits are not covered by any evidence
-    E.save(gticket.folder, E.HandlerResult(handler="torch-smoke", stage=4, status="Pass",
-                                           commit=new))
+    smoke(gticket, new)
     assert gcheck(gticket, 4, handlers=handlers, source_filter=lambda p: True).ok
     (gticket.ws / "src" / "digits" / "model.py").write_text("class DigitsCNN: changed\n")
     fails = failing(gcheck(gticket, 4, handlers=handlers))
-    assert ("evidence/4-torch-smoke-3.json does not cover uncommitted changes to "
-            "src/digits/model.py; commit them") in fails["s4.handler.torch-smoke"][0].reason
+    assert ("evidence/4-torch-smoke-3.json does not cover uncommitted or untracked source "
+            "files (src/digits/model.py): the commit cannot reproduce it; `git add` and "
+            "commit them (or delete them), then run `mlgate run torch-smoke`") in \
+        fails["s4.handler.torch-smoke"][0].reason
     git(gticket.ws, "checkout", "--", "src/digits/model.py")
-    # evidence taken with a dirty tree never counts
-    E.save(gticket.folder, E.HandlerResult(handler="torch-smoke", stage=4, status="Pass",
-                                           commit=new, dirty=True))
+    # evidence taken with a dirty tree never counts, and the reason names the files
+    smoke(gticket, new, dirty=("src/digits/model.py",))
     fails = failing(gcheck(gticket, 4, handlers=handlers))
-    assert "uncommitted changes" in fails["s4.handler.torch-smoke"][0].reason
+    assert ("evidence/4-torch-smoke-4.json is dirty: it was taken with uncommitted or "
+            "untracked source files (src/digits/model.py)") in \
+        fails["s4.handler.torch-smoke"][0].reason
 
 
 def test_git_stage5_code_basis(gticket: Ticket) -> None:
@@ -1123,7 +1174,7 @@ def test_bad_example_ticket_fails_with_named_lines(tmp_path: Path) -> None:
     a closure that skips a criterion, and a Pass decision despite a failed criterion."""
     ws = tmp_path / "ws"
     folder = ws / "tickets" / "in-progress" / TICKET
-    shutil.copytree(GOOD, folder)
+    shutil.copytree(_GOLDEN[0] / "tickets" / "in-progress" / TICKET, folder)
     for p in BAD.iterdir():
         shutil.copy(p, folder / p.name)
     t = Ticket(ws)

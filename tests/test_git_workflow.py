@@ -16,6 +16,8 @@ from mlgate.errors import GitError, InvalidTicketName, TicketExists
 from mlgate.workspace import Workspace
 from test_walk import GOOD, fill
 
+import evidence_kit as kit
+
 
 
 
@@ -72,20 +74,7 @@ def test_new_refuses_taken_worktree_path_and_leaves_nothing(ws: Workspace) -> No
 
 
 def walk_git(ws: Workspace, t, upto: int) -> None:
-    for s in range(upto):
-        fill(t.folder, s)
-        if s == 4:  # the implementation actually changes code, listed in the inventory
-            pkg = t.checkout / "src" / "digits"
-            pkg.mkdir(parents=True, exist_ok=True)
-            (pkg / "model.py").write_text("class DigitsCNN: ...\n")
-        if s == 5:  # the runs were made on this branch's code
-            rep = t.folder / "training-validation-report.md"
-            rep.write_text(rep.read_text().replace("3f9c2e1a7b4d", git(t.checkout, "rev-parse", "HEAD")))
-        if s == 7:
-            (t.checkout / "README.md").write_text("# demo\n\nval/acc 0.97 (RUN-002)\n")
-        git(t.checkout, "add", "-A")
-        git(t.checkout, "commit", "-q", "-m", f"stage {s} work")
-        t.advance()
+    kit.walk_git(t, upto)
 
 
 def test_hook_refuses_source_commit_outside_stage_4(ws: Workspace) -> None:

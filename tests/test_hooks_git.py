@@ -180,9 +180,12 @@ def test_cli_install_and_uninstall(git_repo: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (hooks_dir(git_repo) / "pre-commit").exists()
-    proc = subprocess.run([MLGATE, "hooks", "uninstall", "--git"], cwd=git_repo,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0 and not (hooks_dir(git_repo) / "pre-commit").exists()
+    # removing the hooks is a person's decision: typed at a terminal (a pseudo-terminal here)
+    from mlgate.demo.terminal import run_in_terminal
+
+    rc, out = run_in_terminal([MLGATE, "hooks", "uninstall", "--git"], git_repo.name, git_repo)
+    assert rc == 0, out
+    assert not (hooks_dir(git_repo) / "pre-commit").exists()
 
 
 def test_missing_interpreter_refuses_the_commit(git_repo: Path) -> None:

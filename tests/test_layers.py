@@ -19,8 +19,8 @@ PKG = Path(__file__).resolve().parents[1] / "mlgate"
 LAYERS: dict[str, int] = {
     "record": -1,                                     # stdlib only, below everything
     "errors": 0, "constants": 0,
-    "util": 1, "resources": 1, "config": 1, "config.raw": 1, "config.sbatch": 1, "state": 1,
-    "state.mdparse": 1,
+    "util": 1, "resources": 1, "human": 1, "config": 1, "config.raw": 1, "config.sbatch": 1,
+    "state": 1, "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
     "lock.shell": 2, "lock.quarantine": 2,
     "git": 2, "config.schema": 2, "state.statefile": 2,
@@ -28,11 +28,11 @@ LAYERS: dict[str, int] = {
     "runs.baselines": 3, "runs.plots": 3, "runs.slurm": 3, "runs.nodes": 3,
     "lock.governance": 4, "lock.policy": 5, "lock.install": 5, "lock.tripwire": 7,
     "lock.refs": 6, "lock.controls": 6,
-    "gates": 4, "runs.closure": 4, "runs.core": 4,
+    "runs.closure": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5,
-    "runs.watch": 5,
+    "runs.watch": 5, "gates": 5,
     "handlers": 6,
-    "engine": 7,
+    "engine": 7, "evidence.audit": 7,
     "workspace": 8,
     "lock.hook": 9, "report": 9, "demo": 9,
     "mcp": 10,
@@ -48,7 +48,7 @@ HEAVY = {
     "submitit": {"runs", "handlers"},
     "matplotlib": {"runs", "track", "report", "demo"},
     "pydantic": {"config.schema", "state.model", "mcp"},  # mcp: the SDK's tool schemas
-    "git": set(),  # GitPython: the git CLI is used
+    "git": {"evidence.audit"},  # GitPython: only the history walk of `mlgate audit`
     "mcp": {"mcp"},  # the MCP SDK (mlgate.mcp.server; see also test_mcp_sdk_stays_out)
 }
 FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)

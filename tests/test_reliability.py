@@ -99,6 +99,11 @@ def do_op(ws: Workspace, op: str, tag: str, reg: object) -> dict:
     rec: dict = {"tag": tag, "op": op, "ok": True}
     try:
         if op == "advance":
+            doc = t.doc()
+            art = C.STAGES[doc.snapshot.current_stage or 0].artifact
+            if doc.snapshot.active_reentry and art:  # a re-entry path is walked once the
+                with (t.folder / art).open("a") as fh:  # artifacts it names were updated
+                    fh.write(f"\n<!-- {tag}: revised after the re-entry -->\n")
             rec["tid"] = t.advance(reason=tag).transition_id
         elif op == "reenter":
             rec["tid"] = t.reenter("Local Fix", tag).transition_id

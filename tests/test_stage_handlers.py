@@ -53,7 +53,7 @@ def test_gate_needs_fresh_smoke_evidence(ticket_at_4) -> None:
     with pytest.raises(GateFailed) as exc:
         t.advance()
     reasons = " ".join(c.reason for c in exc.value.report.failing())
-    assert "torch-smoke" in reasons and "stale" in reasons  # the copied evidence is old
+    assert "torch-smoke" in reasons and "no evidence yet" in reasons  # only quick-smoke's
 
     r = mlgate(t.checkout, "--json", "run", "torch-smoke")
     assert r.returncode == 0, r.stderr + r.stdout

@@ -14,6 +14,7 @@ from mlgate.state.statefile import StateDoc
 from mlgate.workspace import Workspace
 
 from conftest import write_goal
+import evidence_kit as kit
 
 GOOD = Path(__file__).parent / "data" / "artifacts" / "good"
 # Which filled-in artifacts make stage s's gate hold (copied in before advancing from s).
@@ -30,20 +31,21 @@ ARTIFACTS = {
 }
 
 
-EXTRA_DIRS = {4: ["evidence"], 5: ["runs"]}
-
-
 def fill(folder: Path, stage: int) -> None:
+    """Fill in what the stage-``stage`` gate needs, as a user would; the evidence is made by
+    mlgate itself (stage 4: a handler run; stage 5: two training runs through `train`)."""
     if stage == 0:
         write_goal(folder)
-    for sub in EXTRA_DIRS.get(stage, []):
-        shutil.copytree(GOOD / sub, folder / sub, dirs_exist_ok=True)
     if stage == 7:  # the user updated the project's docs
         root = folder.parents[2]
         (root / "README.md").write_text("# project\n\nBest run: see the ticket.\n")
     for name in ARTIFACTS[stage]:
         text = (GOOD / name).read_text().replace("<ticket-name>", folder.name)
         (folder / name).write_text(text)
+    if stage == 4:
+        kit.smoke(folder)
+    if stage == 5:
+        kit.good_runs(folder)
 
 
 @pytest.fixture
@@ -171,15 +173,20 @@ REENTRY_CASES = [(t, c) for t, paths in C.REENTRY_MATRIX.items() for c in paths]
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    """Workspaces with one ticket at each trigger stage 4..7 (copied per test)."""
+    """Workspaces with one ticket at each stage 4..8, its artifacts filled in (copied per
+    test): one walk, a copy of the workspace (seal key and evidence registry included) at
+    each stage."""
     out = {}
-    for trigger in (4, 5, 6, 7):
-        root = tmp_path_factory.mktemp(f"at{trigger}") / "proj"
-        root.mkdir()
-        ws, _ = Workspace.init(root)
-        walk_to(ws, "re", trigger)
-        fill(ws.ticket("re").folder, trigger)
-        out[trigger] = root
+    root = tmp_path_factory.mktemp("walk") / "proj"
+    root.mkdir()
+    ws, _ = Workspace.init(root)
+    t = ws.new_ticket("re")
+    for s in range(9):
+        fill(t.folder, s)
+        if s >= 4:
+            out[s] = kit.copy_workspace(root, tmp_path_factory.mktemp(f"at{s}") / "proj")
+        if s < 8:
+            t.advance()
     return out
 
 
@@ -210,7 +217,9 @@ def test_every_reentry_row(prepared: dict[int, Path], tmp_path: Path, trigger: i
         for n in path[1:]:
             assert st.gates[n].status in ("Not Started", "Fail")
         visited = [st.stage]
+        upstream = [a.strip() for a in st.reentry.upstream_artifacts.split(",")]
         while st.active_reentry:
+            revise(t, st.stage, upstream)
             t.advance()
             st = t.state
             visited.append(st.stage)
@@ -218,6 +227,7 @@ def test_every_reentry_row(prepared: dict[int, Path], tmp_path: Path, trigger: i
         assert visited[-1] == trigger + 1
     st = t.state
     if path is None:
+        revise(t, 4, ["implementation.md"])
         t.advance()
         st = t.state
         assert st.stage == 5
@@ -226,6 +236,47 @@ def test_every_reentry_row(prepared: dict[int, Path], tmp_path: Path, trigger: i
     assert st.permission == "Locked"
     ids = [r.id for r in st.transitions]
     assert ids == [f"T-{i:03d}" for i in range(1, len(ids) + 1)]
+
+
+def revise(t, stage: int, upstream: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """What a re-entry is for: the stage's artifact, when the re-entry names it, is updated
+    with what was learned (without it, the path is not walked: test below)."""
+    art = C.STAGES[stage].artifact
+    if art in upstream:
+        with (t.folder / art).open("a") as fh:
+            fh.write(f"\n<!-- revised after the re-entry (stage {stage}) -->\n")
+
+
+def test_reentry_path_needs_the_upstream_artifacts_changed(prepared: dict[int, Path],
+                                                          tmp_path: Path) -> None:
+    """A Plan Impact re-entry from stage 5 names investigation-notes.md, experiment-plan.md
+    and implementation.md: each stage of the path 1 -> 3 -> 4 -> 5 passes only once its own
+    artifact changed since the re-entry (by content: touching the file is not enough)."""
+    root = tmp_path / "proj"
+    shutil.copytree(prepared[5], root)
+    t = Workspace(root).ticket("re")
+    t.reenter("Plan Impact", "the plan ignored class imbalance")
+    assert t.state.stage == 1
+    notes = t.folder / "investigation-notes.md"
+    notes.write_text(notes.read_text())  # rewritten, same bytes: not a change
+    with pytest.raises(GateFailed) as exc:
+        t.advance()
+    bad = [c for c in exc.value.report.failing() if c.id == "s1.reentry.changed"]
+    assert len(bad) == 1 and bad[0].file == "investigation-notes.md"
+    assert "investigation-notes.md is unchanged since the Plan Impact re-entry from stage 5" \
+        in bad[0].reason and "update investigation-notes.md" in bad[0].reason
+    assert t.state.stage == 1
+    revise(t, 1, ["investigation-notes.md"])
+    assert t.advance().to_stage == 3
+    with pytest.raises(GateFailed, match="experiment-plan.md is unchanged"):
+        t.advance()
+    revise(t, 3, ["experiment-plan.md"])
+    assert t.advance().to_stage == 4
+    with pytest.raises(GateFailed, match="implementation.md is unchanged"):
+        t.advance()
+    revise(t, 4, ["implementation.md"])
+    assert t.advance().to_stage == 5  # the trigger stage: the path ends when it passes
+    assert t.state.active_reentry and t.state.stage == 5
 
 
 INVALID = [(s, c) for s in range(9) for c in C.CLASSIFICATIONS

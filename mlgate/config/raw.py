@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
+    "verify": "record",
 }
 
 

@@ -36,6 +36,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "outside_tickets": ("allow", "block"),
     "train.launcher": ("local", "torchrun", "slurm"),
     "wandb.mode": ("offline", "online"),
+    "verify": ("record", "signed"),
 }
 _WORKTREE_FIELDS = ("repo", "ticket")
 _REF_FORBIDDEN = set(" ~^:?*[\\\x7f")
@@ -210,6 +211,10 @@ class Config(_Model):
     train: TrainConfig = Field(default_factory=TrainConfig)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     baseline_file: str = Field(DEFAULTS["baseline_file"], min_length=1)
+    verify: Literal["record", "signed"] = Field(
+        "record", description="record: `mlgate verify` records the person's verification; "
+                              "signed: it is a signed tag mlgate/verified/<ticket>, checked "
+                              "with `git verify-tag`")
 
     @field_validator("worktrees")
     @classmethod
@@ -547,4 +552,9 @@ COMMENTED_TEMPLATE = """\
 
 # Where the current baseline and its history are kept (relative to the repository root).
 # baseline_file: baselines.yaml
+
+# How a person's verification of a ticket is recorded. record: `mlgate verify --by NAME`
+# (typed confirmation at a terminal); signed: also a signed tag mlgate/verified/<ticket>
+# (git tag -s with the person's key), checked with `git verify-tag`.
+# verify: record                      # record | signed
 """

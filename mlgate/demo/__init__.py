@@ -184,6 +184,32 @@ class Demo:
         return self.run([sys.executable, "-m", "mlgate", *args], cwd or self.wt, shown=shown,
                         expect=expect, must_show=must_show, quiet=quiet, what=what)
 
+    def person(self, *args: str, confirm: str, cwd: Path | None = None,
+               must_show: Sequence[str] = ()) -> Step:
+        """A human-only ``mlgate`` command, run the way the person runs it: at a terminal
+        (a pseudo-terminal here), typing ``confirm`` at the confirmation prompt. The demo
+        acts as the person openly; an agent's environment variables are not passed on."""
+        from mlgate.demo.terminal import run_in_terminal
+
+        cwd = cwd or self.wt
+        argv = [sys.executable, "-m", "mlgate", *args]
+        shown = "mlgate " + " ".join(shlex.quote(a) for a in args)
+        self._show_cwd(cwd)
+        self.echo(f"$ {shown}        # a person, at a terminal")
+        t0 = time.monotonic()
+        rc, output = run_in_terminal(argv, confirm, cwd, env=self.env)
+        for line in output.splitlines():
+            self.echo(line)
+        step = Step(argv, cwd, rc, output, round(time.monotonic() - t0, 2))
+        self.steps.append(step)
+        if rc != 0:
+            raise DemoFailed(f"`{shown}` was expected to succeed (exit 0) but exited {rc}")
+        for text in must_show:
+            if text.lower() not in output.lower():
+                raise DemoFailed(f"`{shown}` exited 0, but its output does not mention "
+                                 f"{text!r}")
+        return step
+
     def mlgate_json(self, *args: str, cwd: Path | None = None) -> Any:
         """``mlgate --json ARGS`` run quietly (for the demo's own bookkeeping)."""
         argv = [sys.executable, "-m", "mlgate", "--json", *args]
@@ -265,7 +291,7 @@ def _environment(home: Path) -> dict[str, str]:
         "GIT_TERMINAL_PROMPT": "0", "NO_COLOR": "1", "COLUMNS": "100",
     })
     python_path = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    pkg_root = str(Path(__file__).resolve().parent.parent)
+    pkg_root = str(Path(__file__).resolve().parents[2])  # the folder holding mlgate/
     if pkg_root not in python_path:
         # `python -m mlgate` and `from mlgate import track` in train.py find this mlgate
         # even when it is run from a source checkout that is not installed.
@@ -321,9 +347,9 @@ def setup_project(d: Demo) -> None:
         for split in ("train", "val", "test"):
             d.facts[f"n_{split}"] = int(len(data[f"y_{split}"]))
     d.mlgate("init", cwd=d.repo, must_show=["tickets/in-progress"])
-    d.mlgate("baseline", "set", f"val/acc={d.facts['base_acc']}",
+    d.person("baseline", "set", f"val/acc={d.facts['base_acc']}",
              f"val/loss={d.facts['base_loss']}", "--note", "Gaussian naive Bayes (baseline.py)",
-             cwd=d.repo)
+             cwd=d.repo, confirm=d.repo.name)
     d.git("add", "-A", cwd=d.repo)
     d.git("commit", "-q", "-m", "Digits classifier: data, naive-Bayes baseline, torch scaffold",
           cwd=d.repo)
@@ -584,11 +610,12 @@ def stage8(d: Demo) -> None:
     d.artifact("handoff-summary.md", "outcome, best evidence, artifacts, risks, next steps")
     d.say("The gate waits for a person: the agent cannot verify on its own.")
     d.mlgate("check", expect=1, must_show=["verif"], what="`mlgate check` before verification")
-    d.mlgate("verify", "--by", VERIFIER, must_show=[VERIFIER])
+    d.person("verify", "--by", VERIFIER, confirm=TICKET, must_show=[VERIFIER])
     d.say("Archive from the main checkout: the ticket moves to tickets/done, its branch is "
           f"merged into main, the worktree removed, and {d.facts['best_run']} becomes the "
           "baseline.")
-    d.mlgate("archive", TICKET, "--finalize", "--promote", d.facts["best_run"], cwd=d.repo)
+    d.person("archive", TICKET, "--finalize", "--promote", d.facts["best_run"], cwd=d.repo,
+             confirm=TICKET)
     d.git("log", "--oneline", "--graph", "-n", "8", cwd=d.repo)
     done = d.repo / "tickets" / "done" / TICKET
     if not (done / "workflow-state.md").is_file():

@@ -20,7 +20,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -62,6 +62,7 @@ class HandlerResult:
     artifacts: list[str] = field(default_factory=list)
     commit: str | None = None
     dirty: bool = False
+    dirty_files: list[str] = field(default_factory=list)  # uncommitted/untracked source files
     started: str | None = None
     finished: str | None = None
     environment: dict[str, Any] = field(default_factory=dict)
@@ -102,10 +103,15 @@ class HandlerContext:
     config: dict[str, Any] = field(default_factory=dict)  # the whole config, as a dict
     commit: str | None = None
     dirty: bool = False
+    dirty_files: list[str] = field(default_factory=list)  # which source files made it dirty
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("mlgate.handler"))
     progress: Any = None  # callable(str) for one progress line per check, or None
     detach: bool = False
     run_options: dict[str, Any] = field(default_factory=dict)  # per-invocation options
+    #: The ticket's :class:`~mlgate.evidence.registry.Registry`: what the handler (and the
+    #: runner) save is registered there; ``None`` outside a workspace (nothing registered,
+    #: and no gate counts it).
+    evidence_registry: Any = None
 
     def report(self, line: str) -> None:
         if self.progress is not None:
@@ -152,11 +158,15 @@ def list_evidence(folder: Path, stage: int | None = None,
     return out
 
 
-def save(folder: Path, result: HandlerResult) -> Path:
+def save(folder: Path, result: HandlerResult,
+         before_write: Callable[[str, bytes], None] | None = None) -> Path:
     """Save ``result`` as the next ``evidence/<stage>-<handler>-<n>.json``; never overwrites.
 
     The caller holds the ticket's run lock (``mlgate run`` does), the lock every writer of
-    evidence files holds: the temp files of evidence files a killed run left are removed."""
+    evidence files holds: the temp files of evidence files a killed run left are removed.
+    ``before_write(relative path, bytes)`` runs before the file appears (the runner registers
+    it there: a writer killed in between leaves a registered file that never appeared, not an
+    unregistered one)."""
     d = evidence_dir(folder)
     d.mkdir(parents=True, exist_ok=True)
     for tmp in temp_files(d):
@@ -171,7 +181,10 @@ def save(folder: Path, result: HandlerResult) -> Path:
         n += 1
     result.evidence = f"{EVIDENCE_DIR}/{path.name}"
     result.finished = result.finished or now_iso()
-    atomic_write(path, json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    data = (json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n").encode()
+    if before_write is not None:
+        before_write(result.evidence, data)
+    atomic_write(path, data)
     return path
 
 
@@ -291,6 +304,13 @@ def freshness(result: HandlerResult | None, commit: str | None) -> tuple[bool, s
         return False, (f"{where} is stale: taken at commit {got}, the ticket is now at "
                        f"{commit[:12]}")
     if result.dirty:
+        files = list(result.dirty_files or [])
+        if files:
+            shown = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
+            return False, (f"{where} is dirty: it was taken with uncommitted or untracked "
+                           f"source files ({shown}), so the commit it names cannot reproduce "
+                           "it; `git add` and commit them (or delete them), then run the "
+                           "handler again")
         return False, f"{where} was taken with uncommitted changes to tracked source files"
     return True, f"{where} (Pass at {(result.commit or 'N/A')[:12]})"
 

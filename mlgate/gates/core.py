@@ -78,6 +78,7 @@ class GitFacts(Protocol):
     def commit_exists(self, sha: str) -> bool: ...
     def is_ancestor(self, a: str, b: str) -> bool: ...
     def merge_base(self, a: str, b: str) -> str | None: ...
+    # optional: ``untracked_files() -> list[str]`` (untracked files git does not ignore)
 
 
 def _all_sources(path: str) -> bool:
@@ -97,6 +98,26 @@ class GateContext:
     base_ref: str | None = None
     verified_by: str | None = None
     source_filter: Callable[[str], bool] = _all_sources
+    #: The ticket's evidence registry (:class:`mlgate.evidence.registry.Registry`); ``None``
+    #: where it is not at hand (a CI clone): the registration checks then say so and pass.
+    registry: Any = None
+    #: Handler name -> its options in mlgate.yaml (evidence made with other options is stale).
+    handler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline_file: str = "baselines.yaml"
+    #: Where ``baselines.yaml`` lives (the workspace root; default: the checkout root).
+    workspace_root: Path | None = None
+    #: Compare the report's Baseline cells with baselines.yaml (off where the file of the
+    #: time is not known: ``mlgate audit`` of a branch that never committed it).
+    check_baseline: bool = True
+    #: Check that baselines.yaml is the file mlgate last wrote (off in ``mlgate audit``:
+    #: the note is about today's file, not the one of a past commit).
+    check_baseline_file: bool = True
+    docs_globs: tuple[str, ...] = ("docs/**", "*.md")
+    #: During an active re-entry: the upstream artifacts it names -> their digest at the
+    #: re-entry (a stage on the path whose artifact is unchanged does not pass).
+    reentry_baseline: dict[str, str | None] | None = None
+    #: With ``verify: signed``: (tag verified, reason) for ``mlgate/verified/<ticket>``.
+    signed_verification: tuple[bool, str] | None = None
 
 
 # --- collecting checks ---------------------------------------------------------------
@@ -179,11 +200,50 @@ def evaluate(ctx: GateContext, stage: int | None = None) -> GateReport:
     strict = ctx.profile == "strict"
     g = _Gate(stage, C.STAGES[stage].artifact)
     _stage_gate(stage)(ctx, g, strict)
+    _reentry_changed(ctx, g, stage)
     return GateReport(ticket=ctx.ticket, stage=stage, ok=all(c.ok for c in g.checks),
                       checks=g.checks, profile=ctx.profile)
 
 
 # --- shared pieces ---------------------------------------------------------------------
+
+
+def upstream_artifacts(text: str | None) -> list[str]:
+    """The artifact file names a Re-Entry Declaration's upstream field lists."""
+    known = {st.artifact for st in C.STAGES if st.artifact}
+    out = []
+    for part in (text or "").replace("`", "").replace(";", ",").split(","):
+        name = part.strip()
+        if name in known and name not in out:
+            out.append(name)
+    return out
+
+
+def _reentry_changed(ctx: GateContext, g: _Gate, stage: int) -> None:
+    """``reentry.changed``: on an active re-entry path, the stage's own artifact, when the
+    re-entry names it as an upstream artifact to update, must differ (by content) from what
+    it was at the re-entry: walking the path without changing anything is refused."""
+    base = ctx.reentry_baseline
+    snap = ctx.state.snapshot
+    art = C.STAGES[stage].artifact
+    if base is None or not snap.active_reentry or stage != snap.current_stage or \
+            art is None or art not in base:
+        return
+    path = ctx.state.reentry.return_path or []
+    if path and stage not in path:
+        return
+    from mlgate.evidence.registry import digest
+
+    now = digest(Path(ctx.folder) / art)
+    cls = ctx.state.reentry.classification or snap.classification or "re-entry"
+    trig = ctx.state.reentry.trigger_stage
+    if now == base[art]:
+        g.add("reentry.changed", [(None, f"{art} is unchanged since the {cls} re-entry from "
+                                         f"stage {trig}; a re-entry must change the upstream "
+                                         f"artifacts it names: update {art} with what the "
+                                         "re-entry found, then advance")], "", None, file=art)
+    else:
+        g.add("reentry.changed", [], f"{art} changed since the {cls} re-entry", None, file=art)
 
 
 def _load(ctx: GateContext, name: str) -> tuple[A.Artifact | None, str | None]:

@@ -3,16 +3,20 @@
 Rules checked: 44 (Last Updated is a date), 92 (sections present and filled, status
 ``Current``, ``Docs impacted`` answered; with Yes every Updated Documents path exists and
 changed on the ticket branch, with No a rationale; ``Stage 7 Decision: Pass``) and 93 (the
-numbers quoted as the best current result are numbers of the stage-5 report's best run).
+numbers quoted as the best current result are numbers of the stage-5 report's best run, and
+every result number quoted in the changed docs is one of the registered results:
+:func:`result_numbers` says what counts as a quoted result).
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from mlgate import artifacts as A
 from mlgate import constants as C
-from mlgate.gates.core import (GateContext, _base, _decision, _Gate, _has_rows, _load, _q,
-                               _workspace_root)
+from mlgate.gates.core import (Check, GateContext, _base, _decision, _Gate, _has_rows, _load,
+                               _q, _workspace_root)
 
 
 def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
@@ -42,6 +46,8 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                   "When the docs cannot be made truthful run `mlgate reenter "
                   "\"<Classification>\" --reason ...`; for an external blocker `mlgate block`")
     _best_result_numbers(ctx, g, art)
+    if strict:
+        _docs_numbers(ctx, g, art)
 
 
 def _updated_docs(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
@@ -141,3 +147,126 @@ def _same_number(claim: A.Number, source: A.Number) -> bool:
         return eq(claim.value / 100.0, source.value)
     return eq(claim.value, source.value / 100.0)
 
+
+
+# --- the numbers quoted in the changed docs -------------------------------------------------
+
+#: Words that make a number on the same line a claimed result (beside the metric names the
+#: runs logged, and their last path part: ``val/acc`` and ``acc``).
+METRIC_WORDS = frozenset("""accuracy acc loss f1 precision recall auc roc error err perplexity
+ppl mse mae rmse bleu rouge iou miou map top1 top5 score wer cer dice psnr ssim""".split())
+RESULT_WORDS = ("baseline", "improv", "better", "worse", "gain", "drop", "reduc", "increas",
+                "decreas", "reach", "achiev", "result", "best", "outperform", "beat", "delta",
+                "metric")
+#: A number right after one of these is a version, a position or a setting, not a result.
+NOT_RESULT_BEFORE = frozenset("""python py torch pytorch cuda cudnn version versions release v
+numpy node ubuntu macos mlgate wandb jax tensorflow tf gcc pip line lines l page pages section
+step steps epoch epochs seed seeds batch lr issue pr""".split())
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_URL = re.compile(r"https?://\S+|\]\([^)]*\)")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_/\-]*")
+_POINTS = re.compile(r"^\s*(?:percentage\s+)?(?:points?|pp)\b", re.I)
+
+
+def result_numbers(text: str, metric_names: Iterable[str] = ()
+                   ) -> list[tuple[int, A.Number]]:
+    """``(line, number)`` for every number a doc quotes as a result: a percentage, or a
+    number with a fractional part, on a line that names a metric or speaks of a result.
+    Not counted: code blocks and inline code, links, dates, versions (``2.13.0``, ``python
+    3.11``), ids (``RUN-002``), line numbers (``line 42``, ``model.py:42``), settings
+    (``lr 0.003``, ``epoch 3``) and plain integers (counts: ``20 epochs``)."""
+    names = {n.lower() for n in metric_names}
+    names |= {n.rsplit("/", 1)[-1] for n in names}
+    out: list[tuple[int, A.Number]] = []
+    in_fence = False
+    for no, raw in enumerate(text.splitlines(), 1):
+        if _FENCE.match(raw):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        words = {w.lower().strip("-/") for w in _WORD.findall(raw)}
+        lowered = raw.lower()
+        metric = bool(words & (METRIC_WORDS | names)) or any(
+            n in lowered for n in names if "/" in n)
+        result = metric or any(w in lowered for w in RESULT_WORDS)
+        if not result:
+            continue
+        line = _URL.sub(" ", _CODE_SPAN.sub(" ", raw))
+        line = re.sub(r"[\w./-]+:\d+", " ", line)  # file.py:42
+        for n in A.numbers_in(line):
+            is_fraction = "." in n.text or "e" in n.text.lower()
+            at = line.find(n.text)
+            before = _WORD.findall(line[:at])[-1:] if at >= 0 else []
+            if before and before[0].lower() in NOT_RESULT_BEFORE:
+                continue
+            percent = n.percent or bool(at >= 0 and _POINTS.match(line[at + len(n.text):]))
+            if not (percent or (is_fraction and metric)):
+                continue
+            out.append((no, A.Number(n.value, n.text, percent)))
+    return out
+
+
+def _changed_docs(ctx: GateContext, art: A.Artifact) -> list[str]:
+    """The docs the ticket changed: files changed on the branch (and uncommitted) that match
+    the configured doc globs or are a README, outside the ticket folders; without git, the
+    Updated Documents and the README."""
+    from mlgate.config.raw import glob_match
+
+    root = _workspace_root(ctx)
+    if ctx.git is not None:
+        since = ctx.git.merge_base(ctx.base_ref, "HEAD") if ctx.base_ref else None
+        since = since or ctx.stage_entry_commits.get(7)
+        files = list(ctx.git.changed_files(since)) if since else []
+        files += list(ctx.git.dirty_files())
+    else:
+        files = [d.path for d in A.updated_documents(art) if d.path] + ["README.md"]
+    out = []
+    for f in dict.fromkeys(p.strip().lstrip("./") if p.startswith("./") else p.strip()
+                           for p in files):
+        if not f or f.startswith(f"{C.TICKETS_DIR}/") or not (root / f).is_file():
+            continue
+        readme = f.rsplit("/", 1)[-1].lower().startswith("readme")
+        if (readme or glob_match(f, list(ctx.docs_globs))) and \
+                f.lower().endswith((".md", ".rst", ".txt", ".markdown")):
+            out.append(f)
+    return out
+
+
+def _docs_numbers(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
+    """``docs.numbers`` (rule 93, extended to the docs themselves): every result number the
+    changed docs quote is one mlgate can account for: a registered run's value (last, max or
+    min), a baseline value, a delta from the baseline, or a success-criterion threshold."""
+    from mlgate.gates import computed as K
+
+    docs = _changed_docs(ctx, art)
+    if not docs:
+        g.add("docs.numbers", [], "no changed doc quotes a result", 93)
+        return
+    counted = K.counted_runs(ctx)
+    values = K.result_values(ctx, counted)
+    values += [(c.threshold, f"threshold of {c.id}") for c in K.criteria(ctx)
+               if c.threshold is not None]
+    names = {k for r in counted.runs.values() for k in r.metric_keys()}
+    root = _workspace_root(ctx)
+    problems = []
+    for rel in docs:
+        try:
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line, n in result_numbers(text, names):
+            if any(K.matches(n, v) for v, _ in values):
+                continue
+            shown = n.text + ("%" if n.percent and not n.text.endswith("%") else "")
+            problems.append((rel, line, f"{rel}:{line}: {shown} is quoted as a result but "
+                                        f"matches no registered result (the nearest: "
+                                        f"{K.nearest(values, n)}); quote the numbers of "
+                                        "`mlgate runs` and the report exactly, or remove it"))
+    if problems:
+        for rel, line, msg in problems:
+            g.checks.append(Check(f"s{g.stage}.docs.numbers", False, msg, rel, line, 93))
+    else:
+        g.add("docs.numbers", [], f"the result numbers in {', '.join(docs)} match registered "
+                                  "results", 93)

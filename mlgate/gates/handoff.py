@@ -4,7 +4,8 @@
 Rules checked: 94 (sections present and filled; Best run is a run of the stage-5 report;
 Comparison to baseline), 95 (Finalization Status values; repository finalization is ``N/A``
 only for Non-Git tickets) and 96 (a user verification recorded by ``mlgate verify``, in
-both profiles).
+both profiles; with ``verify: signed`` also a signed tag ``mlgate/verified/<ticket>`` that
+``git verify-tag`` accepts and that covers the code).
 """
 from __future__ import annotations
 
@@ -65,8 +66,14 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
 
 
 def _verification(ctx: GateContext, g: _Gate, art: A.Artifact | None) -> None:
+    signed = ctx.signed_verification
+    if ctx.verified_by and signed is not None and not signed[0]:
+        g.add("verification", [(None, f"verified by {ctx.verified_by}, but mlgate.yaml asks "
+                                      f"for a signed verification: {signed[1]}")], "", 96)
+        return
     if ctx.verified_by:
-        g.add("verification", [], f"verified by {ctx.verified_by} (mlgate verify)", 96)
+        how = f"; {signed[1]}" if signed is not None else ""
+        g.add("verification", [], f"verified by {ctx.verified_by} (mlgate verify){how}", 96)
         return
     claim = ""
     line = None

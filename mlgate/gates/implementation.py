@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from mlgate import artifacts as A
-from mlgate.gates.changes import _handlers, _source_changes
+from mlgate.gates.changes import _handlers, _registered, _source_changes
 from mlgate.gates.core import (GateContext, Problem, _base, _fields, _Gate, _has_rows, _ids,
                                _load, _q, _what)
 
@@ -64,6 +64,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                          "`- 2026-05-01: implemented the augmentation`")],
               f"{len(entries)} progress entr(y/ies)", 73)
     _handlers(ctx, g, 4)
+    _registered(ctx, g, 4, runs=False)
 
 
 def _work_item_coverage(ctx: GateContext, g: _Gate, art: A.Artifact,
@@ -149,6 +150,12 @@ def _readiness(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
                     if not (Path(ctx.folder) / ref).is_file():
                         evid.append((row.line, f"readiness check '{label}' cites {ref}, which "
                                                f"does not exist in the ticket folder"))
+                    elif ctx.registry is not None:
+                        finding = ctx.registry.check(ctx.folder, ref)
+                        if finding is not None:
+                            evid.append((row.line, f"readiness check '{label}' cites "
+                                                   f"{ref}, which does not count: "
+                                                   f"{finding.message}"))
     g.add("readiness.rows", missing, "all 5 readiness rows present", 71)
     g.add("readiness.result", results, "no readiness check failed", 71)
     g.add("readiness.smoke", smoke_problem, "smoke test passed", 71)

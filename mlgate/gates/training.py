@@ -10,17 +10,31 @@ runs, reasons for Inconclusive and Waived), 82 (Reproducibility Record), 83 (Bes
 Result), 84 (Gate Decision, Next action), 86 (the ``stage5_policy`` on criterion decisions),
 87 (status ``Current``), 104 (every completed run has a plot), 108 (each completed run logged
 exactly the Monitoring keys), and the configured stage-5 handlers' fresh Pass evidence.
+
+The numbers are mlgate's (:mod:`mlgate.gates.computed`): only runs mlgate launched and
+collected count (``runs.registered``); each Run Registry row's code basis, seed and status are
+the run's (``runs.provenance``); each Metric Summary Result is the run's last logged value and
+each Baseline the value of baselines.yaml (``metrics.computed``); a ``Passed`` criterion holds
+on every run it cites and the observed numbers are the computed ones (``closure.computed``);
+no registered run does better than the Best run (``best.computed``). Prose stays the
+author's.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlgate import artifacts as A
 from mlgate import constants as C
-from mlgate.gates.changes import _handlers
-from mlgate.gates.core import (GateContext, _base, _decision, _fields, _Gate, _has_rows, _ids,
-                               _load, _placeholder_suffix, _q, _what)
+from mlgate.gates import computed as K
+from mlgate.gates.changes import _handlers, _registered
+from mlgate.gates.core import (GateContext, Problem, _base, _decision, _fields, _Gate,
+                               _has_rows, _ids, _load, _placeholder_suffix, _q, _what,
+                               _workspace_root)
+
+if TYPE_CHECKING:
+    from mlgate.state.mdparse import Field
 
 
 def _tolerance(*texts: str) -> float:
@@ -152,7 +166,196 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             g.add("decision.sc-policy", problems, f"all criteria {'/'.join(allowed)}", 86)
 
     _handlers(ctx, g, 5)
+    _registered(ctx, g, 5, runs=False)  # the run records: runs.registered
     _run_folders(ctx, g, art, runs, plan)
+    _computed(ctx, g, art, runs, closure, best_f, best_ids)
+
+
+# --- the numbers are mlgate's ------------------------------------------------------------
+
+
+def _computed(ctx: GateContext, g: _Gate, art: A.Artifact, runs: list[A.RunRow],
+              closure_rows: list[A.ClosureRow], best_f: "Field | None",
+              best_ids: list[str]) -> None:
+    """The report's numbers against the registered runs' records (rules 76, 79, 80, 83):
+    only runs mlgate launched and collected count; their provenance, the Metric Summary
+    (result, baseline), the closure rows and the best run must be what mlgate computes."""
+    counted = K.counted_runs(ctx)
+    reg_line = art.line_of("Run Registry")
+    problems: list[Problem] = []
+    rows = {r.id: r for r in runs if r.id}
+    for rid, why in sorted(counted.excluded.items()):
+        row = rows.get(rid)
+        problems.append((row.line if row else reg_line, why))
+    for rid, row in rows.items():
+        if rid not in counted.runs and rid not in counted.excluded and \
+                row.status in ("Completed", "Failed"):
+            problems.append((row.line, f"{rid} is {row.status} in the Run Registry but there "
+                                       f"is no run folder runs/{rid}: a run mlgate did not "
+                                       "make counts for nothing; run `mlgate run train`"))
+    ok = ("every run was launched and collected by mlgate (registered records)"
+          if counted.checked else "not checked: no evidence registry here (the runs' records "
+                                  "are read as they are)")
+    g.add("runs.registered", problems, ok, 76)
+    _provenance(g, runs, counted)
+    base, base_err = K.baseline(ctx)
+    _metric_numbers(ctx, g, art, counted, base, base_err)
+    crit = K.criteria(ctx)
+    _closure_numbers(g, closure_rows, counted, crit)
+    _best_run(g, art, counted, crit, best_f, best_ids)
+
+
+def _provenance(g: _Gate, runs: list[A.RunRow], counted: K.Counted) -> None:
+    """Run Registry rows say what the run's registered meta.json says: its commit (the code
+    basis cannot be relabelled without re-running), seed and status."""
+    problems: list[Problem] = []
+    for r in runs:
+        rec = counted.runs.get(r.id or "")
+        if rec is None:
+            continue
+        meta = rec.meta
+        commit = str(meta.get("commit") or "")
+        if commit and r.code_basis is not None:
+            shas = A.shas_in(r.code_basis)
+            if shas and not commit.startswith(shas[0]):
+                problems.append((r.line, f"{r.id}: Code Basis {shas[0]} is not the commit the "
+                                         f"run was launched from ({commit[:12]}, "
+                                         f"runs/{r.id}/meta.json); a new code basis needs a new "
+                                         "run (`mlgate run train`)"))
+        seed = meta.get("seed")
+        if isinstance(seed, int) and r.seed is not None:
+            n = A.parse_number(r.seed)
+            if n is not None and n != seed:
+                problems.append((r.line, f"{r.id}: Seed {r.seed} is not the run's seed {seed} "
+                                         f"(runs/{r.id}/meta.json)"))
+        if r.status in ("Completed", "Failed") and r.status != rec.status:
+            problems.append((r.line, f"{r.id}: Status {r.status} but the run's records say "
+                                     f"{rec.status} (runs/{r.id}/meta.json)"))
+    g.add("runs.provenance", problems, "Run Registry rows match the runs' records", 76)
+
+
+def _metric_numbers(ctx: GateContext, g: _Gate, art: A.Artifact, counted: K.Counted,
+                    base: object, base_err: str | None) -> None:
+    if art.section("Metric Summary") is None:
+        return
+    problems: list[Problem] = []
+    for m in A.metric_summary(art):
+        rec = counted.runs.get(m.run_id or "")
+        if rec is None or not m.metric:
+            continue  # unknown or uncounted runs are reported by metrics.run / runs.registered
+        last = rec.value(m.metric, "last")
+        where = f"runs/{rec.run}/{'summary.json' if rec.last else 'metrics.jsonl'}"
+        claim = K.first_number(m.result)
+        if last is None:
+            problems.append((m.line, f"{m.run_id} {m.metric}: {rec.run} never logged "
+                                     f"{m.metric} ({where}); report only logged metrics"))
+            continue
+        if claim is not None and not K.matches(claim, last):
+            problems.append((m.line, f"{m.run_id} {m.metric}: Result {m.result} differs from "
+                                     f"the value mlgate computes, {K.shown(last)} (last logged "
+                                     f"value, {where}); write {K.shown(last)}"))
+        if not ctx.check_baseline:
+            continue
+        if base_err is not None:
+            problems.append((m.line, f"{m.run_id} {m.metric}: the baseline cannot be read: "
+                                     f"{base_err}"))
+            continue
+        want = base.value(m.metric) if base is not None else None  # type: ignore[attr-defined]
+        bclaim = K.first_number(m.baseline)
+        if want is None and bclaim is not None:
+            problems.append((m.line, f"{m.run_id} {m.metric}: Baseline {m.baseline}, but "
+                                     f"{ctx.baseline_file} has no value for {m.metric}; write "
+                                     "N/A"))
+        elif want is not None and bclaim is None:
+            problems.append((m.line, f"{m.run_id} {m.metric}: Baseline "
+                                     f"{_what(m.baseline)} but {ctx.baseline_file} holds "
+                                     f"{K.shown(want)}; write {K.shown(want)}"))
+        elif want is not None and bclaim is not None and not K.matches(bclaim, want):
+            problems.append((m.line, f"{m.run_id} {m.metric}: Baseline {m.baseline} differs "
+                                     f"from {ctx.baseline_file} ({K.shown(want)}); write "
+                                     f"{K.shown(want)}"))
+    g.add("metrics.computed", problems, "Metric Summary results and baselines equal the "
+                                        "registered runs and baselines.yaml", 79)
+    if ctx.registry is not None and ctx.check_baseline and ctx.check_baseline_file:
+        from mlgate.runs.baselines import written_by_mlgate
+
+        root = ctx.workspace_root or _workspace_root(ctx)
+        ok, why = written_by_mlgate(root / ctx.baseline_file, ctx.registry.key_dir,
+                                    ctx.registry.key)
+        if ok is False:
+            g.add("metrics.baseline-file", [(None, f"{ctx.baseline_file}: {why}; the "
+                                                   "baseline is a person's decision: they "
+                                                   "set it with `mlgate baseline set` (or "
+                                                   "roll it back)")], "", 79,
+                  file=ctx.baseline_file)
+        else:
+            g.add("metrics.baseline-file", [], f"{ctx.baseline_file}: {why}", 79,
+                  file=ctx.baseline_file)
+
+
+def _closure_numbers(g: _Gate, rows: list[A.ClosureRow], counted: K.Counted,
+                     crit: list[K.closure.Criterion]) -> None:
+    by_sc = {c.id: c for c in crit}
+    problems: list[Problem] = []
+    for row in rows:
+        c = by_sc.get(row.sc_id or "")
+        if c is None or row.decision == "Waived" or not c.key:
+            continue
+        cited = [counted.runs[r] for r in row.evidence_runs if r in counted.runs]
+        values = [(r, K.run_value(r, c)) for r in cited]
+        if row.decision == "Passed":
+            for r, v in values:
+                holds = K.criterion_holds(r, c)
+                if holds is False:
+                    problems.append((row.line, f"{row.sc_id} is Passed, but {c.metric} of "
+                                               f"{r.run} is {K.shown(v)}, which misses "
+                                               f"{K.describe(c)} (computed from runs/{r.run}); "
+                                               "write Failed, or re-enter and fix"))
+                elif holds is None:
+                    problems.append((row.line, f"{row.sc_id} is Passed, but {c.metric} cannot "
+                                               f"be evaluated on {r.run} ({K.shown(v)}); it is "
+                                               "at most Inconclusive"))
+        finite = [(r, v) for r, v in values if v is not None]
+        for n in A.numbers_in(row.observed):
+            if finite and not any(K.matches(n, v) for _, v in finite):
+                got = ", ".join(f"{r.run} {K.shown(v)}" for r, v in finite)
+                problems.append((row.line, f"{row.sc_id}: Observed Result quotes {n.text}"
+                                           f"{'%' if n.percent else ''}, which is not what "
+                                           f"mlgate computes for {c.metric} ({got})"))
+    g.add("closure.computed", problems, "closure rows agree with the registered runs", 80)
+
+
+def _best_run(g: _Gate, art: A.Artifact, counted: K.Counted, crit: list[K.closure.Criterion],
+              best_f: "Field | None", best_ids: list[str]) -> None:
+    if art.section("Best Current Result") is None or not best_ids:
+        return
+    line = best_f.line if best_f else art.line_of("Best Current Result")
+    best = best_ids[0]
+    completed = {rid: r for rid, r in counted.runs.items() if r.completed}
+    if best not in completed:
+        why = "is not a completed run mlgate collected" if best not in counted.runs else \
+            "did not complete"
+        if best in counted.excluded or best in counted.runs or not completed:
+            g.add("best.computed", [(line, f"Best run {best} {why}")], "", 83)
+        else:
+            g.add("best.computed", [(line, f"Best run {best} {why}; completed runs: "
+                                           f"{', '.join(completed)}")], "", 83)
+        return
+    if not crit:
+        g.add("best.computed", [], f"best run {best} is a completed registered run", 83)
+        return
+    mine = K.score(completed[best], crit)
+    better = [(rid, K.score(r, crit)) for rid, r in completed.items()
+              if rid != best and K.score(r, crit) > mine]
+    if better:
+        rid, sc = max(better, key=lambda t: t[1])
+        g.add("best.computed", [(line, f"Best run {best} is not the best run: {rid} meets "
+                                       f"{sc[0]} of {len(crit)} criteria ({best}: {mine[0]})"
+                                       + ("" if sc[0] != mine[0] else
+                                          f" and does better on {crit[0].metric}")
+                                       + f"; name {rid}")], "", 83)
+        return
+    g.add("best.computed", [], f"best run {best}: no registered run does better", 83)
 
 
 def _code_basis(ctx: GateContext, g: _Gate, runs: list[A.RunRow], cited: set[str]) -> None:

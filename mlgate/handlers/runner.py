@@ -95,7 +95,9 @@ def run_handler(handler: StageHandler, ctx: HandlerContext) -> HandlerResult:
     """Run ``handler`` on ``ctx``, save the evidence and return the (saved) result.
 
     The result's ``stage`` is ``ctx.stage``; ``commit``/``dirty`` come from ``ctx``;
-    ``started``/``finished`` are set here; ``environment`` is the interpreter/platform record
+    ``started``/``finished`` are set here; the saved file is registered in
+    ``ctx.evidence_registry`` (with the commit, the dirty files and a hash of the handler's
+    options) before ``after_save`` runs; ``environment`` is the interpreter/platform record
     updated with whatever the handler put there; ``metrics["seconds"]`` is the wall time.
     Exceptions become a ``Fail`` with a ``crash`` check row and ``error`` = the traceback's
     last lines, except a missing optional dependency, which raises :class:`MissingExtra`.
@@ -129,6 +131,7 @@ def run_handler(handler: StageHandler, ctx: HandlerContext) -> HandlerResult:
         result.status = "Fail"
     result.commit = ctx.commit
     result.dirty = bool(ctx.dirty)
+    result.dirty_files = sorted(set(ctx.dirty_files or []))
     result.started = started
     result.finished = now_iso()
     env = evidence.environment()
@@ -136,7 +139,16 @@ def run_handler(handler: StageHandler, ctx: HandlerContext) -> HandlerResult:
     result.environment = env
     result.metrics.setdefault("seconds", round(seconds, 4))
 
-    evidence.save(ctx.folder, result)
+    register = None
+    if ctx.evidence_registry is not None:
+        from mlgate.evidence.registry import options_hash
+
+        def register(rel: str, data: bytes) -> None:
+            ctx.evidence_registry.register_data(
+                rel, data, kind="evidence", handler=result.handler, stage=ctx.stage,
+                commit=ctx.commit, options=options_hash(ctx.options), dirty=result.dirty_files)
+
+    evidence.save(ctx.folder, result, before_write=register)
     hook = getattr(handler, "after_save", None)
     if callable(hook):
         try:

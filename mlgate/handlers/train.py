@@ -24,6 +24,12 @@ The Run Registry gets a ``Running`` row. When the run has ended, collect the evi
 launching anything with ``ctx.run_options["collect"] = True`` (CLI: ``mlgate run train
 --collect``).
 
+**Registry** (``ctx.evidence_registry``, set by the workspace): every launch registers the
+run's ``meta.json`` as launched by mlgate before the training starts; when such a run has
+ended, its ``meta.json``, ``summary.json`` and ``metrics.jsonl`` are registered as
+collected. A run folder mlgate never launched is left out of the report (check ``registry``
+fails): gates count only registered runs.
+
 Per-invocation options (``ctx.run_options``): ``collect`` (bool), ``purpose`` (str, the Run
 Registry Purpose of the launched run(s)).
 """
@@ -38,6 +44,7 @@ from mlgate.runs import baselines as baselines_mod
 from mlgate.runs import closure
 from mlgate.constants import RUNS_DIR
 from mlgate.errors import MissingExtra, MlgateError
+from mlgate.evidence.registry import options_hash
 from mlgate.evidence.results import CheckResult, HandlerContext, HandlerResult
 
 __all__ = ["TrainHandler"]
@@ -91,6 +98,13 @@ class TrainHandler:
             checks.append(CheckResult("launch", "pass", launched.detail, secs))
 
         records = closure.load_runs(ctx.folder)
+        if ctx.evidence_registry is not None:
+            records, stray = self._register_runs(ctx, records, launched.runs)
+            if stray:
+                checks.append(CheckResult(
+                    "registry", "fail", f"{', '.join(f'{RUNS_DIR}/{r}' for r in stray)}: not "
+                    "launched by mlgate (no evidence registry entry), left out of the report; "
+                    "an invented run counts for nothing: delete it"))
         by_id = {r.run: r for r in records}
         mine = [by_id[r] for r in launched.runs if r in by_id] if launched.runs else records
         if not collect_only and not mine:
@@ -138,6 +152,32 @@ class TrainHandler:
 
     # -- steps ---------------------------------------------------------------------------
 
+    def _register_runs(self, ctx: HandlerContext, records: list[closure.RunRecord],
+                       launched: list[str]) -> tuple[list[closure.RunRecord], list[str]]:
+        """The runs that are mlgate's (launched now, or launched earlier and registered at
+        launch); the records of those that ended and were not collected yet are registered
+        now. Returns them, and the run folders mlgate never launched."""
+        ledger = ctx.evidence_registry
+        mine, stray = [], []
+        for r in records:
+            ours = r.run in launched or ledger.launched(r.run) is not None
+            collected = ledger.collected(r.run)
+            if not (ours or collected):
+                stray.append(r.run)
+                continue
+            mine.append(r)
+            if collected or r.status == "Running":
+                continue
+            for rec in ("meta.json", "summary.json", "metrics.jsonl"):
+                if (r.path / rec).is_file():
+                    ledger.register(ctx.folder, f"{RUNS_DIR}/{r.run}/{rec}", kind="run",
+                                    handler=self.name, stage=ctx.stage,
+                                    commit=r.meta.get("commit"),
+                                    options=options_hash(ctx.options),
+                                    dirty=ctx.dirty_files if r.run in launched else (),
+                                    run=r.run)
+        return mine, stray
+
     def _launch(self, ctx: HandlerContext, opts: dict[str, Any],
                 wandb_cfg: dict[str, Any]) -> _Launch:
         if not opts.get("command"):
@@ -145,12 +185,21 @@ class TrainHandler:
                 "train.command is not set in mlgate.yaml\nhint: add e.g.\n  train:\n    "
                 "command: \"python train.py --batch-size {batch_size} --grad-accum "
                 "{grad_accum}\""))
+        on_launch = None
+        if ctx.evidence_registry is not None:
+            def on_launch(run_id: str, run_dir: Path) -> None:
+                """The run is mlgate's: registered as launched before it starts."""
+                ctx.evidence_registry.register(
+                    ctx.folder, f"{RUNS_DIR}/{run_id}/meta.json", kind="launch",
+                    handler=self.name, stage=ctx.stage, commit=ctx.commit,
+                    options=options_hash(ctx.options), dirty=ctx.dirty_files)
         try:
             if ctx.detach:
                 from mlgate.runs import core as runs
 
                 handles = runs.launch_detached(ctx.folder, ctx.ticket, opts, ctx.worktree,
-                                               ctx.commit, ctx.dirty, wandb_cfg)
+                                               ctx.commit, ctx.dirty, wandb_cfg,
+                                               on_launch=on_launch)
                 run_ids = [r for r in (_run_id(h) for h in handles) if r]
                 ids = ", ".join(run_ids)
                 ctx.report(f"launched {ids} ({opts.get('launcher', 'local')}, detached)")
@@ -160,7 +209,7 @@ class TrainHandler:
 
             finished = watch.run_seeds(  # one run, or one per train.seeds
                 ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,
-                progress=ctx.progress)
+                progress=ctx.progress, on_launch=on_launch)
         except MissingExtra:
             raise  # e.g. submitit for launcher slurm: `mlgate run` exits 4 naming the extra
         except MlgateError as exc:

@@ -96,7 +96,11 @@ def install(root: str | Path, git: bool = False, claude: bool = False, codex: bo
 
 def uninstall(root: str | Path, git: bool = False, claude: bool = False,
               codex: bool = False) -> list[str]:
-    """Remove mlgate's adapters (restoring a chained git hook); returns what was done."""
+    """Remove mlgate's adapters (restoring a chained git hook); returns what was done. A
+    person's decision: refused for agent-run code (:func:`mlgate.human.require_person`)."""
+    from mlgate.human import require_person
+
+    require_person("mlgate hooks uninstall")
     root = Path(root)
     msgs: list[str] = []
     if git:

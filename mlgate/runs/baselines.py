@@ -36,6 +36,7 @@ from typing import Any
 
 from mlgate import constants as C
 from mlgate.errors import ConfigError, UsageError
+from mlgate.human import require_person
 from mlgate.util import atomic_write, today
 
 DEFAULT_FILE = "baselines.yaml"
@@ -161,7 +162,9 @@ class Baselines:
             commit: str | None = None, ticket: str | None = None, run: str | None = None,
             note: str | None = None) -> BaselineEntry:
         """Make ``metrics`` the current baseline (replacing it as a whole); the previous
-        current entry goes onto ``history``. Returns the new entry."""
+        current entry goes onto ``history``. Returns the new entry. A person's decision:
+        refused for agent-run code (:func:`mlgate.human.require_person`)."""
+        require_person("mlgate baseline set")
         clean: dict[str, float] = {}
         for key, value in metrics.items():
             num = _finite_number(value)
@@ -201,7 +204,9 @@ class Baselines:
         The restored values become a new current entry (``restored_from`` names the entry
         they came from); the rolled-back entry is kept in ``history`` with the reason.
         Rolling back twice from C (which replaced B, which replaced A) gives A.
+        A person's decision: refused for agent-run code.
         """
+        require_person("mlgate baseline rollback")
         if steps < 1:
             raise UsageError(f"rollback steps must be >= 1, got {steps}", steps=steps)
         if self.current is None:
@@ -264,9 +269,85 @@ class Baselines:
                                         default_flow_style=False)
 
     def save(self) -> Path:
-        """Write the file atomically (the old file is intact if writing fails)."""
-        atomic_write(self.path, self.dumps())
+        """Write the file atomically (the old file is intact if writing fails), and note its
+        digest beside the seal key (:func:`record_written`): the stage-5 gate then knows a
+        baselines.yaml edited by hand from one mlgate wrote."""
+        text = self.dumps()
+        atomic_write(self.path, text)
+        record_written(self.path, text.encode("utf-8"))
         return self.path
+
+
+RECORD_FILE = "baselines.json"
+
+
+def key_dir_of(path: Path) -> Path | None:
+    """The folder of the seal key of the workspace holding ``path`` (``<git common
+    dir>/mlgate``, or ``.mlgate``), or ``None`` outside a workspace."""
+    from mlgate import git as G
+
+    for d in [path.parent, *path.parent.parents]:
+        dot = d / ".git"
+        if dot.is_dir():
+            return dot / "mlgate"
+        if dot.is_file():
+            return G.common_dir(d) / "mlgate"
+        if (d / ".mlgate").is_dir():
+            return d / ".mlgate"
+    return None
+
+
+def _record_mac(key: bytes, data: dict[str, Any]) -> str:
+    from mlgate.state.seal import mac
+
+    return mac(key, json.dumps(data, sort_keys=True).encode())
+
+
+def record_written(path: Path, data: bytes) -> None:
+    """Note the digest of the baselines file mlgate just wrote (MAC'd with the seal key;
+    nothing is noted outside a workspace or without a key)."""
+    import hashlib
+
+    from mlgate.state.seal import load_key
+    from mlgate.util import now_iso
+
+    kd = key_dir_of(Path(path).resolve())
+    key = load_key(kd) if kd is not None else None
+    if kd is None or key is None:
+        return
+    rec_path = kd / RECORD_FILE
+    try:
+        records = json.loads(rec_path.read_text(encoding="utf-8"))
+        records = records if isinstance(records, dict) else {}
+    except (OSError, ValueError):
+        records = {}
+    entry = {"digest": "sha256:" + hashlib.sha256(data).hexdigest(), "at": now_iso()}
+    records[str(Path(path).resolve())] = dict(entry, mac=_record_mac(key, entry))
+    atomic_write(rec_path, json.dumps(records, indent=1, sort_keys=True) + "\n")
+
+
+def written_by_mlgate(path: Path, key_dir: Path, key: bytes | None) -> tuple[bool | None, str]:
+    """Whether ``path`` is the baselines file mlgate last wrote: ``(None, ...)`` when
+    mlgate never noted one (a file from before, or written by hand from the start),
+    ``(False, why)`` when it differs or its note is not mlgate's."""
+    import hashlib
+
+    try:
+        records = json.loads((Path(key_dir) / RECORD_FILE).read_text(encoding="utf-8"))
+        entry = dict(records[str(Path(path).resolve())])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, "mlgate has not written it"
+    given = entry.pop("mac", None)
+    if key is not None and given != _record_mac(key, entry):
+        return False, "its note beside the seal key was not written by mlgate"
+    try:
+        now = "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        now = None
+    if now != entry.get("digest"):
+        return False, (f"it is not the file mlgate last wrote ({entry.get('at')}): it was "
+                       "edited outside `mlgate baseline`" if now else "it was deleted")
+    return True, f"written by mlgate ({entry.get('at')})"
 
 
 # -- loading ---------------------------------------------------------------------------

@@ -113,7 +113,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -638,8 +638,11 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
            worktree: str | Path, commit: str | None = None, dirty: bool = False,
            wandb_cfg: Mapping[str, Any] | None = None, attempt: int = 1,
            parent: str | None = None, seed: int | None = None,
-           group: Mapping[str, Any] | None = None) -> RunHandle:
+           group: Mapping[str, Any] | None = None,
+           on_launch: Callable[[str, Path], None] | None = None) -> RunHandle:
     """Launch ``train_cfg["command"]`` as a new run of the ticket folder ``folder``.
+    ``on_launch(run_id, run_dir)`` is called once ``meta.json`` is written, before the
+    training process starts (the train handler registers the run as mlgate's there).
 
     Returns once the training process has started (its pid is in ``train.pid``), or at once
     for a Slurm job. ``seed`` replaces ``train.seed`` for this run; ``group`` (``seed_group``,
@@ -650,7 +653,7 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
     cfg = train_settings(train_cfg)
     wb = wandb_settings(wandb_cfg)
     prep = _prepare(folder, ticket, cfg, wb, worktree, commit, dirty, attempt, parent, seed,
-                    group)
+                    group, on_launch)
     if cfg["launcher"] == "slurm":
         return _launch_slurm([prep], Path(worktree), cfg)[0]
     return _launch_prepared_local(prep, Path(worktree), cfg)
@@ -659,7 +662,8 @@ def launch(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] 
 def launch_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
                  worktree: str | Path, commit: str | None = None, dirty: bool = False,
                  wandb_cfg: Mapping[str, Any] | None = None,
-                 seeds: Sequence[int] | None = None) -> list[RunHandle]:
+                 seeds: Sequence[int] | None = None,
+                 on_launch: Callable[[str, Path], None] | None = None) -> list[RunHandle]:
     """One run per seed (``seeds``, default ``train.seeds``), all started now: on Slurm one
     array job (``train.parallel`` caps how many of its tasks run at once), otherwise one
     process per seed on this machine (the caller limits how many run at once). Each run's
@@ -668,8 +672,8 @@ def launch_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str,
     wb = wandb_settings(wandb_cfg)
     chosen = list(seeds if seeds is not None else (cfg["seeds"] or [cfg["seed"]]))
     group = new_seed_group(chosen)
-    preps = [_prepare(folder, ticket, cfg, wb, worktree, commit, dirty, 1, None, s, group)
-             for s in chosen]
+    preps = [_prepare(folder, ticket, cfg, wb, worktree, commit, dirty, 1, None, s, group,
+                      on_launch) for s in chosen]
     if cfg["launcher"] == "slurm":
         return _launch_slurm(preps, Path(worktree), cfg)
     return [_launch_prepared_local(p, Path(worktree), cfg) for p in preps]
@@ -678,21 +682,24 @@ def launch_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str,
 def launch_detached(folder: str | Path, ticket: str | None,
                     train_cfg: Mapping[str, Any] | None, worktree: str | Path,
                     commit: str | None = None, dirty: bool = False,
-                    wandb_cfg: Mapping[str, Any] | None = None) -> list[RunHandle]:
+                    wandb_cfg: Mapping[str, Any] | None = None,
+                    on_launch: Callable[[str, Path], None] | None = None) -> list[RunHandle]:
     """What ``mlgate run train --detach`` starts: one run, or one per ``train.seeds`` (all at
     once: nobody stays to start the next, so locally ``train.parallel`` must allow them all;
     on Slurm the array job's own limit applies)."""
     cfg = train_settings(train_cfg)
     seeds = cfg.get("seeds")
     if not seeds:
-        return [launch(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg)]
+        return [launch(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
+                       on_launch=on_launch)]
     par = cfg.get("parallel") or 1
     if cfg["launcher"] != "slurm" and len(seeds) > par:
         raise UsageError(f"train.seeds has {len(seeds)} seeds but train.parallel is {par}: "
                          f"detached, mlgate does not stay to start the rest\nhint: run without "
                          f"--detach, or set train.parallel: {len(seeds)}",
                          seeds=seeds, parallel=par)
-    return launch_seeds(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg, seeds)
+    return launch_seeds(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg, seeds,
+                        on_launch)
 
 
 def new_seed_group(seeds: Sequence[int]) -> dict[str, Any]:
@@ -715,7 +722,8 @@ class _Prepared:
 def _prepare(folder: str | Path, ticket: str | None, cfg: Mapping[str, Any],
              wb: Mapping[str, Any], worktree: str | Path, commit: str | None, dirty: bool,
              attempt: int, parent: str | None, seed: int | None,
-             group: Mapping[str, Any] | None) -> _Prepared:
+             group: Mapping[str, Any] | None,
+             on_launch: Callable[[str, Path], None] | None = None) -> _Prepared:
     folder, worktree = Path(folder), Path(worktree)
     if not cfg["command"]:
         raise ConfigError(CONFIG_NAME, "train.command is not set\nhint: add e.g. train: "
@@ -774,6 +782,8 @@ def _prepare(folder: str | Path, ticket: str | None, cfg: Mapping[str, Any],
     if group:
         meta.update({k: group[k] for k in ("seed_group", "seeds") if k in group})
     write_json(run_dir / "meta.json", meta)
+    if on_launch is not None:
+        on_launch(run_id, run_dir)
     (run_dir / LOG).touch()
     return _Prepared(run_id, run_dir, argv, extra_env)
 

@@ -343,20 +343,22 @@ def run_with_retries(folder: str | Path, ticket: str | None, train_cfg: Mapping[
                      wandb_cfg: Mapping[str, Any] | None = None, progress: Any = None,
                      poll: float = DEFAULT_POLL, *, seed: int | None = None,
                      group: Mapping[str, Any] | None = None,
-                     first: runs_mod.RunHandle | None = None) -> list[RunInfo]:
+                     first: runs_mod.RunHandle | None = None,
+                     on_launch: Any = None) -> list[RunInfo]:
     """Launch a run, watch it, and on ``oom`` relaunch it as a new run with ``batch_size``
     halved and ``grad_accum`` doubled (``meta.json``: ``attempt``, ``parent_run``), at most
     ``train.oom_retries`` times and only when the command contains ``{batch_size}``.
     ``seed``/``group``: the run is one of a ``train.seeds`` set; ``first``: a run already
     launched (e.g. a task of a Slurm array job) to watch instead of launching one.
-    Returns every run started, oldest first."""
+    ``on_launch`` is passed to :func:`mlgate.runs.core.launch`. Returns every run started,
+    oldest first."""
     cfg = runs_mod.train_settings(train_cfg)
     out: list[RunInfo] = []
     attempt, parent = 1, None
     while True:
         handle = first if first is not None and attempt == 1 else runs_mod.launch(
             folder, ticket, cfg, worktree, commit, dirty, wandb_cfg, attempt=attempt,
-            parent=parent, seed=seed, group=group)
+            parent=parent, seed=seed, group=group, on_launch=on_launch)
         if progress is not None and callable(progress) and not hasattr(progress, "print"):
             progress(f"{handle.run_id} launched ({handle.launcher}, batch_size "
                      f"{cfg['batch_size']}, grad_accum {cfg['grad_accum']})")
@@ -374,7 +376,7 @@ def run_with_retries(folder: str | Path, ticket: str | None, train_cfg: Mapping[
 def run_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, Any] | None,
               worktree: str | Path, commit: str | None = None, dirty: bool = False,
               wandb_cfg: Mapping[str, Any] | None = None, progress: Any = None,
-              poll: float = DEFAULT_POLL) -> list[RunInfo]:
+              poll: float = DEFAULT_POLL, on_launch: Any = None) -> list[RunInfo]:
     """``train.seeds``: one run per seed, each watched to its end with its own OOM retries.
 
     On Slurm the runs are one array job (:func:`mlgate.runs.core.launch_seeds`; an OOM retry
@@ -385,10 +387,10 @@ def run_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, An
     seeds = cfg.get("seeds")
     if not seeds:
         return run_with_retries(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
-                                progress, poll)
+                                progress, poll, on_launch=on_launch)
     if cfg["launcher"] == "slurm":
         handles = runs_mod.launch_seeds(folder, ticket, cfg, worktree, commit, dirty,
-                                        wandb_cfg, seeds)
+                                        wandb_cfg, seeds, on_launch)
         group = {k: read_meta(handles[0].run_dir).get(k) for k in ("seed_group", "seeds")}
         jobs = [dict(seed=s, group=group, first=h) for s, h in zip(seeds, handles)]
         workers = len(jobs)
@@ -402,7 +404,7 @@ def run_seeds(folder: str | Path, ticket: str | None, train_cfg: Mapping[str, An
 
     def one(kw: dict[str, Any]) -> list[RunInfo]:
         return run_with_retries(folder, ticket, cfg, worktree, commit, dirty, wandb_cfg,
-                                progress, poll, **kw)
+                                progress, poll, on_launch=on_launch, **kw)
 
     if workers <= 1:
         done = [one(kw) for kw in jobs]

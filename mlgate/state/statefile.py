@@ -207,6 +207,10 @@ def parse_path(text: str | None) -> tuple[int, ...] | None:
 
 
 STAGE_ENTRY_PREFIX = "<!-- mlgate-stage-entry:"
+#: ``<!-- mlgate-stage4-windows: <entry>..<exit> <entry>.. -->``: every stage-4 window of the
+#: ticket, the commit HEAD was at on entering stage 4 and on leaving it (empty while open).
+#: ``mlgate audit`` places each source commit of the branch history in one of them.
+WINDOWS_PREFIX = "<!-- mlgate-stage4-windows:"
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
@@ -263,6 +267,7 @@ class StateDoc:
         self.violations = self._parse_violations()
         self.seal, self.seal_line = self._parse_seal()
         self.stage_entries, self.stage_entry_line = self._parse_stage_entries()
+        self.windows, self.windows_line = self._parse_windows()
 
     def _err(self, line: int | None, message: str) -> StateFileError:
         return StateFileError(self.path, line, message)
@@ -517,6 +522,30 @@ class StateDoc:
             found = (entries, i + 1)
         return found
 
+    def _parse_windows(self) -> tuple[list[tuple[str, str | None]], int | None]:
+        """The ``<!-- mlgate-stage4-windows: a..b c.. -->`` line (sealed; absent in files
+        written before it existed): ``[(entry, exit or None)]``, oldest first."""
+        if WINDOWS_PREFIX not in self.doc.text:
+            return [], None
+        found: tuple[list[tuple[str, str | None]], int | None] = ([], None)
+        for i, raw in enumerate(self.doc.lines):
+            if not raw.startswith(WINDOWS_PREFIX):
+                continue
+            if found[1] is not None:
+                raise self._err(i + 1, "more than one mlgate stage4-windows line")
+            body = raw.rstrip("\r\n")
+            if not body.endswith("-->"):
+                raise self._err(i + 1, "malformed mlgate stage4-windows line")
+            windows: list[tuple[str, str | None]] = []
+            for item in body[len(WINDOWS_PREFIX):-3].split():
+                start, dots, end = item.partition("..")
+                if not (dots and is_commit_sha(start) and (not end or is_commit_sha(end))):
+                    raise self._err(i + 1, f"mlgate stage4-windows item {item!r}; expected "
+                                           "<entry sha>..<exit sha> (exit empty while open)")
+                windows.append((start, end or None))
+            found = (windows, i + 1)
+        return found
+
     def _parse_seal(self) -> tuple[str | None, int | None]:
         found: tuple[str | None, int | None] = (None, None)
         text, lines = self.doc.text, self.doc.lines
@@ -715,6 +744,23 @@ class StateDoc:
             self.doc.lines.append(line)
         self._reparse()
 
+    def set_windows(self, windows: list[tuple[str, str | None]]) -> None:
+        """Record the stage-4 windows (one sealed comment line above the stage-entry line)."""
+        nl = self.doc.newline()
+        line = WINDOWS_PREFIX + " " + " ".join(
+            f"{a}..{b or ''}" for a, b in windows) + f" -->{nl}"
+        if self.windows_line is not None:
+            self.doc.lines[self.windows_line - 1] = line
+        else:
+            at = self.stage_entry_line or self.seal_line
+            if at is not None:
+                self.doc.lines.insert(at - 1, line)
+            else:
+                if self.doc.lines and not self.doc.lines[-1].endswith(("\n", "\r")):
+                    self.doc.lines[-1] += nl
+                self.doc.lines.append(line)
+        self._reparse()
+
     def seal_payload(self) -> bytes:
         """The canonical bytes the seal covers: machine-owned fields, the logs, and the
         stage-entry commits when the file has them (so files sealed before that line existed
@@ -732,6 +778,8 @@ class StateDoc:
         }
         if self.stage_entry_line is not None:
             data["stage_entries"] = {str(k): v for k, v in self.stage_entries.items()}
+        if self.windows_line is not None:
+            data["stage4_windows"] = [f"{a}..{b or ''}" for a, b in self.windows]
         return json.dumps(data, sort_keys=True, ensure_ascii=True).encode("ascii")
 
     def compute_seal(self, key: bytes) -> str:
