@@ -57,7 +57,7 @@ def real_run(folder: Path, ticket: str, worktree: Path) -> Path:
     reg = Registry()
     reg.register(CompleteRun(), name="train")
     t = Workspace.discover(folder).ticket(ticket)
-    res = t.run_handlers(["train"], registry=reg)[0]
+    res = t.run_handlers(["train"], registry=reg, only_configured=False)[0]
     run_dir = folder / C.RUNS_DIR / res.to_dict()["runs"][-1]["run"]
     assert res.status == "Pass", (run_dir / "train.log").read_text()
     wb = meta(run_dir)["wandb"]

@@ -325,7 +325,7 @@ def test_block_and_unblock(ws: Workspace) -> None:
 def test_graph_is_clean_mermaid_with_the_path_and_the_current_stage(ws: Workspace) -> None:
     t = walk_to(ws, "g", 5)
     t.reenter("Plan Impact", "the plan missed the epochs")  # 5 -> 1, path 1 -> 3 -> 4 -> 5
-    fill(t.folder, 1)
+    revise(t, 1, ["investigation-notes.md"])  # a re-entry must change what it names
     t.advance()  # 1 -> 3: the return path skips stage 2
     text = t.graph()
     lines = [line.strip() for line in text.splitlines()]
