@@ -202,3 +202,11 @@ def test_progress_rich_live_line_and_plain_lines(ticket: Path, tmp_path: Path) -
     line = plain.getvalue().splitlines()[-1]
     assert line.startswith("RUN-001  step 1  train/loss=0.9  elapsed ")
     assert line.endswith("crashed (exit 3)")
+
+
+def test_output_to_train_log_counts_as_liveness(ticket: Path, tmp_path: Path) -> None:
+    """A healthy run that logs its metrics elsewhere but keeps printing is not `stalled`."""
+    h = runs.launch(ticket, "demo", {"command": command("prints_only.py"), "env": NO_WANDB},
+                    tmp_path)
+    assert watch.watch(h.run_dir, stall_after=2, poll=0.2) == "completed"
+    assert meta(h.run_dir)["exit_code"] == 0

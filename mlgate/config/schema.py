@@ -420,7 +420,7 @@ COMMENTED_TEMPLATE = """\
 # Globs relative to the repository root; a pattern without "/" matches at the root only,
 # "**" spans folders: "docs/**" is everything under docs/, "*.md" the root's .md files.
 # docs: ["docs/**", "*.md"]
-# run_outputs: ["results*/**", "exp_log*/**", "checkpoints/**"]
+# run_outputs: ["results*/**", "exp_log*/**", "checkpoints/**", "lightning_logs/**", "logs/**", "tb_logs/**", "wandb/**"]
 
 # Where `mlgate new` puts each ticket's worktree (relative to the repository root);
 # {repo} is the repository folder's name, {ticket} the ticket name.

@@ -16,8 +16,9 @@ API::
 * the run's own end (the supervisor records the exit code in ``meta.json``) is classified by
   :func:`mlgate.runs.core.classify_end` (``completed``/``crashed``/``oom``/``nan``);
 * ``nan`` — a non-finite value is logged for a key containing ``loss``: the run is stopped;
-* ``stalled`` — no new ``metrics.jsonl`` line for ``stall_after`` seconds (counted from
-  the training process's start, or the file's last change): the run is stopped;
+* ``stalled`` — for ``stall_after`` seconds (counted from the training process's start) no
+  new ``metrics.jsonl`` line, no output to ``train.log`` and no new row from the run's metric
+  source (:mod:`mlgate.runs.sources`): the run is stopped;
 * ``timeout`` — the run has been going for more than ``timeout`` seconds: it is stopped.
 
 Stopping = SIGTERM to the training process's process groups (its whole tree), SIGKILL after a
@@ -45,7 +46,7 @@ from typing import Any
 
 from mlgate.runs import core as runs_mod
 from mlgate.errors import UsageError
-from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
+from mlgate.runs.plots import LOG, METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
 
 __all__ = ["watch", "watch_run", "run_with_retries", "format_runs", "MetricsTail"]
@@ -248,6 +249,7 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
 def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: float | None,
             timeout: float | None, poll: float, grace: float) -> None:
     metrics = run_dir / METRICS
+    log = run_dir / LOG
     dead_since: float | None = None
     while True:
         recs = tail.read_new()
@@ -280,8 +282,9 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             return
         if stall_after and meta.get("running_since"):
             last = since
-            with contextlib.suppress(OSError):
-                last = max(last, metrics.stat().st_mtime)
+            for alive in (metrics, log):  # a new metric, or output: the run is alive
+                with contextlib.suppress(OSError):
+                    last = max(last, alive.stat().st_mtime)
             if now - last > float(stall_after):
                 _stop(run_dir, "stalled", f"no new metric for {now - last:.0f} s "
                                           f"(train.stall_after {stall_after} s)", grace)
