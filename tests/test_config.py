@@ -31,7 +31,8 @@ SPEC_DEFAULTS = {
               "timeout": 86400, "stall_after": 900, "oom_retries": 3, "seed": 0, "data": [],
               "slurm": {"partition": None, "gpus_per_node": 1, "time_min": 60,
                         "cluster": "auto", "extra": {}},
-              "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
+              "env": {}, "config": None,  # beyond SPEC §12.1: used by the launchers
+              "metrics": "auto", "metrics_regex": None},  # issue 15: metric sources
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
 }
@@ -375,3 +376,19 @@ def test_status_skips_the_validator_until_the_config_changes(git_workspace) -> N
     assert bad.returncode == 2 and "mlgate.yaml:3" in bad.stderr and "hanlders" in bad.stderr
     cfg.write_text("branch_prefix: codex/\nprofile: strict\n")
     assert status().returncode == 0
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("train:\n  metrics: mlflow\n", "train.metrics"),
+    ("train:\n  metrics_regex: 'val_acc=(?P<val_acc>[0-9.]+'\n", "not a valid regular"),
+    ("train:\n  metrics_regex: 'epoch (?P<step>\\d+)'\n", "names no metric"),
+])
+def test_bad_metric_source_settings_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    err = config_error(tmp_path, text)
+    assert needle in err.message and "mlgate.yaml:2" in str(err)
+
+
+def test_metric_source_settings_load(tmp_path: Path) -> None:
+    write(tmp_path, "train:\n  metrics: stdout\n  metrics_regex: 'val_acc=(?P<val_acc>\\S+)'\n")
+    train = load_config(tmp_path).train
+    assert train.metrics == "stdout" and train.metrics_regex == "val_acc=(?P<val_acc>\\S+)"

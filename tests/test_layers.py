@@ -22,9 +22,9 @@ LAYERS: dict[str, int] = {
     "util": 1, "resources": 1, "config": 1, "config.raw": 1, "state": 1, "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
     "lock.shell": 2,
-    "git": 2, "config.schema": 2, "state.statefile": 2,
+    "git": 2, "config.schema": 2, "state.statefile": 2, "runs.plots": 2,
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
-    "runs.baselines": 3, "runs.plots": 3,
+    "runs.baselines": 3, "runs.sources": 3,
     "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.closure": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5,
     "runs.watch": 5,
@@ -43,6 +43,10 @@ HEAVY = {
     "wandb": {"track", "handlers", "runs", "demo"},
     "submitit": {"runs", "handlers"},
     "matplotlib": {"runs", "track", "report", "demo"},
+    "tensorboard": {"runs.sources"},
+    "lightning": {"track.integrations"},
+    "pytorch_lightning": {"track.integrations"},
+    "transformers": {"track.integrations"},
     "pydantic": {"config.schema", "state.model"},
     "git": set(),  # GitPython: the git CLI is used
 }

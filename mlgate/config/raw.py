@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
                   "extra": {}},
         "env": {},
         "config": None,
+        "metrics": "auto",
+        "metrics_regex": None,
     },
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.runs import core as runs_mod
+from mlgate.runs import sources
 from mlgate.errors import UsageError
 from mlgate.runs.plots import LOG, METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
@@ -229,12 +230,13 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
     started = float(meta.get("started_ts") or time.time())
     display = _Display(progress, run_id, started, interval=interval)
     tail = MetricsTail(run_dir / METRICS)
+    live = sources.LiveSource(run_dir, meta)
     status = ""
     try:
         if _ended(meta):
             display.update(tail.read_new())
         else:
-            _follow(run_dir, tail, display, stall_after, timeout, poll, grace)
+            _follow(run_dir, tail, display, stall_after, timeout, poll, grace, live)
         runs_mod.complete_records(run_dir)
         _wait_writer(run_dir, WRITER_WAIT)
         meta = read_meta(run_dir)
@@ -247,12 +249,15 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
 
 
 def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: float | None,
-            timeout: float | None, poll: float, grace: float) -> None:
+            timeout: float | None, poll: float, grace: float,
+            live: sources.LiveSource | None = None) -> None:
     metrics = run_dir / METRICS
     log = run_dir / LOG
     dead_since: float | None = None
     while True:
         recs = tail.read_new()
+        if live is not None:
+            recs += live.poll()  # the script's own wandb/CSV/TensorBoard/stdout log
         if recs:
             display.update(recs)
             bad = runs_mod.nonfinite_loss(recs)
@@ -285,6 +290,8 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             for alive in (metrics, log):  # a new metric, or output: the run is alive
                 with contextlib.suppress(OSError):
                     last = max(last, alive.stat().st_mtime)
+            if live is not None and live.last_row is not None:
+                last = max(last, live.last_row)
             if now - last > float(stall_after):
                 _stop(run_dir, "stalled", f"no new metric for {now - last:.0f} s "
                                           f"(train.stall_after {stall_after} s)", grace)
