@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
     "runs.baselines": 3, "runs.sources": 3,
     "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.closure": 4, "runs.core": 4,
-    "track": 4, "track.__main__": 5,
+    "track": 4, "track.__main__": 5, "track.integrations": 5,
     "runs.watch": 5,
     "handlers": 6,
     "engine": 7,
@@ -168,6 +168,14 @@ def test_hook_path_imports_no_heavy_module() -> None:
             " if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"hook path imports: {out.stdout.strip()}"
+
+
+def test_integrations_load_their_framework_only_when_asked() -> None:
+    code = ("import sys, mlgate.track, mlgate.track.integrations as i;"
+            "before=[m for m in ('lightning','pytorch_lightning','transformers','tensorboard',"
+            "'torch','wandb') if m in sys.modules]; print(','.join(before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_import_mlgate_is_light() -> None:

@@ -60,7 +60,8 @@ CHOICES = ("auto", *KINDS)
 #: Not metrics: the x axis and bookkeeping keys frameworks log beside the metrics.
 NOT_METRICS = frozenset({"step", "time", "epoch", "_step", "_runtime", "_timestamp",
                          "hp_metric", "global_step", "trainer/global_step",
-                         "train/global_step"})
+                         "train/global_step", "train/epoch"})
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 TRACK_COPY = "metrics.track.jsonl"  # track's own file, kept when another source is chosen
 FRESH_SLACK = 2.0  # seconds: a file changed this long before the run started still counts
 _SEARCH_DEFAULT = ("lightning_logs", "logs", "tb_logs", "wandb")
@@ -351,6 +352,9 @@ def import_metrics(run_dir: str | Path, kind: str | None = None, regex: str | No
     chosen = _settings(meta, kind, regex)[0]
     link_wandb(run_dir, meta)
     meta = read_meta(run_dir)
+    outside = checkpoints_outside(run_dir, meta)
+    if outside or meta.get("checkpoints"):
+        update_meta(run_dir, checkpoints=outside)
     if chosen in ("auto", "track") and track_used(run_dir, meta):
         result = SourceResult(kind="track", path=METRICS)
     else:
@@ -369,6 +373,39 @@ def import_metrics(run_dir: str | Path, kind: str | None = None, regex: str | No
                 result["warning"] = warning
     update_meta(run_dir, metrics_source=dict(result))
     return result
+
+
+def checkpoints_outside(run_dir: str | Path, meta: Mapping[str, Any] | None = None
+                        ) -> list[str]:
+    """Checkpoints the run wrote outside its folder (relative to its working directory):
+    in the ``run_outputs`` folders, and where Lightning puts them beside a ``WandbLogger``
+    (``<project>/<wandb run id>/checkpoints/``). Only files changed since the run started."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir) if meta is None else meta
+    cwd = meta.get("cwd")
+    if not cwd or not Path(str(cwd)).is_dir():
+        return []
+    base = Path(str(cwd))
+    since = meta.get("running_since") or meta.get("started_ts")
+    roots = _roots(run_dir, meta, _settings(meta, None, None)[2])[1:]
+    wb = meta.get("wandb") if isinstance(meta.get("wandb"), Mapping) else {}
+    if wb.get("project") and wb.get("run_id"):
+        roots.append(base / str(wb["project"]) / str(wb["run_id"]))
+    found: list[str] = []
+    run_key = run_dir.resolve()
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.suffix.lower() not in CHECKPOINT_SUFFIXES or not p.is_file():
+                continue
+            key = p.resolve()
+            if run_key in key.parents or not _fresh(p, float(since) if since else None):
+                continue
+            rel = _where(p, base, None)
+            if rel not in found:
+                found.append(rel)
+    return found[:50]
 
 
 def _nothing_found(chosen: str, meta: Mapping[str, Any]) -> str:
