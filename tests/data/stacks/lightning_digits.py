@@ -1,7 +1,8 @@
 """A LightningModule on digits, with the logger chosen on the command line:
 csv (CSVLogger("logs")), default (Lightning's default logger), wandb (WandbLogger()),
-mlgate (MlgateLogger()), wandb+mlgate, pl-mlgate (the standalone pytorch_lightning package).
---devices 2 runs DDP on CPU (gloo) through Lightning's own launcher."""
+mlgate (MlgateLogger()), wandb+mlgate. --package pytorch_lightning uses the standalone
+package instead of lightning.pytorch. --devices 2 runs DDP on CPU (gloo) through Lightning's
+own launcher."""
 import argparse
 import json
 import os
@@ -14,9 +15,10 @@ p = argparse.ArgumentParser()
 p.add_argument("--logger", default="csv")
 p.add_argument("--devices", type=int, default=1)
 p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--package", default="lightning")
 args = p.parse_args()
 
-if args.logger == "pl-mlgate":
+if args.package == "pytorch_lightning":
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger, WandbLogger
 else:
@@ -68,13 +70,12 @@ elif args.logger == "default":
 elif args.logger == "wandb":
     logger = WandbLogger(project="digits-lightning")
 elif args.logger == "wandb+mlgate":
-    from mlgate.track.integrations import MlgateLogger
+    if args.package == "pytorch_lightning":
+        from mlgate.track.integrations.pytorch_lightning import MlgateLogger
+    else:
+        from mlgate.track.integrations import MlgateLogger
 
     logger = [WandbLogger(project="digits-lightning"), MlgateLogger()]
-elif args.logger == "pl-mlgate":
-    from mlgate.track.integrations.pytorch_lightning import MlgateLogger
-
-    logger = MlgateLogger()
 else:
     from mlgate.track.integrations import MlgateLogger
 
