@@ -283,3 +283,45 @@ def test_watchdog_counts_csv_rows_as_progress(tmp_path: Path) -> None:
     assert [r["step"] for r in metrics(h.run_dir)] == list(range(12))
     assert meta(h.run_dir)["metrics_source"]["path"] == \
         "lightning_logs/version_0/metrics.csv"
+
+
+# -- `mlgate run train --collect RUN` ------------------------------------------------------
+
+
+def test_cli_collect_run_imports_from_any_source_after_the_fact(git_repo: Path) -> None:
+    """A finished run whose metrics mlgate did not find is imported again with `--collect
+    RUN --metrics stdout`; the failing checks are printed, not only kept in the evidence."""
+    from conftest import mlgate
+    from test_hooks_helpers import add_ticket
+
+    (git_repo / "mlgate.yaml").write_text(
+        "handlers: {5: [train]}\ntrain:\n  command: python train.py\n")
+    add_ticket(git_repo, "exp", 5, worktree=False)
+    folder = git_repo / "tickets" / "in-progress" / "exp"
+    run_dir = folder / "runs" / "RUN-001"
+    run_dir.mkdir(parents=True)
+    (run_dir / "meta.json").write_text(json.dumps({
+        "run": "RUN-001", "cwd": str(git_repo), "status": "completed", "exit_code": 0,
+        "failure_class": "completed", "started_ts": time.time() - 30,
+        "finished": "2025-01-01T00:00:00+00:00",
+        "metrics_source": {"kind": "none", "error": "nothing found"}}))
+    (run_dir / "train.log").write_text("epoch 0 loss=0.9 val_acc=0.61\n"
+                                       "epoch 1 loss=0.5 val_acc=0.83\n")
+    first = mlgate(git_repo, "run", "train", "--collect")
+    assert first.returncode == 1
+    assert "metrics: RUN-001 logged no metrics: nothing found" in first.stdout
+    assert "--collect RUN-001" in first.stdout  # the hint says how to import it
+
+    out = mlgate(git_repo, "--json", "run", "train", "--collect", "RUN-001", "--metrics",
+                 "stdout")
+    [result] = json.loads(out.stdout)
+    got = {c["id"]: c for c in result["checks"]}
+    assert got["collect"]["status"] == "pass", got
+    assert got["collect"]["detail"] == ("RUN-001: 2 row(s) of loss, val_acc from stdout "
+                                        "(train.log)")
+    assert got["metrics"]["status"] == "pass" and result["metrics"]["val_acc"] == 0.83
+    assert [r["val_acc"] for r in metrics(run_dir)] == [0.61, 0.83]
+    assert json.loads((run_dir / "summary.json").read_text())["last"]["loss"] == 0.5
+
+    missing = mlgate(git_repo, "run", "train", "--collect", "RUN-009")
+    assert missing.returncode == 1 and "collect: RUN-009: no run 'RUN-009'" in missing.stdout

@@ -476,7 +476,7 @@ COMMENTED_TEMPLATE = """\
 #   env: {}                           # extra environment variables for the run
 #   config: null                      # the script's config file, hashed into meta.json
 #   metrics: auto                     # auto | track | wandb | csv | tensorboard | stdout
-#   metrics_regex: null               # over train.log, e.g. "epoch (?P<step>\d+) val_acc=(?P<val_acc>\S+)"
+#   metrics_regex: null               # over train.log, e.g. "epoch (?P<step>\\d+) val_acc=(?P<val_acc>\\S+)"
 #   slurm:
 #     partition: null                 # null: the cluster's default partition
 #     gpus_per_node: 1
