@@ -48,11 +48,11 @@ from typing import Any, Protocol
 from mlgate.errors import MetricSourceError
 from mlgate.runs.plots import LOG, METRICS, read_meta, update_meta
 from mlgate.runs.sources.files import CsvLog, EventLog, StdoutLog, compile_regex
-from mlgate.runs.sources.wandb_records import RecordFile, find_record_files
+from mlgate.runs.sources.wandb_records import RecordFile
 from mlgate.util import atomic_write
 
 __all__ = ["KINDS", "CHOICES", "Reader", "SourceResult", "LiveSource", "launch_settings",
-           "candidates", "open_reader", "read_rows", "import_metrics", "link_wandb",
+           "candidates", "scan", "open_reader", "read_rows", "import_metrics", "link_wandb",
            "track_used", "MetricSourceError", "compile_regex"]
 
 KINDS = ("track", "wandb", "csv", "tensorboard", "stdout")
@@ -186,59 +186,82 @@ def _fresh(path: Path, since: float | None) -> bool:
         return False
 
 
-def _walk(root: Path, name_glob: str, skip_run_folders: bool) -> list[Path]:
-    out = []
-    for p in root.rglob(name_glob):
-        if skip_run_folders and any(part.startswith("RUN-") for part in
-                                    p.relative_to(root).parts[:-1]):
-            continue  # another run's folder (a search root that holds runs/)
-        out.append(p)
-    return out
+_PRUNE = frozenset({".git", "__pycache__", "viz", "node_modules", ".venv"})
 
 
-def candidates(run_dir: str | Path, kind: str, meta: Mapping[str, Any] | None = None,
-               search: Sequence[str] | None = None) -> list[Path]:
-    """The files of source ``kind`` that belong to the run, best first (the run folder's
-    before the working directory's, then the largest). For ``tensorboard``, one event file
-    per log folder."""
+def _kind_of(name: str, parent: str) -> str | None:
+    if name == "metrics.csv":
+        return "csv"
+    if name.startswith("events.out.tfevents."):
+        return "tensorboard"
+    if name.startswith("run-") and name.endswith(".wandb") and parent != "latest-run":
+        return "wandb"
+    return None
+
+
+def scan(run_dir: str | Path, meta: Mapping[str, Any] | None = None,
+         search: Sequence[str] | None = None) -> dict[str, list[Path]]:
+    """The files of every file-based source (``wandb``, ``csv``, ``tensorboard``) that
+    belong to the run, in one walk of each folder: best first (the run folder's before the
+    working directory's, then the largest); for ``tensorboard`` one event file per log
+    folder. Files changed before the run started, and other runs' folders, are skipped."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir) if meta is None else meta
     if search is None:
         search = _settings(meta, None, None)[2]
     since = meta.get("running_since") or meta.get("started_ts")
-    since = float(since) if since else None
+    since_f = float(since) - FRESH_SLACK if since else None
+    found: dict[str, list[tuple[int, int, str]]] = {"wandb": [], "csv": [], "tensorboard": []}
+    seen: set[str] = set()
+    for i, root in enumerate(_roots(run_dir, meta, search)):
+        for top, dirs, names in os.walk(root):
+            base = os.path.basename(top)
+            if base.startswith(("offline-run-", "run-")) and top != str(root):
+                dirs[:] = []  # inside a wandb run folder: its record file is at the top
+            else:
+                dirs[:] = [d for d in dirs if d not in _PRUNE
+                           and not (i > 0 and d.startswith("RUN-"))]
+            for name in names:
+                kind = _kind_of(name, base)
+                if kind is None:
+                    continue
+                path = os.path.join(top, name)
+                try:
+                    st = os.stat(path)
+                    key = os.path.realpath(path)
+                except OSError:
+                    continue
+                if key in seen or (since_f is not None and st.st_mtime < since_f):
+                    continue
+                seen.add(key)
+                found[kind].append((0 if i == 0 else 1, -st.st_size, path))
+    out: dict[str, list[Path]] = {}
+    for kind, items in found.items():
+        items.sort(key=lambda t: (t[0], t[1], t[2]))
+        paths = [Path(p) for _, _, p in items]
+        if kind == "tensorboard":
+            by_dir: dict[Path, Path] = {}
+            for f in paths:
+                by_dir.setdefault(f.parent, f)
+            paths = list(by_dir.values())
+        out[kind] = paths
+    return out
+
+
+def candidates(run_dir: str | Path, kind: str, meta: Mapping[str, Any] | None = None,
+               search: Sequence[str] | None = None) -> list[Path]:
+    """The files of source ``kind`` that belong to the run, best first (see :func:`scan`);
+    ``track`` is ``metrics.jsonl`` and ``stdout`` is ``train.log``."""
+    run_dir = Path(run_dir)
     if kind == "track":
         p = run_dir / METRICS
         return [p] if p.is_file() and p.stat().st_size > 0 else []
     if kind == "stdout":
         p = run_dir / LOG
         return [p] if p.is_file() else []
-    found: list[tuple[int, int, Path]] = []
-    seen: set[Path] = set()
-    for i, root in enumerate(_roots(run_dir, meta, search)):
-        if kind == "wandb":
-            files = find_record_files(root)
-        elif kind == "csv":
-            files = _walk(root, "metrics.csv", root != run_dir)
-        elif kind == "tensorboard":
-            files = _walk(root, "events.out.tfevents.*", root != run_dir)
-        else:
-            raise MetricSourceError(f"unknown metric source {kind!r}", source=kind)
-        for f in files:
-            key = f.resolve()
-            if key in seen or not f.is_file() or not _fresh(f, since):
-                continue
-            seen.add(key)
-            with contextlib.suppress(OSError):
-                found.append((0 if i == 0 else 1, -f.stat().st_size, f))
-    found.sort(key=lambda t: (t[0], t[1], str(t[2])))
-    paths = [f for _, _, f in found]
-    if kind == "tensorboard":
-        by_dir: dict[Path, Path] = {}
-        for f in paths:
-            by_dir.setdefault(f.parent, f)
-        paths = list(by_dir.values())
-    return paths
+    if kind not in ("wandb", "csv", "tensorboard"):
+        raise MetricSourceError(f"unknown metric source {kind!r}", source=kind)
+    return scan(run_dir, meta, search)[kind]
 
 
 def open_reader(kind: str, path: Path, regex: str | None = None) -> Reader:
@@ -490,8 +513,10 @@ class LiveSource:
                 return []
             order = [self.kind] if self.kind != "auto" else \
                 [k for k in KINDS[1:] if k != "stdout" or self.regex]
+            found = scan(self.run_dir, meta, self.search) if set(order) - {"stdout"} else {}
             for k in order:
-                paths = candidates(self.run_dir, k, meta, self.search)
+                paths = found.get(k) or (candidates(self.run_dir, k, meta, self.search)
+                                         if k == "stdout" else [])
                 if paths:
                     try:
                         self.reader = open_reader(k, paths[0], self.regex)

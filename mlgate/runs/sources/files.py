@@ -5,9 +5,9 @@ Each reader is incremental: ``rows()`` returns the ``metrics.jsonl``-shaped rows
 (``{"step": int | None, "time"?: float, key: number}``) that appeared since the last call,
 so the watchdog can follow a run live and the end of a run reads the same rows in one go.
 
-* :class:`CsvLog` — the standard library's ``csv``; Lightning rewrites the whole file when a
-  new column appears, so the file is re-read when it changed and only rows past the ones
-  already returned are new.
+* :class:`CsvLog` — the standard library's ``csv``; appended rows are parsed alone, and when
+  Lightning rewrites the whole file (a new column) it is read again and only rows past the
+  ones already returned are new.
 * :class:`EventLog` — TensorBoard's own reader (``tensorboard.backend.event_processing.
   event_file_loader.EventFileLoader``, which also follows a file that is still written);
   scalars from ``add_scalar`` (``simple_value``) and from TF2 summaries (scalar tensors).
@@ -54,13 +54,19 @@ def to_number(text: Any) -> float | int | None:
 
 class CsvLog:
     """Lightning's ``CSVLogger`` file (``metrics.csv``: a ``step`` column, one column per
-    key, empty cells where a key was not logged)."""
+    key, empty cells where a key was not logged).
+
+    Lightning appends rows, and rewrites the whole file when a new column appears: while the
+    header line is unchanged and the file only grew, just the appended bytes are parsed;
+    otherwise the file is read again and rows past those already returned are new."""
 
     kind = "csv"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.seen = 0
+        self.seen = 0  # data rows returned so far
+        self.offset = 0  # bytes of complete lines parsed so far
+        self.header: str | None = None
         self.stamp: tuple[int, int] | None = None
 
     def rows(self) -> list[dict[str, Any]]:
@@ -68,30 +74,46 @@ class CsvLog:
             st = self.path.stat()
             if (st.st_size, st.st_mtime_ns) == self.stamp:
                 return []
-            text = self.path.read_text(encoding="utf-8", errors="replace")
+            with open(self.path, "rb") as fh:
+                first = fh.readline()
+                appended = (self.header is not None and st.st_size >= self.offset
+                            and first.decode("utf-8", "replace") == self.header)
+                if appended:
+                    fh.seek(self.offset)
+                    data = fh.read()
+                else:
+                    fh.seek(0)
+                    data = fh.read()
         except OSError:
             return []
         self.stamp = (st.st_size, st.st_mtime_ns)
-        lines = text.splitlines()
-        if lines and not text.endswith("\n"):
-            lines.pop()  # a row still being written
-        reader = csv.DictReader(io.StringIO("\n".join(lines)))
+        start = self.offset if appended else 0
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
+        if end <= 0:
+            return []
+        text = data[:end].decode("utf-8", errors="replace")
+        if not appended:
+            self.header = first.decode("utf-8", "replace")
+            skip, text = self.seen, text
+        else:
+            skip, text = 0, self.header + text
+        self.offset = start + end
         out: list[dict[str, Any]] = []
-        for i, rec in enumerate(reader):
-            if i < self.seen:
+        for i, rec in enumerate(csv.DictReader(io.StringIO(text))):
+            if i < skip:
                 continue
+            self.seen += 1
             row: dict[str, Any] = {"step": None}
             for key, cell in rec.items():
-                if key is None:
+                if key is None or cell in (None, ""):
                     continue
-                value = to_number(cell) if cell not in (None, "") else None
+                value = to_number(cell)
                 if value is None:
                     continue
                 if key == "step":
                     row["step"] = int(value)
                 else:
                     row[key] = value
-            self.seen = i + 1
             if len(row) > 1:
                 out.append(row)
         return out

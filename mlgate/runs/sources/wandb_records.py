@@ -174,10 +174,14 @@ def history_row(history: Any) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     for item in history.item:
         key = item.key or ".".join(item.nested_key)
+        text = item.value_json
         try:
-            value = json.loads(item.value_json)
+            value: Any = float(text)  # numbers (and NaN/Infinity): most items, fast
         except ValueError:
-            continue
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         values[key] = value
