@@ -260,3 +260,33 @@ def test_hf_trainer_report_to_mlgate(ws: Path) -> None:
     assert m["script_config"]["learning_rate"] == 0.01
     assert m["wandb"]["run_id"] and m["wandb"]["finished"]  # mlgate's own wandb run
     closed_on(tables, [r for r in own if "eval_accuracy" in r][-1]["eval_accuracy"])
+
+
+# -- the complete examples of the docs run as shown ------------------------------------------
+
+DOCS = REPO / "docs" / "integrations"
+
+
+def _block(page: str, lang: str = "python") -> str:
+    import re
+
+    return re.findall(rf"```{lang}\n(.*?)```", (DOCS / page).read_text(), flags=re.S)[0]
+
+
+@pytest.mark.parametrize("page, kind", [("plain-wandb.md", "wandb"), ("stdout.md", "stdout"),
+                                        ("tensorboard.md", "tensorboard")])
+def test_docs_examples_run_as_shown(ws: Path, page: str, kind: str) -> None:
+    import yaml
+
+    from mlgate.runs import core as runs
+    from mlgate.runs import watch
+
+    (ws / "train.py").write_text(_block(page))
+    cfg = {"command": f"{PY} train.py", "stall_after": 240, "timeout": 420}
+    train = yaml.safe_load(_block(page, "yaml")).get("train") or {}
+    cfg.update({k: v for k, v in train.items() if k != "command"})
+    h = runs.launch(ws / "tickets" / "in-progress" / "demo", "demo", cfg, ws)
+    assert watch.watch(h.run_dir, poll=0.2) == "completed"
+    src = meta(h.run_dir)["metrics_source"]
+    assert src["kind"] == kind and src["rows"] > 0, src
+    assert {"val/acc", "val_acc"} & set(src["keys"]), src
