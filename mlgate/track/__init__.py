@@ -67,6 +67,11 @@ the same metrics there), records its id, project and folder in ``meta.json`` ``w
 first, the remaining rows stay in ``metrics.jsonl`` only.
 Without wandb installed, ``init`` says so once and keeps the local log.
 
+**Frameworks.** :mod:`mlgate.track.integrations` has a Lightning ``Logger``
+(``MlgateLogger``) and a Hugging Face ``TrainerCallback`` (``MlgateCallback``, also
+``report_to="mlgate"``) built on this API. Scripts that log with wandb, Lightning's CSV or
+TensorBoard loggers or plain prints need no change at all: see :mod:`mlgate.runs.sources`.
+
 Only the standard library is imported at import time; torch, wandb and matplotlib are used
 lazily when present.
 """

@@ -462,8 +462,8 @@ def link_wandb(run_dir: str | Path, meta: Mapping[str, Any] | None = None) -> di
             if rf.run:
                 break
     except MetricSourceError as exc:
-        update_meta(run_dir, fn=lambda m: m.setdefault("wandb", {}).update(
-            link_error=exc.message))
+        why = exc.message
+        update_meta(run_dir, fn=lambda m: m.setdefault("wandb", {}).update(link_error=why))
         return wb
     folder = files[0].parent
     mode = "offline" if folder.name.startswith("offline-run-") else "online"
