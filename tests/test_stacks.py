@@ -56,7 +56,8 @@ def train(ws: Path, command: str, criterion: tuple[str, str, float], monitoring:
         "| SC-001 | R-001 |  |  |  |  |  |",
         f"| SC-001 | R-001 | {metric} | {op} | {threshold} | val |  |"))
     rows = "".join(f"| {k} | {k} | as logged | script |\n" for k in monitoring)
-    head = "| W&B key | What it measures | How it's calculated | Source |\n| --- | --- | --- | --- |\n"
+    head = ("| W&B key | What it measures | How it's calculated | Source |\n"
+            "| --- | --- | --- | --- |\n")
     (folder / "experiment-plan.md").write_text(PLAN.read_text().replace(head, head + rows))
     opts = {"command": command, "launcher": "local", "nproc": 1, "batch_size": 100,
             "grad_accum": 1, "timeout": 420, "stall_after": 240, "oom_retries": 0, "seed": 0,

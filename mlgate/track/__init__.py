@@ -422,7 +422,8 @@ class Run:
                 out.append(json.dumps({"step": step, "time": t, **row}) + "\n")
         return "".join(out)
 
-    def _resolve(self, pending: list[tuple[dict[str, Any], str, tuple[Any, int | None]]]) -> None:
+    def _resolve(self, pending: list[tuple[dict[str, Any], str, tuple[Any, int | None]]]
+                 ) -> None:
         import torch
 
         by_device: dict[Any, list[tuple[dict[str, Any], str, tuple[Any, int | None]]]] = {}
