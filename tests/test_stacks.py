@@ -138,6 +138,7 @@ def _final(run_dir: Path) -> dict[str, float]:
 
 
 def test_lightning_csv_logger_in_the_worktree(ws: Path) -> None:
+    pytest.importorskip("lightning", reason="mlgate[lightning] is not installed")
     result, run_dir, tables = train(ws, f"{PY} lightning_digits.py --logger csv",
                                     ("val/acc", ">=", 0.5), ["train/loss", "val/acc",
                                                              "test/acc"])
@@ -155,6 +156,8 @@ def test_lightning_csv_logger_in_the_worktree(ws: Path) -> None:
 def test_lightning_default_logger_writes_into_the_run_folder(ws: Path) -> None:
     """No logger argument: Lightning's TensorBoard logger under default_root_dir, which the
     launcher points at the run folder; the checkpoint is there too."""
+    pytest.importorskip("lightning", reason="mlgate[lightning] is not installed")
+    pytest.importorskip("tensorboard", reason="mlgate[tensorboard] is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     result, run_dir, tables = train(ws, f"{PY} lightning_digits.py --logger default",
@@ -173,6 +176,7 @@ def test_lightning_default_logger_writes_into_the_run_folder(ws: Path) -> None:
 
 
 def test_lightning_wandb_logger(ws: Path) -> None:
+    pytest.importorskip("lightning", reason="mlgate[lightning] is not installed")
     result, run_dir, tables = train(ws, f"{PY} lightning_digits.py --logger wandb",
                                     ("val/acc", ">=", 0.5), ["train/loss", "val/acc",
                                                              "test/acc"])
@@ -191,6 +195,7 @@ def test_mlgate_logger_beside_wandb_logger_standalone_pytorch_lightning(ws: Path
     """[WandbLogger(), MlgateLogger()]: metrics.jsonl written by mlgate (also a value logged
     with mlgate.track from test_step, under inference mode), the WandbLogger's run linked,
     not doubled."""
+    pytest.importorskip("pytorch_lightning", reason="mlgate[lightning] is not installed")
     result, run_dir, tables = train(
         ws, f"{PY} lightning_digits.py --logger wandb+mlgate --package pytorch_lightning",
         ("val/acc", ">=", 0.5), ["train/loss", "val/acc", "test/acc", "test/batch_acc"])
@@ -212,6 +217,7 @@ def test_mlgate_logger_beside_wandb_logger_standalone_pytorch_lightning(ws: Path
 def test_lightning_ddp_two_processes(ws: Path) -> None:
     """devices=2 through Lightning's own launcher (it sets only LOCAL_RANK in the second
     process): one writer, each step once, the synced validation accuracy."""
+    pytest.importorskip("lightning", reason="mlgate[lightning] is not installed")
     result, run_dir, tables = train(ws, f"{PY} lightning_digits.py --logger mlgate "
                                     f"--devices 2 --epochs 1", ("val/acc", ">=", 0.3),
                                     ["train/loss", "val/acc", "test/acc", "test/batch_acc"])
@@ -233,6 +239,7 @@ def test_lightning_ddp_two_processes(ws: Path) -> None:
 
 
 def test_hf_trainer_report_to_wandb(ws: Path) -> None:
+    pytest.importorskip("transformers", reason="mlgate[hf] is not installed")
     result, run_dir, tables = train(ws, f"{PY} hf_digits.py --report-to wandb",
                                     ("eval/accuracy", ">=", 0.5),
                                     ["train/loss", "eval/accuracy", "eval/loss"])
@@ -248,6 +255,7 @@ def test_hf_trainer_report_to_wandb(ws: Path) -> None:
 
 
 def test_hf_trainer_report_to_mlgate(ws: Path) -> None:
+    pytest.importorskip("transformers", reason="mlgate[hf] is not installed")
     result, run_dir, tables = train(ws, f"{PY} hf_digits.py --report-to mlgate",
                                     ("eval_accuracy", ">=", 0.5),
                                     ["loss", "eval_accuracy", "eval_loss"])
@@ -279,6 +287,8 @@ def _block(page: str, lang: str = "python") -> str:
 def test_docs_examples_run_as_shown(ws: Path, page: str, kind: str) -> None:
     import yaml
 
+    if kind == "tensorboard":
+        pytest.importorskip("tensorboard", reason="mlgate[tensorboard] is not installed")
     from mlgate.runs import core as runs
     from mlgate.runs import watch
 

@@ -65,6 +65,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 TRACK_COPY = "metrics.track.jsonl"  # track's own file, kept when another source is chosen
 FRESH_SLACK = 2.0  # seconds: a file changed this long before the run started still counts
 _SEARCH_DEFAULT = ("lightning_logs", "logs", "tb_logs", "wandb")
+DISCOVER_MAX = 30.0  # seconds between two looks for a live source, at most
 
 
 class Reader(Protocol):
@@ -484,8 +485,9 @@ def link_wandb(run_dir: str | Path, meta: Mapping[str, Any] | None = None) -> di
 
 class LiveSource:
     """The watchdog's view of a run's metric source: :meth:`poll` returns the rows that
-    appeared since the last poll. In ``auto`` mode the source is looked for every
-    ``discover_every`` seconds until one is found; ``metrics.jsonl`` (``mlgate.track``) is
+    appeared since the last poll. The source's file is looked for after ``discover_every``
+    seconds, then at intervals growing by half up to :data:`DISCOVER_MAX` seconds until one is
+    found (a run that writes none costs little); ``metrics.jsonl`` (``mlgate.track``) is
     followed by the watchdog itself, so a run that uses it has no live source here."""
 
     def __init__(self, run_dir: str | Path, meta: Mapping[str, Any] | None = None,
@@ -494,6 +496,7 @@ class LiveSource:
         meta = read_meta(self.run_dir) if meta is None else meta
         self.kind, self.regex, self.search = _settings(meta, None, None)
         self.discover_every = discover_every
+        self._interval = discover_every
         self.reader: Reader | None = None
         self.error: str | None = None
         self.last_row: float | None = None  # time.time() of the last new row
@@ -506,7 +509,8 @@ class LiveSource:
             now = time.monotonic()
             if now < self._next:
                 return []
-            self._next = now + self.discover_every
+            self._next = now + self._interval
+            self._interval = min(self._interval * 1.5, DISCOVER_MAX)
             meta = read_meta(self.run_dir) if meta is None else meta
             if self.kind == "auto" and track_used(self.run_dir, meta):
                 self.kind = "track"
