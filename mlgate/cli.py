@@ -593,13 +593,18 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
 @click.argument("handler", required=False, shell_complete=complete_handler_or_ticket)
 @click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--detach", is_flag=True, help="Return as soon as a training run is launched.")
-@click.option("--collect", is_flag=True, help="train: collect finished runs into the report "
-              "without launching a new one (after a --detach run ended).")
+@click.option("--collect", is_flag=False, flag_value="all", default=None, metavar="[RUN]",
+              help="train: collect finished runs into the report without launching a new one "
+                   "(after a --detach run ended); with RUN, first import that run's metrics "
+                   "again from its metric source.")
+@click.option("--metrics", "metrics_source", metavar="SOURCE",
+              type=click.Choice(["track", "wandb", "csv", "tensorboard", "stdout"]),
+              help="train --collect RUN: import from this source instead of train.metrics.")
 @click.option("--purpose", metavar="TEXT", help="train: the Purpose of the new run in the "
               "Run Registry.")
 @pass_obj
-def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, collect: bool,
-            purpose: str | None) -> None:
+def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool,
+            collect: str | None, metrics_source: str | None, purpose: str | None) -> None:
     """Run the current stage's configured handlers (or HANDLER) and record the evidence.
 
     \b
@@ -607,6 +612,7 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, colle
     mlgate run torch-smoke       one of them (refused when not listed for this stage)
     mlgate run my-ticket         the handlers of that ticket's stage
     mlgate run train my-ticket   one handler of that ticket
+    mlgate run train --collect   collect finished runs without launching a new one
     """
     from mlgate.errors import TicketNotFound
 
@@ -619,7 +625,10 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, colle
             pass
     t = ws.ticket(name, cwd=obj.dir)
     progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
-    options = {k: v for k, v in (("collect", collect), ("purpose", purpose)) if v}
+    options: dict[str, Any] = {k: v for k, v in (("collect", collect), ("purpose", purpose),
+                                                   ("metrics", metrics_source)) if v}
+    if options.get("collect") == "all":
+        options["collect"] = True
     results = t.run_handlers([handler] if handler else None, detach=detach, progress=progress,
                              options=options)
     data = [r.to_dict() | {"evidence": r.evidence} for r in results]

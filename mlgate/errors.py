@@ -295,3 +295,10 @@ class WriteFailed(EnvironmentFailure):
     """Writing a file failed (disk full, read-only, permission). The old file is intact."""
 
     kind = "write_failed"
+
+
+class MetricSourceError(UsageError):
+    """A run's metric source (a wandb record, a CSV or TensorBoard log, a regex over stdout)
+    cannot be read: the message names the file, what is wrong and what to do."""
+
+    kind = "metric_source"

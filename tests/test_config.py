@@ -21,7 +21,8 @@ SPEC_DEFAULTS = {
     "stage5_policy": "strict",
     "outside_tickets": "allow",
     "docs": ["docs/**", "*.md"],
-    "run_outputs": ["results*/**", "exp_log*/**", "checkpoints/**"],
+    "run_outputs": ["results*/**", "exp_log*/**", "checkpoints/**", "lightning_logs/**",
+                    "logs/**", "tb_logs/**", "wandb/**"],
     "worktrees": "../{repo}.worktrees/{ticket}",
     "branch_prefix": "codex/",
     "handlers": {},
@@ -36,7 +37,8 @@ SPEC_DEFAULTS = {
                         "cpus_per_task": None, "account": None, "sbatch": []},
               # beyond SPEC §12.1: seeds, multi-node torchrun
               "seeds": None, "parallel": None, "nnodes": 1,
-              "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
+              "env": {}, "config": None,  # beyond SPEC §12.1: used by the launchers
+              "metrics": "auto", "metrics_regex": None},  # beyond SPEC §12.1: metric sources
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
     "verify": "record",  # beyond SPEC §12.1: `signed` makes verification a signed tag
@@ -431,3 +433,17 @@ def test_slurm_values_cannot_add_lines_to_the_batch_script(tmp_path: Path, text:
     own into the job's batch script. Refused at the key, before anything is submitted."""
     err = config_error(tmp_path, text)
     assert err.data["key"] == key, err.message
+@pytest.mark.parametrize("text, needle", [
+    ("train:\n  metrics: mlflow\n", "train.metrics"),
+    ("train:\n  metrics_regex: 'val_acc=(?P<val_acc>[0-9.]+'\n", "not a valid regular"),
+    ("train:\n  metrics_regex: 'epoch (?P<step>\\d+)'\n", "names no metric"),
+])
+def test_bad_metric_source_settings_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    err = config_error(tmp_path, text)
+    assert needle in err.message and "mlgate.yaml:2" in str(err)
+
+
+def test_metric_source_settings_load(tmp_path: Path) -> None:
+    write(tmp_path, "train:\n  metrics: stdout\n  metrics_regex: 'val_acc=(?P<val_acc>\\S+)'\n")
+    train = load_config(tmp_path).train
+    assert train.metrics == "stdout" and train.metrics_regex == "val_acc=(?P<val_acc>\\S+)"

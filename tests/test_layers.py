@@ -23,13 +23,13 @@ LAYERS: dict[str, int] = {
     "state": 1, "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
     "lock.shell": 2, "lock.quarantine": 2,
-    "git": 2, "config.schema": 2, "state.statefile": 2,
+    "git": 2, "config.schema": 2, "state.statefile": 2, "runs.plots": 2,
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
-    "runs.baselines": 3, "runs.plots": 3, "runs.slurm": 3, "runs.nodes": 3,
+    "runs.baselines": 3, "runs.slurm": 3, "runs.nodes": 3, "runs.sources": 3,
     "lock.governance": 4, "lock.policy": 5, "lock.install": 5, "lock.tripwire": 7,
     "lock.refs": 6, "lock.controls": 6,
     "runs.closure": 4, "runs.core": 4,
-    "track": 4, "track.__main__": 5,
+    "track": 4, "track.__main__": 5, "track.integrations": 5,
     "runs.watch": 5, "gates": 5,
     "handlers": 6,
     "engine": 7, "evidence.audit": 7,
@@ -50,6 +50,10 @@ HEAVY = {
     "pydantic": {"config.schema", "state.model", "mcp"},  # mcp: the SDK's tool schemas
     "git": {"evidence.audit"},  # GitPython: only the history walk of `mlgate audit`
     "mcp": {"mcp"},  # the MCP SDK (mlgate.mcp.server; see also test_mcp_sdk_stays_out)
+    "tensorboard": {"runs.sources"},
+    "lightning": {"track.integrations"},
+    "pytorch_lightning": {"track.integrations"},
+    "transformers": {"track.integrations"},
 }
 FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)
 
@@ -180,6 +184,12 @@ def test_post_and_ref_hook_paths_import_no_heavy_module() -> None:
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"post/ref hook path imports: {out.stdout.strip()}"
+def test_integrations_load_their_framework_only_when_asked() -> None:
+    code = ("import sys, mlgate.track, mlgate.track.integrations as i;"
+            "before=[m for m in ('lightning','pytorch_lightning','transformers','tensorboard',"
+            "'torch','wandb') if m in sys.modules]; print(','.join(before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_import_mlgate_is_light() -> None:

@@ -269,3 +269,18 @@ def test_nested_worktree_inside_main_checkout(git_repo: Path) -> None:
     assert not allowed(str(nested / SRC), git_repo)  # the innermost checkout decides
     assert allowed(str(git_repo / SRC), git_repo)
     assert os.path.isdir(nested)
+
+
+@pytest.mark.parametrize("path", ["lightning_logs/version_0/metrics.csv",
+                                  "lightning_logs/version_0/checkpoints/epoch=1-step=20.ckpt",
+                                  "logs/digits/version_3/metrics.csv",
+                                  "tb_logs/run/events.out.tfevents.1.host",
+                                  "wandb/offline-run-20250101_000000-abc/run-abc.wandb"])
+def test_what_training_frameworks_write_is_a_default_run_output(git_repo: Path,
+                                                                 path: str) -> None:
+    """Lightning, TensorBoard and wandb write beside the script by default; stage 5 must be
+    able to commit it (and no other stage)."""
+    wt = add_ticket(git_repo, "exp", 5)
+    assert allowed(path, wt)
+    set_stage(wt, "exp", 6, root=git_repo)
+    assert not allowed(path, wt)

@@ -280,3 +280,16 @@ def test_network_check_detects_a_page_that_fetches(tmp_path: Path) -> None:
     bad.write_text('<!DOCTYPE html><p>x</p><img src="http://127.0.0.1:9/pixel.png">')
     _, netlog = _browse(bad, tmp_path, "--dump-dom")
     assert _page_requests(netlog) == ["http://127.0.0.1:9/pixel.png"]
+
+
+def test_run_details_name_the_real_wandb_run_and_project() -> None:
+    """The report names the wandb run the script really wrote to (id and project as linked
+    in meta.json), and nothing when no wandb run was found."""
+    from mlgate.report.html import _wandb_text
+
+    assert _wandb_text({"mode": "offline", "project": "demo", "run_id": None}) is None
+    assert _wandb_text({"mode": "offline", "project": "digits", "run_id": "ab12cd34"}) == \
+        "offline run ab12cd34 in project digits"
+    assert _wandb_text({"mode": "online", "project": "digits", "run_id": "x1",
+                        "url": "https://example.invalid/r/x1"}) == \
+        "online run x1 in project digits (https://example.invalid/r/x1)"

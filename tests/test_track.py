@@ -343,3 +343,99 @@ def test_a_forked_child_never_writes_the_parents_buffer(no_wandb: None) -> None:
     assert (run.run_dir / "metrics.jsonl").read_text() == ""
     run.finish()
     assert [r["step"] for r in metrics(run.run_dir)] == [0]
+
+
+# -- issue 15: bugs found with the frameworks' own training code ---------------------------
+
+
+def test_log_inside_inference_mode(no_wandb: None, tmp_path: Path) -> None:
+    """Lightning runs its test loop under torch.inference_mode(): inference tensors have no
+    version counter, and logging them must not crash the run."""
+    run = track.init(flush_every=2, flush_secs=None)
+    w = torch.ones(2)
+    with torch.inference_mode():
+        for i in range(5):
+            acc = (w * (i / 8.0)).sum()  # an inference tensor
+            assert acc.is_inference()
+            run.log({"test/acc": acc, "plain": i}, step=i)
+    run.log({"test/acc": torch.tensor(2.0)}, step=5)  # a normal tensor still works after
+    run.finish()
+    rows = metrics(run.run_dir)
+    assert [r["test/acc"] for r in rows] == [0.0, 0.25, 0.5, 0.75, 1.0, 2.0]
+    assert meta(run.run_dir)["status"] == "completed"
+
+
+@pytest.mark.parametrize("env", [{"LOCAL_RANK": "1"}, {"SLURM_PROCID": "2"},
+                                 {"JSM_NAMESPACE_RANK": "1"}, {"RANK": "1", "LOCAL_RANK": "0"}])
+def test_ranks_other_than_zero_write_nothing(no_wandb: None, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             env: dict[str, str]) -> None:
+    """Lightning's own DDP launcher sets only LOCAL_RANK in the processes it starts: they must
+    not write a second copy of every row into the same metrics.jsonl."""
+    for var in track.RANK_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert not track.is_main_process()
+    run = track.init(config={"x": 1})
+    assert isinstance(run, track.NoOpRun)
+    run.log({"loss": 1.0})
+    track.log({"loss": 1.0})
+    run.finish()
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("env", [{}, {"LOCAL_RANK": "0"}, {"RANK": "0", "LOCAL_RANK": "3"},
+                                 {"SLURM_PROCID": "0"}])
+def test_rank_zero_writes(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for var in track.RANK_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert track.is_main_process()
+
+
+SHARED_WANDB = """
+import sys, wandb
+from mlgate import track
+
+order = sys.argv[1]
+if order == "wandb-first":
+    own = wandb.init(project="own-project", config={"lr": 0.1})
+run = track.init(config={"lr": 0.1}, flush_every=100)
+if order == "track-first":
+    own = wandb.init(project="own-project", config={"lr": 0.1})
+for i in range(5):
+    run.log({"train/loss": 1.0 / (i + 1)}, step=i)
+run.flush()
+own.finish()                        # the script finishes its own run first
+for i in range(5, 7):
+    run.log({"train/loss": 1.0 / (i + 1)}, step=i)
+run.finish()
+print("done", own.id, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ["wandb-first", "track-first"])
+def test_a_script_with_its_own_wandb_run_gets_no_second_one(tmp_path: Path, order: str) -> None:
+    """wandb.init in the script and track.init: one wandb run, linked in meta.json with its
+    real id and project; the script finishing it first does not turn the run `crashed`."""
+    (tmp_path / "train.py").write_text(SHARED_WANDB)
+    proc = subprocess.run([PY, "train.py", order], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    own_id = proc.stdout.split()[-1]
+    import os
+
+    wandb_root = Path(os.environ["WANDB_DIR"]) / "wandb"
+    folders = sorted(p.name for p in wandb_root.glob("offline-run-*"))
+    assert folders == [f for f in folders if f.endswith(own_id)] and len(folders) == 1
+    run_dir = tmp_path / "runs" / "RUN-001"
+    m = meta(run_dir)
+    assert m["status"] == "completed" and m["exit_code"] == 0
+    wb = m["wandb"]
+    assert wb["run_id"] == own_id and wb["project"] == "own-project" and wb["shared"] is True
+    assert [r["step"] for r in metrics(run_dir)] == list(range(7))
+    history = wandb_history(wandb_root / folders[0])
+    assert [r["train/loss"] for r in history] == [1.0 / (i + 1) for i in range(5)]

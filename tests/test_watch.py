@@ -240,3 +240,9 @@ def test_cancel_stops_a_running_run_and_leaves_an_ended_one_alone(ticket: Path,
 def metrics_written(run_dir: Path) -> bool:
     path = run_dir / "metrics.jsonl"
     return path.exists() and path.stat().st_size > 0
+def test_output_to_train_log_counts_as_liveness(ticket: Path, tmp_path: Path) -> None:
+    """A healthy run that logs its metrics elsewhere but keeps printing is not `stalled`."""
+    h = runs.launch(ticket, "demo", {"command": command("prints_only.py"), "env": NO_WANDB},
+                    tmp_path)
+    assert watch.watch(h.run_dir, stall_after=2, poll=0.2) == "completed"
+    assert meta(h.run_dir)["exit_code"] == 0

@@ -23,7 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "stage5_policy": "strict",
     "outside_tickets": "allow",
     "docs": ["docs/**", "*.md"],
-    "run_outputs": ["results*/**", "exp_log*/**", "checkpoints/**"],
+    # What training frameworks write beside the script by default (Lightning, TensorBoard, wandb)
+    # is a run output too: stage 5 may commit it.
+    "run_outputs": ["results*/**", "exp_log*/**", "checkpoints/**", "lightning_logs/**",
+                    "logs/**", "tb_logs/**", "wandb/**"],
     "worktrees": "../{repo}.worktrees/{ticket}",
     "branch_prefix": "codex/",
     "handlers": {},
@@ -47,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
                   "cpus_per_task": None, "account": None, "sbatch": [], "extra": {}},
         "env": {},
         "config": None,
+        "metrics": "auto",
+        "metrics_regex": None,
     },
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",

@@ -35,6 +35,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "stage5_policy": ("strict", "permissive"),
     "outside_tickets": ("allow", "block"),
     "train.launcher": ("local", "torchrun", "slurm"),
+    "train.metrics": ("auto", "track", "wandb", "csv", "tensorboard", "stdout"),
     "wandb.mode": ("offline", "online"),
     "verify": ("record", "signed"),
 }
@@ -157,6 +158,26 @@ class TrainConfig(_Model):
                                 description="extra environment variables for the run")
     config: str | None = Field(None, description="a YAML/JSON config file of the training "
                                                  "script, hashed and recorded in meta.json")
+    metrics: Literal["auto", "track", "wandb", "csv", "tensorboard", "stdout"] = Field(
+        "auto", description="where the run's metrics come from: auto (the first found of "
+                            "track, wandb, csv, tensorboard; stdout with metrics_regex)")
+    metrics_regex: str | None = Field(
+        None, min_length=1, description="a regex over train.log (stdout) giving metrics: "
+                                        "named groups, or the groups key and value")
+
+    @field_validator("metrics_regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            rx = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        if not set(rx.groupindex) - {"step"}:
+            raise ValueError(f"{value!r} names no metric: name a group after each metric, "
+                             f"e.g. (?P<val_acc>\\S+), or use the groups key and value")
+        return value
 
     @field_validator("seeds")
     @classmethod
@@ -491,7 +512,7 @@ COMMENTED_TEMPLATE = """\
 # Globs relative to the repository root; a pattern without "/" matches at the root only,
 # "**" spans folders: "docs/**" is everything under docs/, "*.md" the root's .md files.
 # docs: ["docs/**", "*.md"]
-# run_outputs: ["results*/**", "exp_log*/**", "checkpoints/**"]
+# run_outputs: ["results*/**", "exp_log*/**", "checkpoints/**", "lightning_logs/**", "logs/**", "tb_logs/**", "wandb/**"]
 
 # Where `mlgate new` puts each ticket's worktree (relative to the repository root);
 # {repo} is the repository folder's name, {ticket} the ticket name.
@@ -533,6 +554,8 @@ COMMENTED_TEMPLATE = """\
 #   data: []                          # paths hashed into each run's data version, e.g. ["data/"]
 #   env: {}                           # extra environment variables for the run
 #   config: null                      # the script's config file, hashed into meta.json
+#   metrics: auto                     # auto | track | wandb | csv | tensorboard | stdout
+#   metrics_regex: null               # over train.log, e.g. "epoch (?P<step>\\d+) val_acc=(?P<val_acc>\\S+)"
 #   slurm:
 #     partition: null                 # null: the cluster's default partition
 #     gpus_per_node: 1

@@ -24,14 +24,21 @@ The Run Registry gets a ``Running`` row. When the run has ended, collect the evi
 launching anything with ``ctx.run_options["collect"] = True`` (CLI: ``mlgate run train
 --collect``).
 
+``ctx.run_options["collect"] = "RUN-003"`` (CLI: ``mlgate run train --collect RUN-003``)
+first imports that run's metrics again from its metric source (``train.metrics``, or
+``run_options["metrics"]``, CLI ``--metrics``: wandb, csv, tensorboard, stdout; see
+:mod:`mlgate.runs.sources`), rewrites its summary and plots, and then collects as above; the
+result has a ``collect`` check first.
+
 **Registry** (``ctx.evidence_registry``, set by the workspace): every launch registers the
 run's ``meta.json`` as launched by mlgate before the training starts; when such a run has
 ended, its ``meta.json``, ``summary.json`` and ``metrics.jsonl`` are registered as
 collected. A run folder mlgate never launched is left out of the report (check ``registry``
 fails): gates count only registered runs.
 
-Per-invocation options (``ctx.run_options``): ``collect`` (bool), ``purpose`` (str, the Run
-Registry Purpose of the launched run(s)).
+Per-invocation options (``ctx.run_options``): ``collect`` (bool, or a run id), ``metrics``
+(a metric source for ``collect`` RUN), ``purpose`` (str, the Run Registry Purpose of the
+launched run(s)).
 """
 from __future__ import annotations
 
@@ -86,6 +93,12 @@ class TrainHandler:
         wandb_cfg = dict(config.get("wandb") or {})
         collect_only = bool(ctx.run_options.get("collect"))
         checks: list[CheckResult] = []
+        collect_run = ctx.run_options.get("collect")
+        if isinstance(collect_run, str) and collect_run not in ("", "all"):
+            check = self._collect_run(ctx, opts, collect_run)
+            checks.append(check)
+            if check.status == "fail":
+                return self._result(ctx, "Fail", checks, [], {})
 
         launched = _Launch(runs=[])
         if not collect_only:
@@ -223,6 +236,45 @@ class TrainHandler:
         return _Launch(ids, detail=detail)
 
     @staticmethod
+    def _collect_run(ctx: HandlerContext, opts: dict[str, Any], run_id: str) -> CheckResult:
+        """``--collect RUN``: import run ``run_id``'s metrics again from its metric source
+        (``train.metrics``, or ``ctx.run_options["metrics"]``) and rewrite its summary and
+        plots."""
+        from mlgate.runs import core as runs
+
+        t0 = time.perf_counter()
+        kind = ctx.run_options.get("metrics") or opts.get("metrics")
+        try:
+            run_dir = runs.resolve_run_dir(ctx.folder, run_id)
+            meta = runs.read_meta(run_dir)
+            if meta.get("status") not in ("completed", "failed") and runs.run_alive(run_dir,
+                                                                                    meta):
+                return CheckResult("collect", "fail", f"{run_dir.name} is still running; "
+                                   f"follow it with `mlgate watch {run_dir.name}` and collect "
+                                   f"it when it has ended")
+            got = runs.collect_metrics(run_dir, kind=kind, regex=opts.get("metrics_regex"),
+                                       force=True)
+            runs.complete_records(run_dir)
+        except MlgateError as exc:
+            return CheckResult("collect", "fail", f"{run_id}: {exc.message}",
+                               round(time.perf_counter() - t0, 3))
+        secs = round(time.perf_counter() - t0, 3)
+        if got.get("kind") in (None, "none"):
+            return CheckResult("collect", "fail", f"{run_dir.name}: no metrics found: "
+                               f"{got.get('error') or ''}\nhint: choose the source with "
+                               f"`--metrics wandb|csv|tensorboard|stdout` (or train.metrics "
+                               f"and train.metrics_regex in mlgate.yaml)", secs)
+        if got["kind"] == "track":
+            detail = f"{run_dir.name}: metrics.jsonl written by mlgate.track"
+        else:
+            detail = (f"{run_dir.name}: {got.get('rows')} row(s) of "
+                      f"{', '.join(got.get('keys') or [])} from {got['kind']} "
+                      f"({got.get('path')})")
+        if got.get("warning"):
+            detail += f"; warning: {got['warning']}"
+        return CheckResult("collect", "pass", detail, secs)
+
+    @staticmethod
     def _run_check(newest: closure.RunRecord, records: list[closure.RunRecord]
                    ) -> CheckResult:
         by_id = {r.run: r for r in records}
@@ -253,9 +305,14 @@ class TrainHandler:
     def _metrics_check(run: closure.RunRecord, monitoring: list[str] | None) -> CheckResult:
         keys = run.metric_keys()
         if not keys:
-            return CheckResult("metrics", "fail", f"{run.run} logged no metrics\nhint: log "
-                               f"them with mlgate.track (run = track.init(...); run.log({{...}}); "
-                               f"run.finish())")
+            src = run.meta.get("metrics_source") or {}
+            why = f": {src['error']}" if isinstance(src, dict) and src.get("error") else ""
+            return CheckResult("metrics", "fail", f"{run.run} logged no metrics{why}\nhint: "
+                               f"log them with mlgate.track (or its Lightning logger / "
+                               f"Hugging Face callback), or point train.metrics at the "
+                               f"script's own log (wandb, csv, tensorboard, or stdout with "
+                               f"train.metrics_regex) and import it with `mlgate run train "
+                               f"--collect {run.run}`")
         detail = f"{run.run} logged {len(keys)} metric(s): {', '.join(keys)}"
         if monitoring is not None:
             extra = [k for k in keys if k not in monitoring]

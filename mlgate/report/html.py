@@ -606,12 +606,16 @@ def _metric_cells(m: MetricRow) -> list[Any]:
 
 
 def _wandb_text(w: Any) -> str | None:
-    if not isinstance(w, dict):
+    """The wandb run a run is linked to: its real id and project (as the training script
+    created it), or nothing when no wandb run was found."""
+    if not isinstance(w, dict) or not w.get("run_id"):
         return None
-    mode = w.get("mode")
+    text = f"{w.get('mode') or ''} run {w['run_id']}".strip()
+    if w.get("project"):
+        text += f" in project {w['project']}"
     if w.get("url"):
-        return f"{mode} run {w.get('run_id') or ''} ({w['url']})"
-    return f"{mode} run {w.get('run_id') or ''}".strip()
+        text += f" ({w['url']})"
+    return text
 
 
 def _context(d: ReportData) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 * :mod:`~mlgate.runs.plots` — ``metrics.jsonl`` / ``summary.json`` records and the PNG curves;
 * :mod:`~mlgate.runs.baselines` — ``baselines.yaml`` and metric directions (SPEC §11);
+* :mod:`~mlgate.runs.sources` — metric sources other than ``mlgate.track``: the script's own
+  wandb run, Lightning's CSV log, TensorBoard event files, a regex over stdout;
 * :mod:`~mlgate.runs.core` — ``runs/RUN-NNN/``: settings, ``meta.json``, the launchers
   (local, torchrun, Slurm through submitit), the supervisor, failure classes, stopping;
 * :mod:`~mlgate.runs.watch` — the watchdog (``mlgate watch``): follows a run to its end;

@@ -828,6 +828,10 @@ def _checkpoints(runs: Sequence[RunRecord]) -> str:
                 continue
             if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES:
                 found.append(f"{RUNS_DIR}/{r.run}/{p.relative_to(r.path).as_posix()}")
+        # written outside the run folder (a framework's own folder in the worktree), as
+        # recorded when the run ended (mlgate.runs.sources.checkpoints_outside)
+        found += [f"{c} ({r.run})" for c in r.meta.get("checkpoints") or []
+                  if isinstance(c, str)]
     if not found:
         return f"none saved under {RUNS_DIR}/ ({', '.join(r.run for r in runs)})"
     more = f" and {len(found) - 10} more" if len(found) > 10 else ""

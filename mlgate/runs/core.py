@@ -79,7 +79,13 @@ disk even when nobody is watching and the launching process is long gone.
 The child environment: ``MLGATE_RUN_DIR``, ``MLGATE_RUN_ID``, ``MLGATE_TICKET``,
 ``MLGATE_SEED``, ``MLGATE_BATCH_SIZE``, ``MLGATE_GRAD_ACCUM``, ``MLGATE_WANDB_MODE``,
 ``MLGATE_WANDB_PROJECT``, ``MLGATE_WANDB_ENTITY``, ``WANDB_DIR=<run dir>`` unless already set,
-``PYTHONUNBUFFERED=1`` unless set, plus ``train.env``; the working directory is the worktree.
+``PYTHONUNBUFFERED=1`` unless set, and, so that frameworks write into the run folder,
+``PL_TRAINER_DEFAULT_ROOT_DIR=<run dir>`` (Lightning's ``default_root_dir``) and
+``WANDB_MODE=<wandb.mode>`` unless set (:func:`framework_env`), plus ``train.env``; the
+working directory is the worktree. ``meta.json`` ``metrics`` records ``train.metrics``,
+``train.metrics_regex`` and where the metric sources look (:mod:`mlgate.runs.sources`);
+:func:`finalize` imports the run's metrics from its source (:func:`collect_metrics`) before
+it classifies the end, so a NaN loss logged to wandb or a CSV is ``nan`` too.
 Placeholders substituted in ``train.command``: ``{batch_size}``, ``{grad_accum}``,
 ``{seed}`` (the run's seed: ``train.seed``, or its entry of ``train.seeds``), ``{nproc}``,
 ``{run_id}``, ``{run_dir}``.
@@ -154,7 +160,7 @@ __all__ = [
     "run_alive", "pid_alive", "stop_run", "supervise", "direction_of", "read_meta",
     "update_meta", "nonfinite_loss", "job_state", "resolve_meta_path", "wandb_location",
     "carry_run_outputs", "launch_seeds", "launch_detached", "new_seed_group", "reconcile",
-    "log_tail", "run_number",
+    "log_tail", "run_number", "collect_metrics", "framework_env", "metric_settings",
 ]
 
 LAUNCHERS = ("local", "torchrun", "slurm")
@@ -169,6 +175,7 @@ WANDB_DEFAULTS: dict[str, Any] = dict(_rawconfig.DEFAULTS["wandb"])
 WANDB_MODES = ("offline", "online")
 
 PLACEHOLDERS = ("batch_size", "grad_accum", "seed", "nproc", "run_id", "run_dir")
+_METRIC_CHOICES = ("auto", "track", "wandb", "csv", "tensorboard", "stdout")
 
 #: Log fragments that mean the process ran out of memory (CUDA, CPU allocator, Python).
 OOM_PATTERNS = (
@@ -224,6 +231,9 @@ def train_settings(train_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     if cfg["slurm"]["cluster"] not in CLUSTERS:
         raise ConfigError(CONFIG_NAME, f"train.slurm.cluster: {cfg['slurm']['cluster']!r} is "
                                        f"not one of {', '.join(CLUSTERS)}")
+    if cfg.get("metrics", "auto") not in _METRIC_CHOICES:
+        raise ConfigError(CONFIG_NAME, f"train.metrics: {cfg['metrics']!r} is not one of "
+                                       f"{', '.join(_METRIC_CHOICES)}")
     if cfg["launcher"] == "local" and cfg["nproc"] > 1:
         raise ConfigError(CONFIG_NAME, f"train.nproc: {cfg['nproc']} processes need "
                                        f"launcher torchrun (or slurm)\nhint: set "
@@ -759,6 +769,7 @@ def _prepare(folder: str | Path, ticket: str | None, cfg: Mapping[str, Any],
     })
     if "WANDB_DIR" not in os.environ and "WANDB_DIR" not in cfg["env"]:
         extra_env["WANDB_DIR"] = str(run_dir.resolve())
+    extra_env.update(framework_env(run_dir, wb, cfg["env"]))
     if "PYTHONUNBUFFERED" not in os.environ and "PYTHONUNBUFFERED" not in cfg["env"]:
         extra_env["PYTHONUNBUFFERED"] = "1"
     now = time.time()
@@ -778,6 +789,7 @@ def _prepare(folder: str | Path, ticket: str | None, cfg: Mapping[str, Any],
         "wandb": {"mode": wb["mode"], "project": project, "entity": wb.get("entity"),
                   "dir": None, "run_id": None, "url": None},
         "mlgate_version": _mlgate_version(),
+        "metrics": metric_settings(cfg, worktree),
     }
     if group:
         meta.update({k: group[k] for k in ("seed_group", "seeds") if k in group})
@@ -797,6 +809,32 @@ def _launch_prepared_local(prep: _Prepared, worktree: Path, cfg: Mapping[str, An
         update_meta(prep.run_dir, argv=argv)
     return _launch_local(prep.run_id, prep.run_dir, argv, {**os.environ, **prep.extra_env},
                          worktree, cfg["launcher"])
+
+
+def framework_env(run_dir: Path, wb: Mapping[str, Any], env: Mapping[str, str]
+                  ) -> dict[str, str]:
+    """What makes the frameworks write into the run folder and wandb run in the configured
+    mode, for a script that does not use mlgate.track: Lightning's ``default_root_dir``
+    (``PL_TRAINER_DEFAULT_ROOT_DIR``: its default loggers and checkpoints) and ``WANDB_MODE``.
+    A variable already set in the environment or in ``train.env`` is left alone."""
+    out: dict[str, str] = {}
+    for name, value in (("PL_TRAINER_DEFAULT_ROOT_DIR", str(Path(run_dir).resolve())),
+                        ("WANDB_MODE", str(wb.get("mode") or "offline"))):
+        if name not in os.environ and name not in env:
+            out[name] = value
+    return out
+
+
+def metric_settings(cfg: Mapping[str, Any], worktree: Path) -> dict[str, Any]:
+    """``meta.json`` ``metrics``: ``train.metrics``, ``train.metrics_regex`` and the folders
+    of the ``run_outputs`` globs where the metric sources look (mlgate.runs.sources)."""
+    from mlgate.runs import sources
+
+    try:
+        outputs = _rawconfig.load_raw(worktree).get("run_outputs")
+    except ConfigError:
+        outputs = None
+    return sources.launch_settings(cfg, outputs if isinstance(outputs, list) else None)
 
 
 def _mlgate_version() -> str | None:
@@ -1114,6 +1152,7 @@ def finalize(run_dir: str | Path, exit_code: int | None, reason: str | None = No
     ``failure_class``), then :func:`complete_records`. Idempotent: a run already recorded as
     ended keeps its record (a later call only fills in a missing exit code)."""
     run_dir = Path(run_dir)
+    collect_metrics(run_dir)
     with meta_lock(run_dir):
         meta = read_meta(run_dir)
         if meta.get("status") in ("completed", "failed") and meta.get("failure_class"):
@@ -1133,6 +1172,32 @@ def finalize(run_dir: str | Path, exit_code: int | None, reason: str | None = No
             write_json(run_dir / "meta.json", meta)
     complete_records(run_dir, plots=plots)
     return read_meta(run_dir)
+
+
+def collect_metrics(run_dir: str | Path, kind: str | None = None, regex: str | None = None,
+                    force: bool = False) -> dict[str, Any]:
+    """Import the run's metrics from its metric source into ``metrics.jsonl`` and link the
+    script's own wandb run (:func:`mlgate.runs.sources.import_metrics`). At the end of a run
+    (``force=False``) an unreadable source never loses the run's outcome: the reason is
+    recorded in ``meta.json`` ``metrics_source.error``."""
+    from mlgate.runs import sources
+
+    run_dir = Path(run_dir)
+    if not read_meta(run_dir):
+        return {}
+    try:
+        return dict(sources.import_metrics(run_dir, kind, regex, force=force))
+    except sources.MetricSourceError as exc:
+        if force:
+            raise
+        update_meta(run_dir, metrics_source={"kind": "none", "error": exc.message})
+        return {"kind": "none", "error": exc.message}
+    except Exception as exc:  # a reader bug must not lose the run's outcome
+        if force:
+            raise
+        msg = f"{type(exc).__name__}: {exc}"
+        update_meta(run_dir, metrics_source={"kind": "none", "error": msg})
+        return {"kind": "none", "error": msg}
 
 
 def complete_records(run_dir: str | Path, plots: bool = True) -> None:

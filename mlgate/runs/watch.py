@@ -17,8 +17,9 @@ meanwhile):
 * the run's own end (the supervisor records the exit code in ``meta.json``) is classified by
   :func:`mlgate.runs.core.classify_end` (``completed``/``crashed``/``oom``/``nan``);
 * ``nan`` — a non-finite value is logged for a key containing ``loss``: the run is stopped;
-* ``stalled`` — no new ``metrics.jsonl`` line for ``stall_after`` seconds (counted from
-  the training process's start, or the file's last change): the run is stopped;
+* ``stalled`` — for ``stall_after`` seconds (counted from the training process's start) no
+  new ``metrics.jsonl`` line, no output to ``train.log`` and no new row from the run's metric
+  source (:mod:`mlgate.runs.sources`): the run is stopped;
 * ``timeout`` — the run has been going for more than ``timeout`` seconds: it is stopped.
 
 :func:`cancel` stops a run on request (``cancelled``): the MCP server's ``stop_run`` tool, and
@@ -49,8 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.runs import core as runs_mod
+from mlgate.runs import sources
 from mlgate.errors import UsageError
-from mlgate.runs.plots import METRICS, parse_metric_line, read_meta, update_meta
+from mlgate.runs.plots import LOG, METRICS, parse_metric_line, read_meta, update_meta
 from mlgate.runs.core import RunInfo
 
 __all__ = ["watch", "watch_run", "cancel", "run_with_retries", "run_seeds", "format_runs",
@@ -253,11 +255,13 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
     started = float(meta.get("started_ts") or time.time())
     display = _Display(progress, run_id, started, interval=interval)
     tail = MetricsTail(run_dir / METRICS)
+    live = sources.LiveSource(run_dir, meta)
     status = ""
     try:
         if _ended(meta):
             display.update(tail.read_new())
-        elif not _follow(run_dir, tail, display, stall_after, timeout, poll, grace, stop):
+        elif not _follow(run_dir, tail, display, stall_after, timeout, poll, grace, stop,
+                         live):
             status = "no longer watched; the run goes on"
             return "running"
         runs_mod.complete_records(run_dir)
@@ -273,14 +277,19 @@ def watch(run_dir: str | Path, stall_after: float | None = None, timeout: float 
 
 def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: float | None,
             timeout: float | None, poll: float, grace: float,
-            stop: threading.Event | None = None) -> bool:
-    """Follow the run until it ends (``True``) or ``stop`` is set (``False``)."""
+            stop: threading.Event | None = None,
+            live: sources.LiveSource | None = None) -> bool:
+    """Follow the run until it ends (``True``) or ``stop`` is set (``False``); ``live`` also
+    reads the script's own metric log (wandb, CSV, TensorBoard, stdout)."""
     metrics = run_dir / METRICS
+    log = run_dir / LOG
     dead_since: float | None = None
     while True:
         if stop is not None and stop.is_set():
             return False
         recs = tail.read_new()
+        if live is not None:
+            recs += live.poll()  # the script's own wandb/CSV/TensorBoard/stdout log
         if recs:
             display.update(recs)
             bad = runs_mod.nonfinite_loss(recs)
@@ -308,8 +317,11 @@ def _follow(run_dir: Path, tail: MetricsTail, display: _Display, stall_after: fl
             return True
         if stall_after and meta.get("running_since"):
             last = since
-            with contextlib.suppress(OSError):
-                last = max(last, metrics.stat().st_mtime)
+            for alive in (metrics, log):  # a new metric, or output: the run is alive
+                with contextlib.suppress(OSError):
+                    last = max(last, alive.stat().st_mtime)
+            if live is not None and live.last_row is not None:
+                last = max(last, live.last_row)
             if now - last > float(stall_after):
                 _stop(run_dir, "stalled", f"no new metric for {now - last:.0f} s "
                                           f"(train.stall_after {stall_after} s)", grace)

@@ -18,8 +18,10 @@ block raised). Module-level ``track.log(...)``/``track.finish()`` act on the act
 the launcher sets (``MLGATE_RUN_DIR``, ``MLGATE_RUN_ID``, ``MLGATE_TICKET``, ``MLGATE_SEED``,
 ``MLGATE_BATCH_SIZE``, ``MLGATE_GRAD_ACCUM``, ``MLGATE_WANDB_*``). Run standalone (plain
 ``python train.py``), ``init`` creates ``./runs/RUN-NNN/`` with its own ``meta.json`` and
-records the outcome itself. Under torchrun only rank 0 (``RANK`` unset or ``0``) writes
-anything: other ranks get a :class:`NoOpRun` with the same methods.
+records the outcome itself. In a multi-process job only rank 0 writes anything (the rank is
+the first of ``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``, ``JSM_NAMESPACE_RANK`` that is set,
+as in Lightning's ``rank_zero_only``; none set is rank 0): other ranks get a
+:class:`NoOpRun` with the same methods.
 
 **log(data, step=None).** Values: Python floats/ints/bools, numpy scalars, and scalar torch
 tensors (any device/dtype). Tensors are *not* read on each call (no ``.item()``, no GPU→host
@@ -56,7 +58,19 @@ has logged the last line and finished the wandb run. If the training process die
 writer still logs what was flushed and finishes the wandb run with exit code 1.
 ``wandb_inline=True`` runs wandb in the training process instead (``run.wandb`` is then the
 wandb run, e.g. for media), logging at each flush.
+The writer process starts at the first flush. **A script that starts its own wandb run**
+(``wandb.init`` before ``track.init`` or before the first flush: ``wandb.run`` exists) gets no
+second run: mlgate logs to that run (``foreign_wandb="log"``, the default) or only links it
+(``foreign_wandb="link"``: a framework logger such as Lightning's ``WandbLogger`` already logs
+the same metrics there), records its id, project and folder in ``meta.json`` ``wandb``
+(``shared: true``), and never finishes it: the script does. When the script finishes it
+first, the remaining rows stay in ``metrics.jsonl`` only.
 Without wandb installed, ``init`` says so once and keeps the local log.
+
+**Frameworks.** :mod:`mlgate.track.integrations` has a Lightning ``Logger``
+(``MlgateLogger``) and a Hugging Face ``TrainerCallback`` (``MlgateCallback``, also
+``report_to="mlgate"``) built on this API. Scripts that log with wandb, Lightning's CSV or
+TensorBoard loggers or plain prints need no change at all: see :mod:`mlgate.runs.sources`.
 
 Only the standard library is imported at import time; torch, wandb and matplotlib are used
 lazily when present.
@@ -82,7 +96,8 @@ from mlgate.runs import plots as rec
 from mlgate.errors import UsageError
 from mlgate.util import atomic_write, now_iso
 
-__all__ = ["init", "log", "finish", "current", "Run", "NoOpRun", "is_main_process"]
+__all__ = ["init", "log", "finish", "current", "Run", "NoOpRun", "is_main_process",
+           "process_rank", "RANK_VARS"]
 
 SPEC_FILE = ".wandb-spec.json"
 DONE_FILE = ".track-done"
@@ -103,9 +118,30 @@ def _warn_once(key: str, message: str) -> None:
     print(f"mlgate.track: {message}", file=sys.stderr, flush=True)
 
 
+#: The variables a launcher sets for a process's rank, in the order Lightning's rank-zero check
+#: reads them (torchrun sets ``RANK``; Lightning's own launcher only ``LOCAL_RANK``; Slurm's
+#: ``srun`` ``SLURM_PROCID``; IBM's ``jsrun`` ``JSM_NAMESPACE_RANK``).
+RANK_VARS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def process_rank() -> int | None:
+    """The rank of this process from the first of :data:`RANK_VARS` that is set (``None``:
+    none is, a single process)."""
+    for name in RANK_VARS:
+        value = os.environ.get(name)
+        if value is not None and value.strip() != "":
+            try:
+                return int(value)
+            except ValueError:
+                continue
+    return None
+
+
 def is_main_process() -> bool:
-    """Rank 0 of a torchrun job, or a process outside torchrun (``RANK`` unset or ``0``)."""
-    return os.environ.get("RANK", "") in ("", "0")
+    """Rank 0 of a multi-process job, or a single process: the first of ``RANK``,
+    ``LOCAL_RANK``, ``SLURM_PROCID``, ``JSM_NAMESPACE_RANK`` that is set is ``0``, or none
+    is set (the same rule as Lightning's ``rank_zero_only``)."""
+    return (process_rank() or 0) == 0
 
 
 def _wandb_available() -> bool:
@@ -181,6 +217,9 @@ class NoOpRun:
     def flush(self) -> None:
         return None
 
+    def update_config(self, data: Mapping[str, Any]) -> None:
+        return None
+
     def finish(self, exit_code: int | None = None) -> None:
         self.finished = True
 
@@ -223,6 +262,10 @@ class Run:
         self._fh = open(run_dir / rec.METRICS, "a", encoding="utf-8")
         self._writer: _WandbWriter | None = None
         self._writer_proc: subprocess.Popen[bytes] | None = None
+        # The writer process starts at the first flush (see _start_wandb), so that a wandb run
+        # the script starts itself after track.init is found and shared instead of doubled.
+        self._wandb_spec: dict[str, Any] | None = None
+        self._foreign_wandb = "log"
         self._exc: BaseException | None = None
         self._hooks: dict[str, tuple[Any, Any]] = {}
         self._pid = os.getpid()  # forked children (DataLoader workers) never write
@@ -266,7 +309,10 @@ class Run:
                 row[k] = v
             elif t is tensor and not v.dim():  # the common case: a 0-d torch.Tensor
                 v = v.detach()
-                row[k] = (v, v._version)
+                try:
+                    row[k] = (v, v._version)
+                except RuntimeError:  # an inference tensor (torch.inference_mode): no version
+                    row[k] = (v, None)
             else:
                 row[k] = self._value(k, v)
         if "step" in row or "time" in row:
@@ -291,7 +337,10 @@ class Run:
                                      f"log a scalar (e.g. .mean())")
                 v = v.reshape(())
             v = v.detach()
-            return (v, v._version)
+            try:
+                return (v, v._version)
+            except RuntimeError:  # an inference tensor (torch.inference_mode): no version
+                return (v, None)
         if isinstance(v, (bool, int, float)):
             return float(v)
         item = getattr(v, "item", None)
@@ -319,8 +368,39 @@ class Run:
                 self._resolve(pending)
             self._fh.write(self._lines(rows))
             self._fh.flush()
-            if self._writer is not None:
-                self._writer.log_rows({"step": s, **row} for s, _, row in rows)
+            if self._wandb_spec is not None:
+                self._start_wandb()
+            if self._writer is not None and self._writer.logs:
+                try:
+                    self._writer.log_rows({"step": s, **row} for s, _, row in rows)
+                except Exception as exc:  # e.g. the script finished its own wandb run first
+                    _warn_once("wandb-log", f"wandb.log failed ({type(exc).__name__}: {exc}); "
+                                            f"metrics.jsonl keeps every value")
+                    self._writer.logs = False
+
+    def _start_wandb(self) -> None:
+        """Start wandb for this run (once): share the script's own wandb run when it has one
+        (``wandb.run``), else start the writer process."""
+        spec, self._wandb_spec = self._wandb_spec, None
+        if spec is None:
+            return
+        existing = _script_wandb_run()
+        if existing is not None:
+            self._adopt(existing)
+        else:
+            self._writer_proc = _start_writer(self.run_dir, spec)
+
+    def _adopt(self, existing: Any) -> None:
+        """Log to (``foreign_wandb="log"``) or only link (``"link"``) the wandb run the script
+        started itself; mlgate never finishes it."""
+        writer = _WandbWriter(existing, _wandb_run_mode(existing), run_dir=self.run_dir,
+                              owned=False)
+        writer.logs = self._foreign_wandb == "log"
+        self._writer = writer
+        self.wandb = existing
+        info = writer.info()
+        rec.update_meta(self.run_dir, fn=lambda m: m.setdefault("wandb", {}).update(
+            info, shared=True, logged_by_mlgate=writer.logs))
 
     def _lines(self, rows: list[tuple[int, float, dict[str, Any]]]) -> str:
         """The ``metrics.jsonl`` lines of ``rows``: the same JSON as ``json.dumps`` (``NaN``/
@@ -342,16 +422,17 @@ class Run:
                 out.append(json.dumps({"step": step, "time": t, **row}) + "\n")
         return "".join(out)
 
-    def _resolve(self, pending: list[tuple[dict[str, Any], str, tuple[Any, int]]]) -> None:
+    def _resolve(self, pending: list[tuple[dict[str, Any], str, tuple[Any, int | None]]]
+                 ) -> None:
         import torch
 
-        by_device: dict[Any, list[tuple[dict[str, Any], str, tuple[Any, int]]]] = {}
+        by_device: dict[Any, list[tuple[dict[str, Any], str, tuple[Any, int | None]]]] = {}
         for item in pending:
             by_device.setdefault(item[2][0].device, []).append(item)
         for items in by_device.values():
             values = torch.stack([t for _, _, (t, _) in items]).tolist()
             for (row, key, (t, version)), value in zip(items, values):
-                if t._version != version:
+                if version is not None and t._version != version:
                     _warn_once("mutated", f"the tensor logged as {key!r} was modified in place "
                                f"after run.log(); its value at flush time was written — log "
                                f"t.clone() or t.detach().clone() instead")
@@ -393,7 +474,26 @@ class Run:
         if _ACTIVE is self:
             _ACTIVE = None
 
+    def update_config(self, data: Mapping[str, Any]) -> None:
+        """Add ``data`` to the run's config (``meta.json`` ``script_config``; the wandb run's
+        config when wandb runs in this process)."""
+        add = _as_dict(data)
+        self.config.update(add)
+        rec.update_meta(self.run_dir, fn=lambda m: m.update(
+            script_config={**(m.get("script_config") or {}), **add}))
+        if self.wandb is not None:
+            with contextlib.suppress(Exception):
+                self.wandb.config.update(add, allow_val_change=True)
+
     def _finish_wandb(self, exit_code: int) -> None:
+        if self._wandb_spec is not None:
+            self._start_wandb()
+        if self._writer is not None and not self._writer.owned:
+            info: dict[str, Any] = {}
+            with contextlib.suppress(Exception):
+                info = self._writer.info()
+            rec.update_meta(self.run_dir, fn=lambda m: m.setdefault("wandb", {}).update(info))
+            return
         if self._writer is not None:
             try:
                 self._writer.finish(exit_code)
@@ -451,7 +551,7 @@ def init(config: Any = None, project: str | None = None, tags: list[str] | None 
          mode: str | None = None, *, entity: str | None = None,
          directions: Mapping[str, str] | None = None, flush_every: int = 50,
          flush_secs: float | None = 10.0, wandb_inline: bool = False,
-         finish_timeout: float = 300.0) -> Run | NoOpRun:
+         finish_timeout: float = 300.0, foreign_wandb: str = "log") -> Run | NoOpRun:
     """Start tracking (see the module docstring). Returns the active run if one is open."""
     global _ACTIVE
     cfg = _as_dict(config)
@@ -492,6 +592,9 @@ def init(config: Any = None, project: str | None = None, tags: list[str] | None 
         wandb={**(m.get("wandb") or {}), "mode": wb_mode, "project": proj, "entity": ent}))
     run = Run(run_dir, run_id, ticket, cfg, standalone=standalone, directions=directions,
               flush_every=flush_every, flush_secs=flush_secs, finish_timeout=finish_timeout)
+    if foreign_wandb not in ("log", "link"):
+        raise ValueError(f"track.init(foreign_wandb={foreign_wandb!r}): use 'log' or 'link'")
+    run._foreign_wandb = foreign_wandb
     spec = {"project": proj, "entity": ent, "name": run_id, "config": wandb_config,
             "tags": all_tags, "mode": wb_mode, "group": ticket, "job_type": "train",
             "dir": os.environ.get("WANDB_DIR") or str(run_dir.resolve()),
@@ -502,6 +605,8 @@ def init(config: Any = None, project: str | None = None, tags: list[str] | None 
         _warn_once("wandb-missing", _WANDB_MISSING)
         rec.update_meta(run_dir, fn=lambda m: m.setdefault("wandb", {}).update(
             error="wandb is not installed"))
+    elif _script_wandb_run() is not None:
+        run._adopt(_script_wandb_run())
     elif wandb_inline:
         spec["sidecar"] = False
         run._writer = _WandbWriter.start(spec, run_dir)
@@ -509,7 +614,7 @@ def init(config: Any = None, project: str | None = None, tags: list[str] | None 
         info = run._writer.info()
         rec.update_meta(run_dir, fn=lambda m: m.setdefault("wandb", {}).update(info))
     else:
-        run._writer_proc = _start_writer(run_dir, spec)
+        run._wandb_spec = spec
     _install_hooks(run)
     _ACTIVE = run
     return run
@@ -630,12 +735,14 @@ class _WandbWriter:
     ``log_rows``, ``finish``, ``info`` (what meta.json records)."""
 
     def __init__(self, run: Any, mode: str, error: str | None = None,
-                 run_dir: Path | None = None) -> None:
+                 run_dir: Path | None = None, owned: bool = True) -> None:
         self.run = run
         self.mode = mode
         self.error = error
         self.steps = 0
         self.run_dir = run_dir
+        self.owned = owned  # False: the script's own run (never finished by mlgate)
+        self.logs = True  # False: only linked (a framework logger logs the same metrics)
 
     @classmethod
     def start(cls, spec: Mapping[str, Any], run_dir: Path) -> _WandbWriter:
@@ -670,8 +777,9 @@ class _WandbWriter:
         for row in rows:
             step = row.get("step")
             values = {k: v for k, v in row.items() if k not in _RESERVED}
-            if step is None:
-                self.run.log(values)
+            if step is None or (not self.owned and int(step) < int(getattr(self.run, "step", 0)
+                                                                   or 0)):
+                self.run.log(values)  # the script's run is past this step: its current one
             else:
                 self.run.log(values, step=int(step))
             self.steps += 1
@@ -695,11 +803,41 @@ class _WandbWriter:
                 url = run.url
         info = {"mode": self.mode, "run_id": run.id, "dir": sync_dir, "url": url,
                 "project": getattr(run, "project", None), "steps_logged": self.steps}
+        entity = None
+        with contextlib.suppress(Exception):
+            entity = run.entity
+        if entity:
+            info["entity"] = entity
         if self.mode == "offline" and sync_dir:
             info["sync_command"] = f"wandb sync {sync_dir}"
         if self.error:
             info["error"] = self.error
         return info
+
+
+def _script_wandb_run() -> Any:
+    """The wandb run the script started itself (``wandb.run``), if wandb is imported and one
+    is active and not disabled; else ``None``."""
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    if run is None:
+        return None
+    with contextlib.suppress(Exception):
+        if getattr(run.settings, "mode", None) == "disabled" or getattr(run, "disabled", False):
+            _warn_once("wandb-disabled", "the script's wandb run is disabled; mlgate logs to "
+                                         "its own wandb run")
+            return None
+    return run
+
+
+def _wandb_run_mode(run: Any) -> str:
+    with contextlib.suppress(Exception):
+        mode = str(run.settings.mode)
+        if mode in ("offline", "online"):
+            return mode
+    with contextlib.suppress(Exception):
+        return "offline" if run.offline else "online"
+    return "offline"
 
 
 def _run_relative(path: str, run_dir: Path) -> str:
