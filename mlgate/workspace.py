@@ -741,8 +741,14 @@ class Ticket:
         if promote:
             from mlgate.runs import baselines
 
+            from mlgate.runs import closure, criteria
+
             b = baselines.load(self.ws.root, self.ws.config.baseline_file)
-            b.promote_run(target / C.RUNS_DIR / promote, self.name)  # the run's own commit
+            # a run of a seed set promotes the set: the mean, and each seed's value
+            seeds = criteria.seed_set_of(closure.load_runs(target), promote)
+            dirs = [target / C.RUNS_DIR / r.run for r in seeds] or \
+                [target / C.RUNS_DIR / promote]
+            b.promote_runs(dirs, self.name)  # the runs' own commit
             b.save()
         if fin is not None:
             try:

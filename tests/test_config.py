@@ -33,6 +33,7 @@ SPEC_DEFAULTS = {
               "env": {}, "config": None},  # beyond SPEC §12.1: used by the launchers
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
+    "stats": {"min_seeds": 1, "confidence": 0.95},  # beyond SPEC §12.1: seeds (issue 18)
 }
 
 

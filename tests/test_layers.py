@@ -22,12 +22,12 @@ LAYERS: dict[str, int] = {
     "util": 1, "resources": 1, "config": 1, "config.raw": 1, "state": 1, "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
     "lock.shell": 2,
-    "git": 2, "config.schema": 2, "state.statefile": 2,
+    "git": 2, "config.schema": 2, "state.statefile": 2, "runs.stats": 2,
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
-    "runs.baselines": 3, "runs.plots": 3,
-    "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.closure": 4, "runs.core": 4,
+    "runs.baselines": 3, "runs.plots": 3, "runs.rubric": 3,
+    "lock.policy": 4, "lock.install": 4, "gates": 4, "runs.criteria": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5,
-    "runs.watch": 5,
+    "runs.watch": 5, "runs.closure": 5,
     "handlers": 6,
     "engine": 7,
     "workspace": 8,
@@ -44,6 +44,7 @@ HEAVY = {
     "submitit": {"runs", "handlers"},
     "matplotlib": {"runs", "track", "report", "demo"},
     "pydantic": {"config.schema", "state.model"},
+    "scipy": {"runs.stats"},
     "git": set(),  # GitPython: the git CLI is used
 }
 FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)

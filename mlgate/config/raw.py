@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
+    "stats": {"min_seeds": 1, "confidence": 0.95},
 }
 
 

@@ -23,7 +23,8 @@ from mlgate.errors import ConfigError
 from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
 
 __all__ = [
-    "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",
+    "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "StatsConfig",
+    "load_config",
     "COMMENTED_TEMPLATE", "BUILTIN_HANDLERS", "ENUMS",
 ]
 
@@ -125,6 +126,16 @@ class WandbConfig(_Model):
         return value
 
 
+class StatsConfig(_Model):
+    """How success criteria are judged over several seeds (requirements.md's Min Seeds
+    column overrides ``min_seeds`` per criterion)."""
+
+    min_seeds: int = Field(1, ge=1, le=1000, description="runs of distinct seeds a criterion "
+                           "needs; >= 2 closes it on the mean and a confidence interval")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0,
+                              description="level of the confidence intervals, e.g. 0.95")
+
+
 class Config(_Model):
     """Every key of ``mlgate.yaml``. Extra top-level keys are allowed only as option blocks
     of a handler listed under ``handlers``."""
@@ -144,6 +155,7 @@ class Config(_Model):
     train: TrainConfig = Field(default_factory=TrainConfig)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     baseline_file: str = Field(DEFAULTS["baseline_file"], min_length=1)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
 
     @field_validator("worktrees")
     @classmethod
@@ -209,7 +221,7 @@ class Config(_Model):
 
 _SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {
     (): Config, ("torch-smoke",): SmokeConfig, ("train",): TrainConfig,
-    ("train", "slurm"): SlurmConfig, ("wandb",): WandbConfig,
+    ("train", "slurm"): SlurmConfig, ("wandb",): WandbConfig, ("stats",): StatsConfig,
 }
 
 
@@ -470,4 +482,13 @@ COMMENTED_TEMPLATE = """\
 
 # Where the current baseline and its history are kept (relative to the repository root).
 # baseline_file: baselines.yaml
+
+# Success criteria over several seeds. With min_seeds >= 2 a criterion is closed on the runs
+# of that many seeds (one `mlgate run train` per train.seed, or train.seeds): their mean and
+# confidence interval decide, and "Inconclusive" when the interval crosses the threshold.
+# A criterion's "Min Seeds" column in requirements.md overrides min_seeds for that row.
+# Needs scipy: pip install 'mlgate[stats]'.
+# stats:
+#   min_seeds: 1                      # 1: one run decides (the best completed run)
+#   confidence: 0.95                  # level of the confidence intervals
 """

@@ -253,7 +253,11 @@ class TrainHandler:
                                           purposes=purposes)
                 return [CheckResult("closure", "fail", f"success criteria not closed: "
                                     f"{exc.message}", round(time.perf_counter() - t0, 3))]
-            closures = closure.evaluate(criteria, records)
+            stats_cfg = dict(config.get("stats") or {})
+            closures = closure.evaluate(
+                criteria, records, base, min_seeds=int(stats_cfg.get("min_seeds") or 1),
+                confidence=float(stats_cfg.get("confidence") or 0.95),
+                rubrics=_rubrics(ctx) if any(_has_rubric(c) for c in criteria) else None)
             update = closure.write_report_rows(
                 report, records, closures, base, monitoring,
                 policy=str(config.get("stage5_policy") or "strict"), purposes=purposes)
@@ -305,6 +309,20 @@ class TrainHandler:
             extra={"runs": [{"run": r.run, "status": r.status,
                              "failure_class": r.failure_class,
                              "batch_size": r.meta.get("batch_size")} for r in runs]})
+
+
+def _has_rubric(c: closure.Criterion) -> bool:
+    return c.rubric or any(p.rubric for p in c.parts)
+
+
+def _rubrics(ctx: HandlerContext) -> Any:
+    """The person-recorded rubric results of the ticket (MACs checked with the seal key)."""
+    from mlgate import tickets
+    from mlgate.runs import rubric
+    from mlgate.state.seal import load_key
+
+    return rubric.load(ctx.folder, ctx.ticket or ctx.folder.name,
+                       load_key(tickets.key_dir(ctx.workspace)))
 
 
 def _duration(meta: dict[str, Any]) -> float:
