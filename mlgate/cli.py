@@ -285,6 +285,29 @@ def verify(obj: Obj, name: str | None, by: str) -> None:
 
 
 @cli.command()
+@click.argument("sc_id", metavar="SC")
+@click.argument("name", required=False)
+@click.option("--result", required=True, type=click.Choice(["Passed", "Failed"],
+              case_sensitive=False), help="The person's verdict on the rubric.")
+@click.option("--by", "by", required=True, metavar="WHO", help="The person who judged it.")
+@click.option("--note", default="", help="What was judged and how (kept with the record).")
+@click.option("--run", "runs", multiple=True, metavar="RUN", help="The run(s) judged "
+              "(default: the newest completed run).")
+@pass_obj
+def rubric(obj: Obj, sc_id: str, name: str | None, result: str, by: str, note: str,
+           runs: tuple[str, ...]) -> None:
+    """Record a person's result for a rubric-defined success criterion (stage 5).
+
+    A human decision, like `mlgate verify`: the record is bound to the ticket with the
+    workspace's seal key, and stage 5 closes the criterion with it."""
+    t = obj.ticket(name)
+    rec = t.record_rubric(sc_id, result, by, note, list(runs))
+    emit(obj, rec.to_dict() | {"ticket": t.name},
+         f"{t.name}: {rec.sc} {rec.result} by {rec.by} (runs: {', '.join(rec.runs) or '-'})"
+         f"\nnext: `mlgate run train --collect` closes it in the report")
+
+
+@cli.command()
 @click.argument("name", required=False)
 @click.option("--finalize", is_flag=True, help="Merge the ticket branch into the recorded "
               "target, remove the worktree and delete the branch.")

@@ -567,7 +567,60 @@ class Ticket:
             stage5_policy=self.ws.config.stage5_policy,
             handlers={k: list(v) for k, v in self.ws.config.handlers.items()},
             git=self.git, stage_entry_commits=self.stage_entries(doc), base_ref=base_ref,
-            verified_by=verified_by, source_filter=self._source_filter())
+            verified_by=verified_by, source_filter=self._source_filter(),
+            rubrics=self.rubric_results())
+
+    def rubric_results(self) -> dict[str, str]:
+        """``{SC id: Passed | Failed}``: the rubric results a person recorded with
+        ``mlgate rubric`` whose MAC verifies (a hand-written record counts for nothing)."""
+        from mlgate.runs import rubric
+
+        if not rubric.path(self.folder).exists():
+            return {}
+        found = rubric.load(self.folder, self.name, self.ws.known_key())
+        return {sc: r.result for sc, r in found.records.items()}
+
+    def record_rubric(self, sc_id: str, result: str, by: str, note: str = "",
+                      runs: list[str] | None = None) -> Any:
+        """A person's result for a rubric-defined criterion (stage 5). A human decision, like
+        :meth:`verify`: agents are not to call it."""
+        from mlgate import artifacts as A
+        from mlgate.errors import UsageError
+        from mlgate.runs import closure, rubric
+
+        doc = self.doc()
+        stage = doc.snapshot.current_stage
+        if stage != 5:
+            raise TransitionNotAllowed("rubric", stage, "rubric results close stage-5 "
+                                       "criteria; the ticket is not in stage 5",
+                                       ticket=self.name)
+        sc = A.norm_id(sc_id, "SC")
+        req = A.load(self.folder, A.REQUIREMENTS)
+        rows = [c for c in A.success_criteria(req) if c.id == sc] if req else []
+        if sc is None or not rows:
+            known = [c.id for c in A.success_criteria(req) if c.id] if req else []
+            raise UsageError(f"{sc_id!r} is not a success criterion of {self.name} "
+                             f"(known: {', '.join(dict.fromkeys(known)) or 'none'})", sc=sc_id)
+        if not any(r.rubric for r in rows):
+            raise UsageError(f"{sc} is not rubric-defined (its Comparator is "
+                             f"{rows[0].comparator!r}); mlgate closes it from the runs",
+                             sc=sc)
+        records = closure.load_runs(self.folder)
+        known_runs = {r.run for r in records}
+        chosen = list(runs or [])
+        for r in chosen:
+            if r not in known_runs:
+                raise UsageError(f"--run {r}: no such run of {self.name} (runs: "
+                                 f"{', '.join(sorted(known_runs)) or 'none'})", run=r)
+        if not chosen:
+            done = [r.run for r in records if r.completed]
+            if not done:
+                raise UsageError(f"{self.name} has no completed run for the rubric to judge; "
+                                 f"name the run(s) judged with --run RUN-NNN", sc=sc)
+            chosen = done[-1:]
+        with file_lock(self.ws.lock_path(self.name)):
+            return rubric.record(self.folder, self.name, sc, result, by, self.ws.key(), note,
+                                 chosen)
 
     def _engine(self, doc: StateDoc) -> Engine:
         from mlgate.engine import Engine

@@ -97,6 +97,9 @@ class GateContext:
     base_ref: str | None = None
     verified_by: str | None = None
     source_filter: Callable[[str], bool] = _all_sources
+    # rubric results recorded by a person (`mlgate rubric`), whose MAC verified:
+    # {SC id: "Passed" | "Failed"}; None: none could be read
+    rubrics: dict[str, str] | None = None
 
 
 # --- collecting checks ---------------------------------------------------------------

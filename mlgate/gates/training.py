@@ -243,11 +243,41 @@ def _closure(ctx: GateContext, g: _Gate, art: A.Artifact, req: A.Artifact | None
         if c.decision == "Waived" and c.notes is None:
             waip.append((c.line, f"{c.sc_id} is Waived without a recorded user waiver; cite who "
                                  f"waived it and when in Notes"))
+    _rubric_rows(ctx, g, req, rows_by)
     g.add("closure.requirement", reqp, "closure rows name the right requirement", 80)
     g.add("closure.decision", decp, "every decision valid", 80)
     g.add("closure.runs", runp, "every decision cites completed runs", 80)
     g.add("closure.inconclusive-notes", incp, "inconclusive criteria explained", 81)
     g.add("closure.waiver", waip, "waivers recorded", 81)
+
+
+def _rubric_rows(ctx: GateContext, g: _Gate, req: A.Artifact,
+                 rows_by: dict[str, A.ClosureRow]) -> None:
+    """A rubric-defined criterion is decided by a person (``mlgate rubric``): a Passed or
+    Failed closure row needs the recorded result, and a rubric-only criterion the same
+    decision as the record."""
+    kinds: dict[str, list[bool]] = {}
+    for sc in A.success_criteria(req):
+        if sc.id:
+            kinds.setdefault(sc.id, []).append(sc.rubric)
+    recorded = ctx.rubrics or {}
+    problems = []
+    for sc_id, flags in kinds.items():
+        row = rows_by.get(sc_id)
+        if not any(flags) or row is None or row.decision not in ("Passed", "Failed"):
+            continue
+        result = recorded.get(sc_id)
+        if result is None:
+            problems.append((row.line, f"{sc_id} is rubric-defined and closed as {row.decision}"
+                                       f", but no person recorded its result; a person runs "
+                                       f"`mlgate rubric {sc_id} --result Passed|Failed --by "
+                                       f"NAME`"))
+        elif all(flags) and result != row.decision:
+            problems.append((row.line, f"{sc_id} is closed as {row.decision}, but the rubric "
+                                       f"result recorded with `mlgate rubric` is {result}"))
+    if any(any(f) for f in kinds.values()):
+        g.add("closure.rubric", problems, "rubric criteria closed with the recorded results",
+              80)
 
 
 def _run_folders(ctx: GateContext, g: _Gate, art: A.Artifact, runs: list[A.RunRow],

@@ -471,8 +471,8 @@ def _close_part(c: Criterion, completed: list[RunRecord], runs: Sequence[RunReco
                                 [completed[-1].run])
         scale, offset = c.relative
         threshold = scale * base + offset
-        target_note = f"; threshold {c.threshold_raw} = {fmt_number(threshold)} (baseline " \
-                      f"{fmt_number(base)})"
+        target_note = f"; threshold {c.threshold_raw} = {fmt_number(threshold)} with the " \
+                      f"baseline at {fmt_number(base)}"
     assert threshold is not None
     logged = [(r, v) for r in completed if (v := r.value(c.key, c.mode)) is not None]
     if not logged:
