@@ -446,6 +446,21 @@ def _set_status(text: str, status: str) -> str:
     return d.render()
 
 
+REFUTED_OUTCOME = ("`Refuted`: the runs refuted the hypothesis (stage-5 decision Refuted); "
+                   "nothing is promoted to the baseline")
+
+
+def _refuted_handoff(text: str) -> str:
+    """The handoff template with the outcome of a refuted ticket said up front."""
+    d = Document(text)
+    sec = d.section("Outcome Summary")
+    f = sec.field("Iteration outcome") if sec is not None else None
+    if f is None or f.value:
+        return text
+    d.lines[f.line - 1] = render_field_line(f, REFUTED_OUTCOME, d.lines[f.line - 1])
+    return d.render()
+
+
 def _logged_stage(doc: StateDoc) -> int | None:
     """The stage the Transition Log says the ticket is in (0 before the first move)."""
     return doc.transitions[-1].to_stage if doc.transitions else 0
@@ -568,7 +583,41 @@ class Ticket:
             handlers={k: list(v) for k, v in self.ws.config.handlers.items()},
             git=self.git, stage_entry_commits=self.stage_entries(doc), base_ref=base_ref,
             verified_by=verified_by, source_filter=self._source_filter(),
-            rubrics=self.rubric_results())
+            rubrics=self.rubric_results(), closure_decisions=self._closure_decisions)
+
+    def closures(self) -> list[Any]:
+        """mlgate's closure of the success criteria from the ticket's runs (what
+        ``mlgate run train --collect`` writes), with the configured seeds and baseline."""
+        from mlgate.runs import baselines, closure, rubric
+
+        criteria = closure.read_success_criteria(self.folder / C.STAGES[2].artifact)  # type: ignore[operator]
+        base = baselines.load(self.ws.root, self.ws.config.baseline_file)
+        rubrics = rubric.load(self.folder, self.name, self.ws.known_key()) \
+            if rubric.path(self.folder).exists() else None
+        st = self.ws.config.stats
+        return closure.evaluate(criteria, closure.load_runs(self.folder), base,
+                                min_seeds=st.min_seeds, confidence=st.confidence,
+                                rubrics=rubrics)
+
+    def _closure_decisions(self) -> dict[str, str]:
+        try:
+            return {c.sc_id: c.decision for c in self.closures()}
+        except MlgateError:
+            return {}
+
+    def outcome(self) -> str | None:
+        """The stage-5 decision written in the report (``Pass``, ``Refuted``, ...), or
+        ``None`` when there is none yet."""
+        from mlgate import artifacts as A
+
+        try:
+            art = A.load(self.folder, A.REPORT)
+        except MlgateError:
+            return None
+        if art is None:
+            return None
+        return A.enum_value(art.value("Gate Decision", "Stage 5 Decision"),
+                            A.STAGE5_DECISIONS)
 
     def rubric_results(self) -> dict[str, str]:
         """``{SC id: Passed | Failed}``: the rubric results a person recorded with
@@ -703,6 +752,8 @@ class Ticket:
         text = resources.stage_template(stage, root=self.checkout, ticket=self.name)
         if st.statuses:
             text = _set_status(text, st.statuses[0])
+        if stage == C.LAST_STAGE and self.outcome() == "Refuted":
+            text = _refuted_handoff(text)
         atomic_write(path, text)
 
     def advance(self, reason: str | None = None) -> Outcome:
@@ -761,6 +812,11 @@ class Ticket:
         if target.exists():
             raise TicketExists(f"{target} already exists; remove it or reopen that ticket",
                                folder=str(target))
+        if promote and self.outcome() == "Refuted":
+            raise TransitionNotAllowed(
+                "archive --promote", 8, f"the hypothesis of {self.name} was refuted (stage-5 "
+                f"decision Refuted): a refuted result never becomes the baseline; archive it "
+                f"without --promote", ticket=self.name)
         if promote and not (self.folder / C.RUNS_DIR / promote / "summary.json").exists():
             from mlgate.errors import UsageError
             raise UsageError(f"--promote {promote}: no run {promote} with a summary.json in "
@@ -845,6 +901,8 @@ class Ticket:
                            hint="commit them on the ticket branch (or delete them), then "
                                 f"`mlgate archive {self.name} --finalize` again; nothing was "
                                 "changed")
+        if self.outcome() == "Refuted":
+            return main, target, branch  # the record alone goes to the target: no merge
         files = G.merge_conflicts(main, target, branch)
         if files is not None:
             raise GitError(["merge-tree", target, branch], 1,
@@ -855,6 +913,8 @@ class Ticket:
         return main, target, branch
 
     def _finalize(self, main: Path, target: str, branch: str) -> None:
+        if self.outcome() == "Refuted":
+            return self._finalize_refuted(main, target, branch)
         G.merge_no_ff(main, branch, f"Merge {branch}: ticket {self.name}")
         # `git worktree remove` deletes ignored files without asking: carry the ignored run
         # outputs (wandb offline runs not yet synced, checkpoints, Slurm logs) across first
@@ -866,6 +926,26 @@ class Ticket:
         G.delete_branch(main, branch)
         self.checkout = main
         self.folder = main / C.TICKETS_DIR / C.DONE / self.name
+
+    def _finalize_refuted(self, main: Path, target: str, branch: str) -> None:
+        """A refuted ticket's code is not merged (it did not hold up): its record, the
+        archived ticket folder, is committed on the target, and the branch is kept as the
+        tag ``mlgate/refuted/<ticket>`` before the worktree and branch are removed."""
+        tag = f"mlgate/refuted/{self.name}"
+        done = f"{C.TICKETS_DIR}/{C.DONE}/{self.name}"
+        G.tag(main, tag, branch, f"ticket {self.name}: hypothesis refuted; branch {branch} "
+                                 f"kept here, not merged")
+        G.checkout_paths(main, branch, [done])
+        from mlgate.runs.core import carry_run_outputs
+
+        carry_run_outputs(self.folder, main / done)
+        G.commit(main, f"Record refuted ticket {self.name} (code not merged; branch kept as "
+                       f"tag {tag})", no_verify=True)
+        G.remove_worktree(main, self.checkout)
+        G.prune_worktrees(main)
+        G.force_delete_branch(main, branch)
+        self.checkout = main
+        self.folder = main / done
 
     def reopen(self) -> "Ticket":
         if not self.archived:

@@ -100,6 +100,9 @@ class GateContext:
     # rubric results recorded by a person (`mlgate rubric`), whose MAC verified:
     # {SC id: "Passed" | "Failed"}; None: none could be read
     rubrics: dict[str, str] | None = None
+    # mlgate's own closure of the criteria from the registered runs, {SC id: decision},
+    # computed when a check asks (a Refuted decision is checked against it); None: unknown
+    closure_decisions: Callable[[], dict[str, str]] | None = None
 
 
 # --- collecting checks ---------------------------------------------------------------

@@ -537,9 +537,17 @@ def suggest_decision(closures: Sequence[Closure], policy: str = "strict") -> tup
             parts.append(f"{c.sc_id} Failed: {c.observed} observed, expected {c.expected}")
         else:
             parts.append(f"{c.sc_id} {c.decision}")
+    seeds = [c for c in bad if c.decision == "Inconclusive" and " seeds this criterion needs"
+             in c.notes]
+    if seeds and len(seeds) == len(bad):
+        return ("Fail", "Local Fix", "; ".join(parts) + ". Run the missing seeds (`mlgate run "
+                "train` with each train.seed), then `mlgate run train --collect`")
+    refutable = all(c.decision in ("Passed", "Failed", "Waived") for c in closures)
     return ("Fail", "Local Fix", "; ".join(parts) + ". Fix and re-run with "
             "`mlgate reenter \"Local Fix\" --reason ...`, or change the classification "
-            "if the cause is not in the implementation")
+            "if the cause is not in the implementation" + (
+                "; if the runs are sound and the hypothesis itself failed, set the Stage 5 "
+                "Decision to `Refuted` (an honest negative result)" if refutable else ""))
 
 
 # -- report writing --------------------------------------------------------------------

@@ -20,7 +20,14 @@ def main() -> None:
     p.add_argument("--loss", type=float, default=0.3)
     p.add_argument("--spread", type=float, default=0.01)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--idea", help="a file of key=value lines (acc, spread, loss): the code "
+                   "under test, as a ticket changes it")
     args = p.parse_args()
+    if args.idea:
+        for line in open(args.idea, encoding="utf-8"):
+            key, _, value = line.partition("=")
+            if key.strip() in ("acc", "spread", "loss"):
+                setattr(args, key.strip(), float(value))
     run = track.init(config=vars(args))
     z = Z[(run.seed or 0) % len(Z)]
     for step in range(args.steps):
