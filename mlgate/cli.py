@@ -110,11 +110,21 @@ def init(obj: Obj) -> None:
               "else main/master).")
 @click.option("--no-worktree", is_flag=True, help="Work in the current checkout instead of "
               "a worktree on codex/NAME.")
+@click.option("--round", "round_name", metavar="ROUND", help="Add the ticket to this open "
+              "round (`mlgate round new`).")
 @pass_obj
-def new(obj: Obj, name: str, base: str | None, no_worktree: bool) -> None:
+def new(obj: Obj, name: str, base: str | None, no_worktree: bool,
+        round_name: str | None) -> None:
     """Bootstrap a ticket (stage 0): branch, worktree, Draft requirements, state file."""
     ws = obj.ws()
+    if round_name:
+        from mlgate.rounds import lifecycle as L
+
+        rnd = L.pick(L.load(ws), round_name)
+        base = base or rnd.base_branch
     t = ws.new_ticket(name, base=base, worktree=not no_worktree)
+    if round_name:
+        L.add_ticket(ws, round_name, t.name)
     b = t.doc().bootstrap
     data = {"ticket": t.name, "worktree": str(t.checkout), "branch": b.get("Ticket Branch"),
             "folder": str(t.folder), "bootstrap": b}
@@ -561,13 +571,174 @@ def baseline_set(obj: Obj, metrics: tuple[str, ...], direction: tuple[str, ...],
 
 @baseline.command("rollback")
 @click.option("--steps", default=1, show_default=True, help="How many baselines back.")
+@click.option("--by", "by", required=True, metavar="WHO", help="The person who decided it.")
+@click.option("--no-revert", is_flag=True, help="Restore the numbers only; revert no merge.")
 @pass_obj
-def baseline_rollback(obj: Obj, steps: int) -> None:
-    """Restore the previous baseline (recorded in the history, never deleted)."""
-    B, b = _baselines(obj)
-    b.rollback(steps)
-    b.save()
-    emit(obj, b.current.to_dict() if b.current else None, B.format_show(b))
+def baseline_rollback(obj: Obj, steps: int, by: str, no_revert: bool) -> None:
+    """Undo a baseline that regressed: revert the merges that promoted it (git revert, one
+    commit each, never a reset) and restore the previous baseline's metrics (a human
+    decision)."""
+    from mlgate.rounds import baseline as RB
+
+    out = RB.rollback(obj.ws(), by, steps, revert=not no_revert)
+    reverted = out["reverted"]
+    emit(obj, out, out["table"] + "\n" + (
+        "reverted:\n" + "\n".join(f"  {r['merge'][:12]} {r['subject']} -> revert "
+                                   f"{r['revert'][:12]}" for r in reverted)
+        if reverted else "no merge reverted (--no-revert)")
+        + f"\nbaseline {out['restored']['id']} is current (restored from baseline "
+          f"{out['restored']['restored_from']}); commit {obj.ws().config.baseline_file}")
+
+
+@baseline.command("check")
+@click.option("--against", type=int, metavar="ID", help="Compare with this baseline id "
+              "(default: the one the current baseline replaced).")
+@pass_obj
+def baseline_check(obj: Obj, against: int | None) -> None:
+    """Compare the current baseline with the previous one, metric by metric in its
+    direction (with the seeds' statistics when both have per-seed values); exit 1 on a
+    regression."""
+    from mlgate.rounds import baseline as RB
+    from mlgate.runs import regression as RG
+
+    _, old, new, rows = RB.check(obj.ws(), against)
+    bad = [r.metric for r in rows if r.regression]
+    emit(obj, {"baseline": new.id, "against": old.id, "rows": [r.to_dict() for r in rows],
+               "regressions": bad},
+         RG.table_text(rows, old, new) + ("\nregression: " + ", ".join(bad) + "; undo it "
+                                           "with `mlgate baseline rollback --by NAME`"
+                                           if bad else "\nno regression"))
+    if bad:
+        sys.exit(1)
+
+
+@baseline.command("run")
+@click.option("--seeds", metavar="0,1,2", help="Seeds to run (default: stats.min_seeds "
+              "seeds from train.seed).")
+@click.option("--note", help="Why this baseline is measured.")
+@pass_obj
+def baseline_run(obj: Obj, seeds: str | None, note: str | None) -> None:
+    """Measure the base branch (the main checkout, committed code): train once per seed and
+    make the runs the new baseline, then check it against the previous one."""
+    from mlgate.rounds import baseline as RB
+
+    chosen = None
+    if seeds:
+        try:
+            chosen = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--seeds {seeds!r}: give whole numbers, e.g. 0,1,2") from None
+    progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
+    out = RB.run(obj.ws(), chosen, note, progress=progress)
+    b = out["baseline"]
+    text = (f"baseline {b['id']}: " + " ".join(f"{k}={v:.6g}" for k, v in b["metrics"].items())
+            + f"\n  runs {', '.join(out['runs'])} on {str(b.get('commit') or '')[:12]}")
+    if "check_text" in out:
+        text += "\n" + out["check_text"]
+    emit(obj, {k: v for k, v in out.items() if k != "check_text"}, text)
+    if out.get("check", {}).get("regressions"):
+        sys.exit(1)
+
+
+# -- rounds ----------------------------------------------------------------------------------
+
+
+@cli.group("round")
+def round_group() -> None:
+    """Rounds of sibling tickets from one baseline: compare them, merge the winners."""
+
+
+@round_group.command("new")
+@click.argument("name")
+@click.option("--tickets", required=True, metavar="A,B,C", help="The round's tickets (new "
+              "ones are created from the base branch).")
+@click.option("--base", metavar="BRANCH", help="Base branch (default: the main checkout's).")
+@pass_obj
+def round_new(obj: Obj, name: str, tickets: str, base: str | None) -> None:
+    """Start a round: sibling tickets that all start from the same baseline."""
+    from mlgate.rounds import lifecycle as L
+
+    rnd, created = L.new_round(obj.ws(), name, tickets.split(","), base)
+    emit(obj, {"round": rnd.name, **rnd.to_dict(), "created": created},
+         f"round {rnd.name}: {', '.join(rnd.tickets)} from {rnd.base_branch} at "
+         f"{str(rnd.base_commit)[:12]} (baseline {rnd.baseline or 'none'})"
+         + (f"\n  created {', '.join(created)}" if created else ""))
+
+
+def _round_ctx(obj: Obj, name: str | None) -> tuple[Any, Any, Any]:
+    from mlgate.rounds import lifecycle as L
+
+    ws = obj.ws()
+    return ws, L, L.pick(L.load(ws), name)
+
+
+@round_group.command("status")
+@click.argument("name", required=False)
+@pass_obj
+def round_status(obj: Obj, name: str | None) -> None:
+    """Each ticket's stage and latest finished run."""
+    from mlgate.rounds import compare as RC
+
+    ws, _, rnd = _round_ctx(obj, name)
+    d = RC.status(ws.root, rnd, ws.branch_prefix)
+    emit(obj, d, lambda: RC.status_text(d))
+
+
+@round_group.command("compare")
+@click.argument("name", required=False)
+@click.option("--metrics", metavar="A,B", help="Metrics to compare (default: those every "
+              "ticket logged).")
+@pass_obj
+def round_compare(obj: Obj, name: str | None, metrics: str | None) -> None:
+    """Metrics against the baseline, wins per metric, the hyperparameter diff and the
+    problematic runs; recommends winners once every ticket is finished or discarded."""
+    from mlgate.config.raw import load_raw
+    from mlgate.rounds import compare as RC
+    from mlgate.rounds import store
+    from mlgate.runs import baselines as B
+
+    from mlgate.rounds.lifecycle import pick
+    from mlgate.workspace import Workspace
+
+    ws = Workspace.discover(obj.dir)
+    raw = load_raw(ws.root)  # read only: no validation needed to compare
+    rnd = pick(store.load(ws.root, raw.get("round_file") or store.DEFAULT_FILE), name)
+    base = B.load(ws.root, raw.get("baseline_file") or B.DEFAULT_FILE)
+    d = RC.compare(ws.root, rnd, base, ws.branch_prefix,
+                   [m.strip() for m in metrics.split(",")] if metrics else None)
+    emit(obj, d, lambda: RC.compare_text(d))
+
+
+@round_group.command("discard")
+@click.argument("ticket")
+@click.argument("name", required=False)
+@click.option("--reason", required=True, help="Why the ticket leaves the round.")
+@pass_obj
+def round_discard(obj: Obj, ticket: str, name: str | None, reason: str) -> None:
+    """Take a ticket out of the winner selection (its branch is kept as a tag at the
+    merge)."""
+    ws, L, rnd = _round_ctx(obj, name)
+    rnd = L.discard(ws, rnd.name, ticket, reason)
+    emit(obj, {"round": rnd.name, **rnd.to_dict()},
+         f"round {rnd.name}: {ticket} discarded ({reason})")
+
+
+@round_group.command("merge")
+@click.argument("name")
+@click.argument("winners", nargs=-1, required=True)
+@click.option("--by", "by", required=True, metavar="WHO", help="The person who chose them.")
+@pass_obj
+def round_merge(obj: Obj, name: str, winners: tuple[str, ...], by: str) -> None:
+    """Merge the winners into the base branch (a human decision): conflicts checked first,
+    --no-ff merges, the losers' worktrees and branches removed and kept as tags."""
+    from mlgate.rounds import lifecycle as L
+
+    out = L.merge(obj.ws(), name, list(winners), by)
+    emit(obj, out, f"round {out['round']}: merged {', '.join(out['winners'])} "
+                   f"({', '.join(c[:12] for c in out['commits'])}); base now at "
+                   f"{out['head'][:12]}\n" + "".join(
+                       f"  {t}: worktree and branch removed, kept as tag {tag}\n"
+                       for t, tag in out["losers"].items() if tag) + f"next: {out['next']}")
 
 
 # -- report and demo -----------------------------------------------------------------------

@@ -845,3 +845,16 @@ def revert_merge(path: str | Path, sha: str, note: str = "") -> str:
 
 def subject(path: str | Path, ref: str) -> str:
     return _out(path, "log", "-1", "--format=%s", ref)
+
+
+def add_detached(path: str | Path, wt_path: str | Path, ref: str) -> None:
+    """A scratch worktree at ``wt_path`` on a detached HEAD at ``ref``."""
+    _git(path, "worktree", "add", "--detach", "--quiet", str(wt_path), ref,
+         hint=f"check that {wt_path} does not exist and {ref!r} is a commit")
+
+
+def ignored_files(path: str | Path, pathspec: str) -> list[str]:
+    """Files under ``pathspec`` that git ignores (what ``git worktree remove`` deletes)."""
+    out = _run(path, ["ls-files", "--others", "--ignored", "--exclude-standard", "-z", "--",
+                      pathspec])
+    return _z(out.stdout) if out.returncode == 0 else []

@@ -28,25 +28,30 @@ MONITORING = (
     "`seeded.py:main()` |\n"
     "| val/acc | validation accuracy | correct / total over the val split | "
     "`seeded.py:main()` |\n")
+#: The production code on main: the model and the optimiser settings, no effect yet.
+PRODUCTION = {"src/model.json": {"width": 1, "acc_delta": 0.0},
+              "src/opt.json": {"lr": 0.01, "acc_delta": 0.0}}
 
 
-def config_text(seed: int = 0, extra: str = "") -> str:
-    return (f"train:\n  command: \"{sys.executable} {SCRIPT} --idea src/idea.txt\"\n"
-            f"  seed: {seed}\n  timeout: 120\n  stall_after: 120\n"
-            f"  env: {{TEST_NO_WANDB: \"1\"}}\n{extra}")
+def config_text(extra: str = "") -> str:
+    return (f"train:\n  command: \"{sys.executable} {SCRIPT} --acc 0.8 --loss 0.3 --spread 0 --idea "
+            f"src/model.json --idea src/opt.json\"\n  config: src/model.json\n"
+            f"  timeout: 120\n  stall_after: 120\n  env: {{TEST_NO_WANDB: \"1\"}}\n{extra}")
 
 
-def idea(acc: float, spread: float = 0.0, loss: float = 0.3) -> str:
-    return f"acc={acc}\nspread={spread}\nloss={loss}\n"
+def write_json(root: Path, rel: str, data: dict[str, Any]) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(json.dumps(data, sort_keys=True) + "\n")
 
 
-def project(root: Path, acc: float = 0.8, extra: str = "") -> None:
-    """mlgate.yaml with the train command, and the production "model" on main, committed."""
-    (root / "mlgate.yaml").write_text(config_text(extra=extra))
-    (root / "src").mkdir(exist_ok=True)
-    (root / "src" / "idea.txt").write_text(idea(acc))
+def project(root: Path, extra: str = "") -> None:
+    """mlgate.yaml with the train command and the production code on main, committed:
+    val/acc 0.8, val/loss 0.3."""
+    (root / "mlgate.yaml").write_text(config_text(extra))
+    for rel, data in PRODUCTION.items():
+        write_json(root, rel, data)
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "project: seeded trainer and src/idea.txt")
+    git(root, "commit", "-q", "-m", "project: seeded trainer, src/model.json, src/opt.json")
 
 
 def _commit(t: Any, message: str) -> None:
@@ -62,12 +67,30 @@ def _replace_table(text: str, header: str, rows: str) -> str:
     return text[:body] + rows.rstrip("\n") + text[end:]
 
 
-def walk(ws: Any, name: str, sc_rows: list[str], change: str, upto: int = 6,
-         decision: str = "Pass") -> Any:
-    """A new ticket walked to stage ``upto`` (at most 8, unverified)."""
-    t = ws.new_ticket(name)
+def walk(ws: Any, name: str, sc_rows: list[str], change: dict[str, dict[str, Any]],
+         upto: int = 6, decision: str = "Pass") -> Any:
+    """Take ticket ``name`` (created when missing) from the stage it is in to stage
+    ``upto`` (at most 8, unverified). Its stage-4 change updates the JSON files of
+    ``change`` (``{"src/model.json": {"acc_delta": 0.05}}``)."""
+    from mlgate.errors import TicketNotFound
+
+    try:
+        t = ws.ticket(name)
+    except TicketNotFound:
+        t = ws.new_ticket(name)
     sc_ids = sorted({r.split("|")[1].strip() for r in sc_rows})
-    for s in range(min(upto, 5)):
+    while t.state.stage < upto:
+        s = t.state.stage
+        if s == 5:
+            if not any((t.folder / "runs").glob("RUN-*")):
+                run_train(t)
+            close_stage5(t, decision)
+            continue
+        if s == 7:
+            docs_sync(t)
+            _commit(t, f"{name}: docs sync")
+            t.advance()
+            continue
         fill(t.folder, s)
         if s == 2:
             req = t.folder / "requirements.md"
@@ -80,34 +103,27 @@ def walk(ws: Any, name: str, sc_rows: list[str], change: str, upto: int = 6,
             text = text.replace("(SC-001, SC-002, SC-003)", "(" + ", ".join(sc_ids) + ")")
             plan.write_text(text)
         if s == 4:
-            (t.checkout / "src" / "idea.txt").write_text(change)
+            for rel, values in change.items():
+                data = json.loads((t.checkout / rel).read_text())
+                data.update(values)
+                write_json(t.checkout, rel, data)
             impl = t.folder / "implementation.md"
+            files = ", ".join(f"`{rel}`" for rel in change)
             impl.write_text(impl.read_text().replace("| C-001 | `src/digits/model.py` |",
-                                                     "| C-001 | `src/idea.txt` |"))
+                                                     f"| C-001 | {files} |"))
         _commit(t, f"{name}: stage {s}")
         t.advance()
-    if upto <= 5:
-        return t
-    run_train(t)
-    close_stage5(t, decision)
-    if upto <= 6:
-        return t
-    fill(t.folder, 6)
-    _commit(t, f"{name}: code review")
-    t.advance()
-    if upto <= 7:
-        return t
-    docs = t.folder / "docs-sync.md"
-    text = (GOOD / "docs-sync.md").read_text().replace("digits-cnn", name)
+    return t
+
+
+def docs_sync(t: Any) -> None:
+    text = (GOOD / "docs-sync.md").read_text().replace("digits-cnn", t.name)
     text = text.replace("- Docs impacted: `Yes`", "- Docs impacted: `No`")
     text = text.replace("(docs changed)", "the result lives in the ticket; no user doc "
                                           "describes the model")
     text = re.sub(r"- Best current result: .*", "- Best current result: see the stage-5 "
                   "report", text)
-    docs.write_text(text)
-    _commit(t, f"{name}: docs sync")
-    t.advance()
-    return t
+    (t.folder / "docs-sync.md").write_text(text)
 
 
 def run_train(t: Any, expect: int = 0) -> dict[str, Any]:

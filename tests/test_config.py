@@ -34,6 +34,7 @@ SPEC_DEFAULTS = {
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
     "stats": {"min_seeds": 1, "confidence": 0.95},  # beyond SPEC §12.1: seeds (issue 18)
+    "round_file": "rounds.yaml",
 }
 
 

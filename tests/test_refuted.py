@@ -17,20 +17,22 @@ from mlgate.runs import baselines
 from mlgate.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
-from science_ticket import close_stage5, handoff, idea, project, run_train, runs, walk  # noqa
+from science_ticket import PRODUCTION, handoff, project, run_train, runs, walk  # noqa
 
 SC = ["| SC-001 | R-001 | val/acc | >= | baseline + 0.05 | val | the hypothesis: +5 points |"]
+WIDER = {"src/model.json": {"width": 2, "acc_delta": 0.01}}  # reaches 0.81, not 0.85
 
 
 @pytest.fixture
 def ws(git_workspace: Workspace) -> Workspace:
     root = git_workspace.root
-    project(root, acc=0.80)
+    project(root)
     b = baselines.load(root)
     b.set({"val/acc": 0.80, "val/loss": 0.3}, note="production model")
     b.save()
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "baseline")
+    git(root, "push", "-q", "origin", "main")  # tickets branch from origin/main
     return Workspace(root)
 
 
@@ -41,7 +43,7 @@ def checks(t: Any) -> dict[str, tuple[bool, str]]:
 @pytest.mark.slow
 def test_refuted_hypothesis_is_archived_honestly(ws: Workspace) -> None:
     root = ws.root
-    t = walk(ws, "wider", SC, idea(acc=0.81), upto=5)
+    t = walk(ws, "wider", SC, WIDER, upto=5)
     result = run_train(t)
     assert "SC-001 Failed" in next(c["detail"] for c in result["checks"]
                                    if c["id"] == "closure")
@@ -55,18 +57,10 @@ def test_refuted_hypothesis_is_archived_honestly(ws: Workspace) -> None:
     A.set_field(rep, "Gate Decision", "Stage 5 Decision", "`Pass`")
     assert not checks(t)["s5.decision.sc-policy"][0]
 
-    close_stage5(t, "Refuted")  # the gate holds: the evidence is complete, SC-001 Failed
+    walk(ws, "wider", SC, WIDER, upto=6, decision="Refuted")  # the gate holds: SC-001 Failed
     st = t.state
     assert st.stage == 6 and st.gates[5].status == "Pass"
-    for s in (6, 7):
-        from test_walk import fill
-        if s == 6:
-            fill(t.folder, 6)
-        else:
-            walk_docs(t)
-        git(t.checkout, "add", "-A")
-        git(t.checkout, "commit", "-q", "-m", f"stage {s}")
-        t.advance()
+    walk(ws, "wider", SC, WIDER, upto=8)
     assert t.state.stage == 8
     # the handoff starts by saying so
     scaffold = A.load(t.folder, A.HANDOFF)
@@ -94,33 +88,22 @@ def test_refuted_hypothesis_is_archived_honestly(ws: Workspace) -> None:
     assert (root / "baselines.yaml").read_text() == before  # nothing promoted
     done = root / "tickets" / "done" / "wider"
     assert (done / "handoff-summary.md").is_file()
-    assert (root / "src" / "idea.txt").read_text() == idea(0.80)  # the code is not merged
+    assert json.loads((root / "src" / "model.json").read_text()) == PRODUCTION[
+        "src/model.json"]  # the code is not merged
     log = git(root, "log", "--format=%s", f"{head}..HEAD")
     assert log == "Record refuted ticket wider (code not merged; branch kept as tag " \
                   "mlgate/refuted/wider)"
     assert git(root, "rev-parse", "mlgate/refuted/wider^{commit}")  # the branch, as a tag
     assert not git(root, "branch", "--list", "codex/wider")
-    assert idea(0.81) == git(root, "show", "mlgate/refuted/wider:src/idea.txt") + "\n"
+    assert json.loads(git(root, "show", "mlgate/refuted/wider:src/model.json"))["width"] == 2
     st = Workspace(root).ticket("wider").state
     assert st.gates[8].status == "Pass" and st.seal == "valid"
-
-
-def walk_docs(t: Any) -> None:
-    from test_walk import GOOD
-
-    text = (GOOD / "docs-sync.md").read_text().replace("digits-cnn", t.name)
-    text = text.replace("- Docs impacted: `Yes`", "- Docs impacted: `No`")
-    text = text.replace("(docs changed)", "a refuted idea changes no user doc")
-    text = text.replace("- Best current result: RUN-002: val/acc 0.9806 (+0.0276 over the "
-                        "baseline 0.9530), test/acc 0.9750", "- Best current result: none "
-                        "(refuted)")
-    (t.folder / "docs-sync.md").write_text(text)
 
 
 @pytest.mark.slow
 def test_refuted_needs_decided_criteria_that_mlgate_computes_as_failed(ws: Workspace) -> None:
     t = walk(ws, "narrow", SC + [
-        "| SC-002 | R-001 | val/loss | <= | 0.35 | val | sanity |"], idea(acc=0.81), upto=5)
+        "| SC-002 | R-001 | val/loss | <= | 0.35 | val | sanity |"], WIDER, upto=5)
     run_train(t)
     rep = t.folder / "training-validation-report.md"
     A.set_field(rep, "Gate Decision", "Stage 5 Decision", "`Refuted`")

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
     "stats": {"min_seeds": 1, "confidence": 0.95},
+    "round_file": "rounds.yaml",
 }
 
 

@@ -156,6 +156,7 @@ class Config(_Model):
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     baseline_file: str = Field(DEFAULTS["baseline_file"], min_length=1)
     stats: StatsConfig = Field(default_factory=StatsConfig)
+    round_file: str = Field(DEFAULTS["round_file"], min_length=1)
 
     @field_validator("worktrees")
     @classmethod
@@ -482,6 +483,10 @@ COMMENTED_TEMPLATE = """\
 
 # Where the current baseline and its history are kept (relative to the repository root).
 # baseline_file: baselines.yaml
+
+# Where `mlgate round` records its rounds of sibling tickets (relative to the repository
+# root).
+# round_file: rounds.yaml
 
 # Success criteria over several seeds. With min_seeds >= 2 a criterion is closed on the runs
 # of that many seeds (one `mlgate run train` per train.seed, or train.seeds): their mean and

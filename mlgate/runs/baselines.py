@@ -85,7 +85,7 @@ class BaselineEntry:
     replaced: str | None = None  # history only: date it stopped being current
     reason: str | None = None  # history only: why it was replaced
     seeds: dict[str, dict[Any, float]] = field(default_factory=dict)  # metric -> seed -> value
-    reverted: list[str] | None = None  # rollback: the merge commits reverted, newest first
+    reverted: list[dict[str, Any]] | None = None  # rollback: {merge, revert} newest first
     regression: list[dict[str, Any]] | None = None  # rollback: the regression table
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,7 +250,7 @@ class Baselines:
                     path=str(self.path), steps=steps)
             target = prev
         restored = target.copy(id=self._next_id(), date=today(), restored_from=target.id,
-                               replaced=None, reason=None)
+                               replaced=None, reason=None, reverted=None, regression=None)
         self._replace(restored, f"rolled back to baseline {target.id}")
         return restored
 
@@ -283,11 +283,12 @@ class Baselines:
                         ticket=ticket, run=run_id, note=note or f"promoted {run_id}")
 
     def promote_runs(self, run_dirs: list[str | Path], ticket: str | None = None,
-                     commit: str | None = None, note: str | None = None) -> BaselineEntry:
+                     commit: str | None = None, note: str | None = None,
+                     per_seed: bool = False) -> BaselineEntry:
         """Make the runs of one seed set the baseline: each metric's mean over the runs
         (the keys every run logged), and its per-seed values in ``seeds``. One run is
-        :meth:`promote_run`."""
-        if len(run_dirs) == 1:
+        :meth:`promote_run` (with its seed's values too when ``per_seed``)."""
+        if len(run_dirs) == 1 and not per_seed:
             return self.promote_run(run_dirs[0], ticket, commit, note)
         per: list[tuple[Any, dict[str, float], dict[str, Any]]] = []
         for d in run_dirs:
@@ -314,8 +315,9 @@ class Baselines:
             direction.update({k: v for k, v in info["direction"].items() if k in keys})
         runs = ", ".join(str(info["run"]) for _, _, info in per)
         return self.set(metrics, direction, commit=commit or per[-1][2]["commit"],
-                        ticket=ticket, run=runs, note=note or f"promoted {runs} "
-                        f"(mean of {len(per)} seeds)", seeds=seeds)
+                        ticket=ticket, run=runs, note=note or (f"promoted {runs} (mean of "
+                        f"{len(per)} seeds)" if len(per) > 1 else f"promoted {runs}"),
+                        seeds=seeds)
 
     # -- output --------------------------------------------------------------------
 

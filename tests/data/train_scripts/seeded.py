@@ -8,6 +8,7 @@ if os.environ.get("TEST_NO_WANDB"):  # the test does not look at wandb: skip its
     sys.modules["wandb"] = None
 
 import argparse
+import json
 
 from mlgate import track
 
@@ -20,14 +21,23 @@ def main() -> None:
     p.add_argument("--loss", type=float, default=0.3)
     p.add_argument("--spread", type=float, default=0.01)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--idea", help="a file of key=value lines (acc, spread, loss): the code "
-                   "under test, as a ticket changes it")
+    p.add_argument("--idea", action="append", default=[],
+                   help="a JSON file of the code under test, as a ticket changes it: "
+                        "acc_delta and loss_delta add to --acc and --loss, spread replaces "
+                        "--spread; two files that both say lr_sensitive clash (-0.15 acc); "
+                        "crash_if names a file whose existence makes the run crash")
     args = p.parse_args()
-    if args.idea:
-        for line in open(args.idea, encoding="utf-8"):
-            key, _, value = line.partition("=")
-            if key.strip() in ("acc", "spread", "loss"):
-                setattr(args, key.strip(), float(value))
+    sensitive = 0
+    for path in args.idea:
+        idea = json.load(open(path, encoding="utf-8"))
+        args.acc += idea.get("acc_delta", 0.0)
+        args.loss -= idea.get("loss_delta", 0.0)
+        args.spread = idea.get("spread", args.spread)
+        sensitive += bool(idea.get("lr_sensitive"))
+        if idea.get("crash_if") and os.path.exists(idea["crash_if"]):
+            sys.exit(f"crashed: {idea['crash_if']} exists")
+    if sensitive >= 2:  # the two changes interact badly
+        args.acc -= 0.15
     run = track.init(config=vars(args))
     z = Z[(run.seed or 0) % len(Z)]
     for step in range(args.steps):
