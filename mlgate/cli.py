@@ -401,14 +401,17 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
               "without launching a new one (after a --detach run ended).")
 @click.option("--purpose", metavar="TEXT", help="train: the Purpose of the new run in the "
               "Run Registry.")
+@click.option("--seed", "seeds", type=int, multiple=True, metavar="N", help="train: one run "
+              "per --seed (instead of train.seed), e.g. --seed 0 --seed 1 --seed 2.")
 @pass_obj
 def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool, collect: bool,
-            purpose: str | None) -> None:
+            purpose: str | None, seeds: tuple[int, ...]) -> None:
     """Run the current stage's configured handlers (or HANDLER) and record the evidence."""
     ws = obj.ws()
     t = ws.ticket(name, cwd=obj.dir)
     progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
-    options = {k: v for k, v in (("collect", collect), ("purpose", purpose)) if v}
+    options = {k: v for k, v in (("collect", collect), ("purpose", purpose),
+                                 ("seeds", list(seeds))) if v}
     results = t.run_handlers([handler] if handler else None, detach=detach, progress=progress,
                              options=options)
     data = [r.to_dict() | {"evidence": r.evidence} for r in results]
@@ -759,9 +762,15 @@ def report(obj: Obj, name: str | None, html_path: str) -> None:
 
 @cli.command()
 @click.argument("directory", required=False)
+@click.option("--round", "round_", is_flag=True, help="Play a round instead: two sibling "
+              "tickets over three seeds, one winner merged, a fresh baseline.")
 @pass_obj
-def demo(obj: Obj, directory: str | None) -> None:
+def demo(obj: Obj, directory: str | None, round_: bool) -> None:
     """Play a ticket through the whole workflow on a small real model, end to end."""
+    if round_:
+        from mlgate.demo import round_story as DR
+
+        sys.exit(DR.main(directory))
     from mlgate import demo as D
 
     sys.exit(D.main(directory))

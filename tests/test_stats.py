@@ -216,3 +216,26 @@ def test_seeds_of_other_code_are_not_pooled(pool: dict[str, list[Path]],
     big = max(sets, key=lambda s: s.n)
     assert big.seeds == [1, 0] and again[0] in big.runs and ids[0] not in big.runs
     assert all(math.isfinite(v) for v in big.values)
+
+
+@pytest.mark.slow
+def test_run_train_with_seeds_launches_one_real_run_per_seed(tmp_path: Path) -> None:
+    """`mlgate run train --seed 0 --seed 1 --seed 2` (run_options seeds): three real runs,
+    one after another, each recording its seed, closed together."""
+    from seeded_runs import command
+
+    root, folder, config = workspace(tmp_path, [
+        "| SC-001 | R-001 | val/acc | >= | 0.85 | val |  | 3 |"])
+    ctx = HandlerContext(workspace=root, ticket="demo", stage=5, folder=folder, worktree=root,
+                         options={"command": command(0.9, 0.005), "timeout": 120,
+                                  "env": {"TEST_NO_WANDB": "1"}},
+                         config=config, commit=None, run_options={"seeds": [0, 1, 2]})
+    result = run_handler(TrainHandler(), ctx)
+    assert result.status == "Pass", result.checks
+    launch = next(c for c in result.checks if c.id == "launch")
+    assert launch.detail == "RUN-001, RUN-002, RUN-003 (local, seeds 0, 1, 2)"
+    seeds = [json.loads((folder / "runs" / r / "meta.json").read_text())["seed"]
+             for r in ("RUN-001", "RUN-002", "RUN-003")]
+    assert seeds == [0, 1, 2]
+    closure_check = next(c for c in result.checks if c.id == "closure")
+    assert "SC-001 Passed" in closure_check.detail

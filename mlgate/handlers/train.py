@@ -25,7 +25,8 @@ launching anything with ``ctx.run_options["collect"] = True`` (CLI: ``mlgate run
 --collect``).
 
 Per-invocation options (``ctx.run_options``): ``collect`` (bool), ``purpose`` (str, the Run
-Registry Purpose of the launched run(s)).
+Registry Purpose of the launched run(s)), ``seeds`` (list of int: one run per seed, each
+with its own OOM retries, instead of the one run of ``train.seed``).
 """
 from __future__ import annotations
 
@@ -143,22 +144,29 @@ class TrainHandler:
                 "train.command is not set in mlgate.yaml\nhint: add e.g.\n  train:\n    "
                 "command: \"python train.py --batch-size {batch_size} --grad-accum "
                 "{grad_accum}\""))
+        # `mlgate run train --seed N ...`: one run per seed, one after another
+        seeds = [int(s) for s in ctx.run_options.get("seeds") or []] or [None]
         try:
             if ctx.detach:
                 from mlgate.runs import core as runs
 
-                handle = runs.launch(ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit,
-                                     ctx.dirty, wandb_cfg)
-                run_id = _run_id(handle)
-                ctx.report(f"launched {run_id} ({opts.get('launcher', 'local')}, detached)")
-                return _Launch([run_id] if run_id else [],
-                               detail=f"{run_id} launched detached "
-                                      f"({opts.get('launcher', 'local')})")
+                ids = []
+                for seed in seeds:
+                    handle = runs.launch(ctx.folder, ctx.ticket, _seeded(opts, seed),
+                                         ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg)
+                    run_id = _run_id(handle)
+                    ctx.report(f"launched {run_id} ({opts.get('launcher', 'local')}, "
+                               f"detached)")
+                    ids += [run_id] if run_id else []
+                return _Launch(ids, detail=f"{', '.join(ids)} launched detached "
+                                           f"({opts.get('launcher', 'local')})")
             from mlgate.runs import watch
 
-            finished = watch.run_with_retries(
-                ctx.folder, ctx.ticket, opts, ctx.worktree, ctx.commit, ctx.dirty, wandb_cfg,
-                progress=ctx.progress)
+            finished = []
+            for seed in seeds:
+                finished += watch.run_with_retries(
+                    ctx.folder, ctx.ticket, _seeded(opts, seed), ctx.worktree, ctx.commit,
+                    ctx.dirty, wandb_cfg, progress=ctx.progress)
         except MissingExtra:
             raise  # e.g. submitit for launcher slurm: `mlgate run` exits 4 naming the extra
         except MlgateError as exc:
@@ -168,7 +176,8 @@ class TrainHandler:
             return _Launch([], error=f"could not launch {opts.get('command')!r}: {exc}")
         ids = [i for i in (_run_id(f) for f in finished) if i]
         detail = (f"{', '.join(ids)} ({opts.get('launcher', 'local')}"
-                  f"{', with OOM retries' if len(ids) > 1 else ''})")
+                  f"{', with OOM retries' if len(ids) > len(seeds) else ''}"
+                  + (f", seeds {', '.join(map(str, seeds))}" if seeds != [None] else "") + ")")
         return _Launch(ids, detail=detail)
 
     @staticmethod
@@ -309,6 +318,10 @@ class TrainHandler:
             extra={"runs": [{"run": r.run, "status": r.status,
                              "failure_class": r.failure_class,
                              "batch_size": r.meta.get("batch_size")} for r in runs]})
+
+
+def _seeded(opts: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    return opts if seed is None else dict(opts, seed=seed)
 
 
 def _has_rubric(c: closure.Criterion) -> bool:
