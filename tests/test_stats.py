@@ -239,3 +239,24 @@ def test_run_train_with_seeds_launches_one_real_run_per_seed(tmp_path: Path) -> 
     assert seeds == [0, 1, 2]
     closure_check = next(c for c in result.checks if c.id == "closure")
     assert "SC-001 Passed" in closure_check.detail
+
+
+@pytest.mark.slow
+def test_html_report_shows_mean_interval_and_p_value(pool: dict[str, list[Path]],
+                                                     tmp_path: Path) -> None:
+    from mlgate.report import html
+    from mlgate.workspace import Workspace
+
+    ws, _ = Workspace.init(tmp_path / "proj")
+    t = ws.new_ticket("noisy")
+    root, folder, config = workspace(tmp_path / "scratch", [
+        "| SC-001 | R-001 | val/acc | >= | 0.9 | val |  | 3 |"])
+    shutil.copy(folder / "requirements.md", t.folder / "requirements.md")
+    copy_runs(pool["noisy"], t.folder)
+    ctx = HandlerContext(workspace=ws.root, ticket="noisy", stage=5, folder=t.folder,
+                         worktree=ws.root, options={}, config=config, commit=None,
+                         run_options={"collect": True})
+    assert run_handler(TrainHandler(), ctx).status == "Pass"
+    page = html.write_html(t, tmp_path / "report.html").read_text()
+    assert "mean 0.91 ± " in page and "95% CI" in page and "p = " in page
+    assert "crosses the threshold 0.9: inconclusive" in page and "Inconclusive" in page

@@ -826,7 +826,8 @@ def _section_criteria(d: ReportData) -> str:
     dec = d.gate_decision or {}
     extra = ""
     if dec.get("decision"):
-        extra = (f'<p>Stage 5 decision: {_badge(dec.get("decision"), "pass" if dec.get("decision") == "Pass" else "fail")}'
+        cls = {"Pass": "pass", "Refuted": "blocked"}.get(dec.get("decision") or "", "fail")
+        extra = (f'<p>Stage 5 decision: {_badge(dec.get("decision"), cls)}'
                  f' <span class="muted">{esc(dec.get("next"))}</span></p>')
     return ('<h2 id="criteria">Success criteria</h2><div class="card">'
             + _table(["SC", "Req.", "Metric", "Cmp", "Threshold", "Split", "Evidence runs",
