@@ -121,6 +121,11 @@ def new(obj: Obj, name: str, base: str | None, no_worktree: bool,
         from mlgate.rounds import lifecycle as L
 
         rnd = L.pick(L.load(ws), round_name)
+        if rnd.status != "open":
+            from mlgate.errors import Refused
+
+            raise Refused(f"round {rnd.name} is {rnd.status}; a ticket joins an open round "
+                          f"(mlgate round new ...)", round=rnd.name)
         base = base or rnd.base_branch
     t = ws.new_ticket(name, base=base, worktree=not no_worktree)
     if round_name:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from conftest import mlgate
-from mlgate.gates import evaluate as evaluate_gate
 from mlgate.runs import baselines, closure, rubric
 from mlgate.workspace import Workspace
 
@@ -69,9 +68,9 @@ def test_relative_criterion_reads_the_baseline(one_run: list[Path], tmp_path: Pa
 def test_multi_metric_all_of_and_any_of(one_run: list[Path], tmp_path: Path, how: str,
                                         want: str) -> None:
     root, folder, config = workspace(tmp_path, [
-        f"| SC-001 | R-001 | val/acc | >= | 0.85 | val |  |  |",
-        f"| SC-002 | R-001 | val/acc | >= | 0.85 | val |  |  |",
-        f"| SC-002 | R-001 | val/loss | <= | 0.2 | val |  |  |"])
+        "| SC-001 | R-001 | val/acc | >= | 0.85 | val |  |  |",
+        "| SC-002 | R-001 | val/acc | >= | 0.85 | val |  |  |",
+        "| SC-002 | R-001 | val/loss | <= | 0.2 | val |  |  |"])
     text = (folder / "requirements.md").read_text()
     # the optional Combine column, on the rows of SC-002
     text = text.replace("| Notes | Min Seeds |\n| --- |", "| Notes | Min Seeds | Combine |\n"

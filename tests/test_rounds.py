@@ -67,9 +67,11 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
     assert made["base_commit"] == base
     refused = cli(root, "round", "new", "r2", "--tickets", "a,b", expect=1)
     assert "round r1 is still open" in refused
+    cli(root, "new", "late", "--round", "r1")  # a late sibling, tagged with the round
+    cli(root, "round", "discard", "late", "r1", "--reason", "no time to run it")
 
     wide = walk(ws, "wide", SC, WIDE, upto=7)
-    tiny = walk(ws, "tiny", SC, TINY, upto=6, decision="Refuted")
+    walk(ws, "tiny", SC, TINY, upto=6, decision="Refuted")
     deep = walk(ws, "deep", SC, DEEP, upto=5)
 
     d = cli(root, "round", "compare", "r1")
@@ -88,7 +90,8 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
 
     st = cli(root, "round", "status", "r1")
     rows = {r["ticket"]: r for r in st["tickets"]}
-    assert st["ready"] and {r["state"] for r in rows.values()} == {"finished"}
+    assert st["ready"] and rows.pop("late")["state"] == "discarded"
+    assert {r["state"] for r in rows.values()} == {"finished"}
     assert rows["deep"]["latest_run"] == "RUN-002" and rows["deep"]["runs"] == 2
     assert rows["tiny"]["outcome"] == "Refuted" and rows["wide"]["stage"] == 7
     assert rows["wide"]["metrics"]["val/acc"] == pytest.approx(0.86)
@@ -124,8 +127,11 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
     assert git(root, "log", "-1", "--format=%s") == \
         "Merge codex/wide: winner of round r1 (chosen by Grace Hopper)"
     assert json.loads((root / "src" / "model.json").read_text())["width"] == 2
-    assert out["losers"] == {"deep": "mlgate/round/r1/deep", "tiny": "mlgate/round/r1/tiny"}
-    for loser in ("deep", "tiny"):
+    assert out["losers"] == {"deep": "mlgate/round/r1/deep", "tiny": "mlgate/round/r1/tiny",
+                             "late": "mlgate/round/r1/late"}
+    assert "discarded (no time to run it)" in git(root, "tag", "-n1", "-l",
+                                                    "mlgate/round/r1/late")
+    for loser in ("deep", "tiny", "late"):
         assert not git(root, "branch", "--list", f"codex/{loser}")
         assert git(root, "rev-parse", f"mlgate/round/r1/{loser}^{{commit}}")
         assert not (root.parent / f"{root.name}.worktrees" / loser).exists()
@@ -139,7 +145,7 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
     assert rec["merged"]["by"] == "Grace Hopper" and rec["merged"]["head"] == head
     st = cli(root, "round", "status", "r1")
     assert {r["ticket"]: r["state"] for r in st["tickets"]} == {
-        "wide": "finished", "deep": "missing", "tiny": "missing"}
+        "wide": "finished", "deep": "missing", "tiny": "missing", "late": "discarded"}
 
     # the next round waits for a fresh baseline measured on the merged code
     refused = cli(root, "round", "new", "r2", "--tickets", "a,b", expect=1)

@@ -21,10 +21,8 @@ This is the fresh baseline a merged round waits for before the next round.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from mlgate import constants as C
 from mlgate import git as G
 from mlgate.errors import GitError, UsageError
 from mlgate.rounds import lifecycle as L

@@ -90,7 +90,10 @@ def view_tickets(root: Path, rnd: Round, branch_prefix: str) -> list[TicketView]
             tag = (merged.get("losers") or {}).get(name)
             why = f"removed at the merge; its branch is kept as tag {tag}" if tag else \
                 "not found in any worktree"
-            out.append(TicketView(name, "missing", why=why))
+            if name in rnd.discarded:
+                out.append(TicketView(name, "discarded", why=f"{rnd.discarded[name]}; {why}"))
+            else:
+                out.append(TicketView(name, "missing", why=why))
             continue
         v = TicketView(name, "active", folder=loc.folder, archived=loc.location == C.DONE)
         try:
