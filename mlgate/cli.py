@@ -259,11 +259,26 @@ def init(obj: Obj) -> None:
               "else main/master).")
 @click.option("--no-worktree", is_flag=True, help="Work in the current checkout instead of "
               "a worktree on codex/NAME.")
+@click.option("--round", "round_name", metavar="ROUND", help="Add the ticket to this open "
+              "round (`mlgate round new`).")
 @pass_obj
-def new(obj: Obj, name: str, base: str | None, no_worktree: bool) -> None:
+def new(obj: Obj, name: str, base: str | None, no_worktree: bool,
+        round_name: str | None) -> None:
     """Bootstrap a ticket (stage 0): branch, worktree, Draft requirements, state file."""
     ws = obj.ws()
+    if round_name:
+        from mlgate.rounds import lifecycle as L
+
+        rnd = L.pick(L.load(ws), round_name)
+        if rnd.status != "open":
+            from mlgate.errors import Refused
+
+            raise Refused(f"round {rnd.name} is {rnd.status}; a ticket joins an open round "
+                          f"(mlgate round new ...)", round=rnd.name)
+        base = base or rnd.base_branch
     t = ws.new_ticket(name, base=base, worktree=not no_worktree)
+    if round_name:
+        L.add_ticket(ws, round_name, t.name)
     data = t.created(cwd=obj.dir)
 
     def text() -> str:
@@ -456,6 +471,32 @@ def _person(action: str, phrase: str, what: str) -> None:
 
 
 @cli.command()
+@click.argument("sc_id", metavar="SC")
+@click.argument("name", required=False, shell_complete=complete_ticket)
+@click.option("--result", required=True, type=click.Choice(["Passed", "Failed"],
+              case_sensitive=False), help="The person's verdict on the rubric.")
+@click.option("--by", "by", required=True, metavar="WHO", help="The person who judged it.")
+@click.option("--note", default="", help="What was judged and how (kept with the record).")
+@click.option("--run", "runs", multiple=True, metavar="RUN", help="The run(s) judged "
+              "(default: the newest completed run).")
+@pass_obj
+def rubric(obj: Obj, sc_id: str, name: str | None, result: str, by: str, note: str,
+           runs: tuple[str, ...]) -> None:
+    """Record a person's result for a rubric-defined success criterion (stage 5).
+
+    A human decision, like `mlgate verify`: typed at the person's terminal, refused for an
+    agent; the record is bound to the ticket with the workspace's seal key, and stage 5
+    closes the criterion with it."""
+    t = obj.ticket(name)
+    _person("mlgate rubric", t.name, f"mlgate rubric: you, {by}, record that {sc_id} of "
+            f"ticket '{t.name}' {result.capitalize()} on its rubric.")
+    rec = t.record_rubric(sc_id, result, by, note, list(runs))
+    emit(obj, rec.to_dict() | {"ticket": t.name},
+         f"{t.name}: {rec.sc} {rec.result} by {rec.by} (runs: {', '.join(rec.runs) or '-'})"
+         f"\nnext: `mlgate run train --collect` closes it in the report")
+
+
+@cli.command()
 @click.argument("name", required=False, shell_complete=complete_ticket)
 @click.option("--finalize", is_flag=True, help="Merge the ticket branch into the recorded "
               "target, remove the worktree and delete the branch.")
@@ -602,9 +643,12 @@ def doctor(obj: Obj, name: str | None, repair: bool, clear_violations: bool) -> 
               help="train --collect RUN: import from this source instead of train.metrics.")
 @click.option("--purpose", metavar="TEXT", help="train: the Purpose of the new run in the "
               "Run Registry.")
+@click.option("--seed", "seeds", type=int, multiple=True, metavar="N", help="train: one run "
+              "per --seed (instead of train.seed), e.g. --seed 0 --seed 1 --seed 2.")
 @pass_obj
 def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool,
-            collect: str | None, metrics_source: str | None, purpose: str | None) -> None:
+            collect: str | None, metrics_source: str | None, purpose: str | None,
+            seeds: tuple[int, ...]) -> None:
     """Run the current stage's configured handlers (or HANDLER) and record the evidence.
 
     \b
@@ -612,6 +656,7 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool,
     mlgate run torch-smoke       one of them (refused when not listed for this stage)
     mlgate run my-ticket         the handlers of that ticket's stage
     mlgate run train my-ticket   one handler of that ticket
+    mlgate run train --seed 1    one run per --seed (instead of train.seeds)
     mlgate run train --collect   collect finished runs without launching a new one
     """
     from mlgate.errors import TicketNotFound
@@ -626,7 +671,8 @@ def run_cmd(obj: Obj, handler: str | None, name: str | None, detach: bool,
     t = ws.ticket(name, cwd=obj.dir)
     progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
     options: dict[str, Any] = {k: v for k, v in (("collect", collect), ("purpose", purpose),
-                                                   ("metrics", metrics_source)) if v}
+                                                   ("metrics", metrics_source),
+                                                   ("seeds", list(seeds))) if v}
     if options.get("collect") == "all":
         options["collect"] = True
     results = t.run_handlers([handler] if handler else None, detach=detach, progress=progress,
@@ -935,16 +981,180 @@ def baseline_set(obj: Obj, metrics: tuple[str, ...], direction: tuple[str, ...],
 
 @baseline.command("rollback")
 @click.option("--steps", default=1, show_default=True, help="How many baselines back.")
+@click.option("--by", "by", required=True, metavar="WHO", help="The person who decided it.")
+@click.option("--no-revert", is_flag=True, help="Restore the numbers only; revert no merge.")
 @pass_obj
-def baseline_rollback(obj: Obj, steps: int) -> None:
-    """Restore the previous baseline (recorded in the history, never deleted)."""
-    B, b = _baselines(obj)
+def baseline_rollback(obj: Obj, steps: int, by: str, no_revert: bool) -> None:
+    """Undo a baseline that regressed: revert the merges that promoted it (git revert, one
+    commit each, never a reset) and restore the previous baseline's metrics (a human
+    decision: typed at the person's terminal, refused for an agent)."""
+    from mlgate.rounds import baseline as RB
+
     root = obj.ws().root
-    _person("mlgate baseline rollback", root.name, f"mlgate baseline rollback: the baseline of "
-            f"{root} goes {steps} step(s) back; type the repository folder's name.")
-    b.rollback(steps)
-    b.save()
-    emit(obj, b.current.to_dict() if b.current else None, B.format_show(b))
+    _person("mlgate baseline rollback", root.name, f"mlgate baseline rollback: you, {by}, "
+            f"take the baseline of {root} {steps} step(s) back"
+            + ("" if no_revert else " and revert the merges that promoted it")
+            + "; type the repository folder's name.")
+
+    out = RB.rollback(obj.ws(), by, steps, revert=not no_revert)
+    reverted = out["reverted"]
+    emit(obj, out, out["table"] + "\n" + (
+        "reverted:\n" + "\n".join(f"  {r['merge'][:12]} {r['subject']} -> revert "
+                                   f"{r['revert'][:12]}" for r in reverted)
+        if reverted else "no merge reverted (--no-revert)")
+        + f"\nbaseline {out['restored']['id']} is current (restored from baseline "
+          f"{out['restored']['restored_from']}); commit {obj.ws().config.baseline_file}")
+
+
+@baseline.command("check")
+@click.option("--against", type=int, metavar="ID", help="Compare with this baseline id "
+              "(default: the one the current baseline replaced).")
+@pass_obj
+def baseline_check(obj: Obj, against: int | None) -> None:
+    """Compare the current baseline with the previous one, metric by metric in its
+    direction (with the seeds' statistics when both have per-seed values); exit 1 on a
+    regression."""
+    from mlgate.rounds import baseline as RB
+    from mlgate.runs import regression as RG
+
+    _, old, new, rows = RB.check(obj.ws(), against)
+    bad = [r.metric for r in rows if r.regression]
+    emit(obj, {"baseline": new.id, "against": old.id, "rows": [r.to_dict() for r in rows],
+               "regressions": bad},
+         RG.table_text(rows, old, new) + ("\nregression: " + ", ".join(bad) + "; undo it "
+                                           "with `mlgate baseline rollback --by NAME`"
+                                           if bad else "\nno regression"))
+    if bad:
+        sys.exit(1)
+
+
+@baseline.command("run")
+@click.option("--seeds", metavar="0,1,2", help="Seeds to run (default: stats.min_seeds "
+              "seeds from train.seed).")
+@click.option("--note", help="Why this baseline is measured.")
+@pass_obj
+def baseline_run(obj: Obj, seeds: str | None, note: str | None) -> None:
+    """Measure the base branch (the main checkout, committed code): train once per seed and
+    make the runs the new baseline, then check it against the previous one."""
+    from mlgate.rounds import baseline as RB
+
+    chosen = None
+    if seeds:
+        try:
+            chosen = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--seeds {seeds!r}: give whole numbers, e.g. 0,1,2") from None
+    progress = None if obj.json else (lambda line: click.echo(f"  {line}"))
+    out = RB.run(obj.ws(), chosen, note, progress=progress)
+    b = out["baseline"]
+    text = (f"baseline {b['id']}: " + " ".join(f"{k}={v:.6g}" for k, v in b["metrics"].items())
+            + f"\n  runs {', '.join(out['runs'])} on {str(b.get('commit') or '')[:12]}")
+    if "check_text" in out:
+        text += "\n" + out["check_text"]
+    emit(obj, {k: v for k, v in out.items() if k != "check_text"}, text)
+    if out.get("check", {}).get("regressions"):
+        sys.exit(1)
+
+
+# -- rounds ----------------------------------------------------------------------------------
+
+
+@cli.group("round")
+def round_group() -> None:
+    """Rounds of sibling tickets from one baseline: compare them, merge the winners."""
+
+
+@round_group.command("new")
+@click.argument("name")
+@click.option("--tickets", required=True, metavar="A,B,C", help="The round's tickets (new "
+              "ones are created from the base branch).")
+@click.option("--base", metavar="BRANCH", help="Base branch (default: the main checkout's).")
+@pass_obj
+def round_new(obj: Obj, name: str, tickets: str, base: str | None) -> None:
+    """Start a round: sibling tickets that all start from the same baseline."""
+    from mlgate.rounds import lifecycle as L
+
+    rnd, created = L.new_round(obj.ws(), name, tickets.split(","), base)
+    emit(obj, {"round": rnd.name, **rnd.to_dict(), "created": created},
+         f"round {rnd.name}: {', '.join(rnd.tickets)} from {rnd.base_branch} at "
+         f"{str(rnd.base_commit)[:12]} (baseline {rnd.baseline or 'none'})"
+         + (f"\n  created {', '.join(created)}" if created else ""))
+
+
+def _round_ctx(obj: Obj, name: str | None) -> tuple[Any, Any, Any]:
+    from mlgate.rounds import lifecycle as L
+
+    ws = obj.ws()
+    return ws, L, L.pick(L.load(ws), name)
+
+
+@round_group.command("status")
+@click.argument("name", required=False)
+@pass_obj
+def round_status(obj: Obj, name: str | None) -> None:
+    """Each ticket's stage and latest finished run."""
+    from mlgate.rounds import compare as RC
+
+    ws, _, rnd = _round_ctx(obj, name)
+    d = RC.status(ws.root, rnd, ws.branch_prefix)
+    emit(obj, d, lambda: RC.status_text(d))
+
+
+@round_group.command("compare")
+@click.argument("name", required=False)
+@click.option("--metrics", metavar="A,B", help="Metrics to compare (default: those every "
+              "ticket logged).")
+@pass_obj
+def round_compare(obj: Obj, name: str | None, metrics: str | None) -> None:
+    """Metrics against the baseline, wins per metric, the hyperparameter diff and the
+    problematic runs; recommends winners once every ticket is finished or discarded."""
+    from mlgate.config.raw import load_raw
+    from mlgate.rounds import compare as RC
+    from mlgate.rounds import store
+    from mlgate.runs import baselines as B
+
+    from mlgate.rounds.lifecycle import pick
+    from mlgate.workspace import Workspace
+
+    ws = Workspace.discover(obj.dir)
+    raw = load_raw(ws.root)  # read only: no validation needed to compare
+    rnd = pick(store.load(ws.root, raw.get("round_file") or store.DEFAULT_FILE), name)
+    base = B.load(ws.root, raw.get("baseline_file") or B.DEFAULT_FILE)
+    d = RC.compare(ws.root, rnd, base, ws.branch_prefix,
+                   [m.strip() for m in metrics.split(",")] if metrics else None)
+    emit(obj, d, lambda: RC.compare_text(d))
+
+
+@round_group.command("discard")
+@click.argument("ticket")
+@click.argument("name", required=False)
+@click.option("--reason", required=True, help="Why the ticket leaves the round.")
+@pass_obj
+def round_discard(obj: Obj, ticket: str, name: str | None, reason: str) -> None:
+    """Take a ticket out of the winner selection (its branch is kept as a tag at the
+    merge)."""
+    ws, L, rnd = _round_ctx(obj, name)
+    rnd = L.discard(ws, rnd.name, ticket, reason)
+    emit(obj, {"round": rnd.name, **rnd.to_dict()},
+         f"round {rnd.name}: {ticket} discarded ({reason})")
+
+
+@round_group.command("merge")
+@click.argument("name")
+@click.argument("winners", nargs=-1, required=True)
+@click.option("--by", "by", required=True, metavar="WHO", help="The person who chose them.")
+@pass_obj
+def round_merge(obj: Obj, name: str, winners: tuple[str, ...], by: str) -> None:
+    """Merge the winners into the base branch (a human decision): conflicts checked first,
+    --no-ff merges, the losers' worktrees and branches removed and kept as tags."""
+    from mlgate.rounds import lifecycle as L
+
+    out = L.merge(obj.ws(), name, list(winners), by)
+    emit(obj, out, f"round {out['round']}: merged {', '.join(out['winners'])} "
+                   f"({', '.join(c[:12] for c in out['commits'])}); base now at "
+                   f"{out['head'][:12]}\n" + "".join(
+                       f"  {t}: worktree and branch removed, kept as tag {tag}\n"
+                       for t, tag in out["losers"].items() if tag) + f"next: {out['next']}")
 
 
 # -- report and demo -----------------------------------------------------------------------
@@ -965,9 +1175,15 @@ def report(obj: Obj, name: str | None, html_path: str) -> None:
 
 @cli.command()
 @click.argument("directory", required=False)
+@click.option("--round", "round_", is_flag=True, help="Play a round instead: two sibling "
+              "tickets over three seeds, one winner merged, a fresh baseline.")
 @pass_obj
-def demo(obj: Obj, directory: str | None) -> None:
+def demo(obj: Obj, directory: str | None, round_: bool) -> None:
     """Play a ticket through the whole workflow on a small real model, end to end."""
+    if round_:
+        from mlgate.demo import round_story as DR
+
+        sys.exit(DR.main(directory))
     from mlgate import demo as D
 
     sys.exit(D.main(directory))

@@ -821,3 +821,81 @@ def force_delete_branch(path: str | Path, name: str) -> None:
     """``git branch -D``: only for undoing a branch mlgate itself just created."""
     _git(path, "branch", "-D", name)
 
+
+
+# -- the branch/baseline loop: rounds, reverts, tags ------------------------------------------
+
+
+def tag(path: str | Path, name: str, ref: str, message: str) -> None:
+    """An annotated tag ``name`` on ``ref`` (refused by git when the tag exists)."""
+    _git(path, "tag", "-a", "-m", message, "--", name, ref,
+         hint=f"a tag {name!r} may exist already: `git tag -l {name}`")
+
+
+def tag_exists(path: str | Path, name: str) -> bool:
+    return ref_exists(path, f"refs/tags/{name}")
+
+
+def checkout_paths(path: str | Path, ref: str, paths: Sequence[str]) -> None:
+    """``git checkout REF -- PATHS``: take these paths as they are in ``ref`` (staged)."""
+    _git(path, "checkout", ref, "--", *paths,
+         hint=f"check that {', '.join(paths)} exist in {ref!r}")
+
+
+def try_merge(path: str | Path, branch: str) -> list[str] | None:
+    """The pre-check of a merge: ``git merge --no-commit --no-ff BRANCH``, then ``git merge
+    --abort``. ``None`` when it merged cleanly, else the conflicting files (possibly empty
+    when git refused for another reason, e.g. local changes). The tree is left as before."""
+    proc = _run(path, ["merge", "--no-commit", "--no-ff", "--quiet", branch])
+    conflicts: list[str] | None = None
+    if proc.returncode != 0:
+        conflicts = _z(_run(path, ["diff", "--name-only", "-z", "--diff-filter=U"]).stdout)
+    if rev_parse(path, "MERGE_HEAD") is not None:
+        _run(path, ["merge", "--abort"])
+    return conflicts
+
+
+def first_parent_merges(path: str | Path, since: str, until: str) -> list[str]:
+    """The merge commits on the first-parent line from ``since`` (exclusive) to ``until``
+    (inclusive), newest first."""
+    out = _out(path, "rev-list", "--first-parent", "--merges", f"{since}..{until}")
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def revert_merge(path: str | Path, sha: str, note: str = "") -> str:
+    """``git revert -m 1 SHA`` (a merge, reverted against its first parent) as one new
+    commit whose message is git's own plus ``note``; never a reset. On a conflict the
+    revert is aborted (the tree is left as before) and :class:`GitError` names the files."""
+    args = ["revert", "--no-commit", "-m", "1", sha]
+    proc = _run(path, args)
+    if proc.returncode != 0:
+        conflicts = _z(_run(path, ["diff", "--name-only", "-z", "--diff-filter=U"]).stdout)
+        _run(path, ["revert", "--abort"])
+        raise GitError(["git", *args], proc.returncode,
+                       ("conflicting files: " + ", ".join(conflicts) + "\n" if conflicts
+                        else "") + proc.stderr + proc.stdout,
+                       "later commits touch what the merge changed; nothing was reverted by "
+                       "this step: revert it by hand")
+    message = (f'Revert "{subject(path, sha)}"\n\nThis reverts commit {sha}, reversing changes '
+               f"made to {rev_parse(path, sha + '^1')}." + (f"\n\n{note}" if note else ""))
+    commit(path, message)
+    sha_new = head(path)
+    assert sha_new is not None
+    return sha_new
+
+
+def subject(path: str | Path, ref: str) -> str:
+    return _out(path, "log", "-1", "--format=%s", ref)
+
+
+def add_detached(path: str | Path, wt_path: str | Path, ref: str) -> None:
+    """A scratch worktree at ``wt_path`` on a detached HEAD at ``ref``."""
+    _git(path, "worktree", "add", "--detach", "--quiet", str(wt_path), ref,
+         hint=f"check that {wt_path} does not exist and {ref!r} is a commit")
+
+
+def ignored_files(path: str | Path, pathspec: str) -> list[str]:
+    """Files under ``pathspec`` that git ignores (what ``git worktree remove`` deletes)."""
+    out = _run(path, ["ls-files", "--others", "--ignored", "--exclude-standard", "-z", "--",
+                      pathspec])
+    return _z(out.stdout) if out.returncode == 0 else []

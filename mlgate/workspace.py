@@ -498,6 +498,21 @@ def _set_status(text: str, status: str) -> str:
     return d.render()
 
 
+REFUTED_OUTCOME = ("`Refuted`: the runs refuted the hypothesis (stage-5 decision Refuted); "
+                   "nothing is promoted to the baseline")
+
+
+def _refuted_handoff(text: str) -> str:
+    """The handoff template with the outcome of a refuted ticket said up front."""
+    d = Document(text)
+    sec = d.section("Outcome Summary")
+    f = sec.field("Iteration outcome") if sec is not None else None
+    if f is None or f.value:
+        return text
+    d.lines[f.line - 1] = render_field_line(f, REFUTED_OUTCOME, d.lines[f.line - 1])
+    return d.render()
+
+
 def _logged_stage(doc: StateDoc) -> int | None:
     """The stage the Transition Log says the ticket is in (0 before the first move)."""
     return doc.transitions[-1].to_stage if doc.transitions else 0
@@ -696,7 +711,8 @@ class Ticket:
             docs_globs=tuple(cfg.docs),
             reentry_baseline=self._reentry_baseline(doc, ledger),
             signed_verification=(self.signed_verification() if cfg.verify == "signed"
-                                 and doc.snapshot.current_stage == C.LAST_STAGE else None))
+                                 and doc.snapshot.current_stage == C.LAST_STAGE else None),
+            rubrics=self.rubric_results(), closure_decisions=self._closure_decisions)
 
     def _reentry_baseline(self, doc: StateDoc, ledger: Any) -> dict[str, str | None] | None:
         """The digests the active re-entry recorded of the upstream artifacts it names."""
@@ -705,6 +721,93 @@ class Ticket:
         tid = next((r.id for r in reversed(doc.transitions) if r.classification), None)
         entry = ledger.reentry(tid) if tid else None
         return dict(entry.artifacts) if entry is not None else None
+
+    def closures(self) -> list[Any]:
+        """mlgate's closure of the success criteria from the ticket's runs (what
+        ``mlgate run train --collect`` writes), with the configured seeds and baseline."""
+        from mlgate.runs import baselines, closure, rubric
+
+        criteria = closure.read_success_criteria(self.folder / C.STAGES[2].artifact)  # type: ignore[operator]
+        base = baselines.load(self.ws.root, self.ws.config.baseline_file)
+        rubrics = rubric.load(self.folder, self.name, self.ws.known_key()) \
+            if rubric.path(self.folder).exists() else None
+        st = self.ws.config.stats
+        return closure.evaluate(criteria, closure.load_runs(self.folder), base,
+                                min_seeds=st.min_seeds, confidence=st.confidence,
+                                rubrics=rubrics)
+
+    def _closure_decisions(self) -> dict[str, str]:
+        try:
+            return {c.sc_id: c.decision for c in self.closures()}
+        except MlgateError:
+            return {}
+
+    def outcome(self) -> str | None:
+        """The stage-5 decision written in the report (``Pass``, ``Refuted``, ...), or
+        ``None`` when there is none yet."""
+        from mlgate import artifacts as A
+
+        try:
+            art = A.load(self.folder, A.REPORT)
+        except MlgateError:
+            return None
+        if art is None:
+            return None
+        return A.enum_value(art.value("Gate Decision", "Stage 5 Decision"),
+                            A.STAGE5_DECISIONS)
+
+    def rubric_results(self) -> dict[str, str]:
+        """``{SC id: Passed | Failed}``: the rubric results a person recorded with
+        ``mlgate rubric`` whose MAC verifies (a hand-written record counts for nothing)."""
+        from mlgate.runs import rubric
+
+        if not rubric.path(self.folder).exists():
+            return {}
+        found = rubric.load(self.folder, self.name, self.ws.known_key())
+        return {sc: r.result for sc, r in found.records.items()}
+
+    def record_rubric(self, sc_id: str, result: str, by: str, note: str = "",
+                      runs: list[str] | None = None) -> Any:
+        """A person's result for a rubric-defined criterion (stage 5). A human decision, like
+        :meth:`verify`: refused for agent-run code (:func:`mlgate.human.require_person`)."""
+        from mlgate import artifacts as A
+        from mlgate.errors import UsageError
+        from mlgate.runs import closure, rubric
+
+        human.require_person("mlgate rubric")
+        doc = self.doc()
+        stage = doc.snapshot.current_stage
+        if stage != 5:
+            raise TransitionNotAllowed("rubric", stage, "rubric results close stage-5 "
+                                       "criteria; the ticket is not in stage 5",
+                                       ticket=self.name)
+        sc = A.norm_id(sc_id, "SC")
+        req = A.load(self.folder, A.REQUIREMENTS)
+        rows = [c for c in A.success_criteria(req) if c.id == sc] if req else []
+        if sc is None or not rows:
+            known = [c.id for c in A.success_criteria(req) if c.id] if req else []
+            raise UsageError(f"{sc_id!r} is not a success criterion of {self.name} "
+                             f"(known: {', '.join(dict.fromkeys(known)) or 'none'})", sc=sc_id)
+        if not any(r.rubric for r in rows):
+            raise UsageError(f"{sc} is not rubric-defined (its Comparator is "
+                             f"{rows[0].comparator!r}); mlgate closes it from the runs",
+                             sc=sc)
+        records = closure.load_runs(self.folder)
+        known_runs = {r.run for r in records}
+        chosen = list(runs or [])
+        for r in chosen:
+            if r not in known_runs:
+                raise UsageError(f"--run {r}: no such run of {self.name} (runs: "
+                                 f"{', '.join(sorted(known_runs)) or 'none'})", run=r)
+        if not chosen:
+            done = [r.run for r in records if r.completed]
+            if not done:
+                raise UsageError(f"{self.name} has no completed run for the rubric to judge; "
+                                 f"name the run(s) judged with --run RUN-NNN", sc=sc)
+            chosen = done[-1:]
+        with file_lock(self.ws.lock_path(self.name)):
+            return rubric.record(self.folder, self.name, sc, result, by, self.ws.key(), note,
+                                 chosen)
 
     def _engine(self, doc: StateDoc) -> Engine:
         from mlgate.engine import Engine
@@ -829,6 +932,8 @@ class Ticket:
         text = resources.stage_template(stage, root=self.checkout, ticket=self.name)
         if st.statuses:
             text = _set_status(text, st.statuses[0])
+        if stage == C.LAST_STAGE and self.outcome() == "Refuted":
+            text = _refuted_handoff(text)
         atomic_write(path, text)
 
     def advance(self, reason: str | None = None) -> Outcome:
@@ -955,6 +1060,11 @@ class Ticket:
                                folder=str(target))
         if promote:
             human.require_person("mlgate archive --promote")
+        if promote and self.outcome() == "Refuted":
+            raise TransitionNotAllowed(
+                "archive --promote", 8, f"the hypothesis of {self.name} was refuted (stage-5 "
+                f"decision Refuted): a refuted result never becomes the baseline; archive it "
+                f"without --promote", ticket=self.name)
         if promote and not (self.folder / C.RUNS_DIR / promote / "summary.json").exists():
             from mlgate.errors import UsageError
             raise UsageError(f"--promote {promote}: no run {promote} with a summary.json in "
@@ -992,8 +1102,14 @@ class Ticket:
         if promote:
             from mlgate.runs import baselines
 
+            from mlgate.runs import closure, criteria
+
             b = baselines.load(self.ws.root, self.ws.config.baseline_file)
-            b.promote_run(target / C.RUNS_DIR / promote, self.name)  # the run's own commit
+            # a run of a seed set promotes the set: the mean, and each seed's value
+            seeds = criteria.seed_set_of(closure.load_runs(target), promote)
+            dirs = [target / C.RUNS_DIR / r.run for r in seeds] or \
+                [target / C.RUNS_DIR / promote]
+            b.promote_runs(dirs, self.name)  # the runs' own commit
             b.save()
         if fin is not None:
             self._audit_before_merge(fin[2])
@@ -1063,6 +1179,8 @@ class Ticket:
                            hint="commit them on the ticket branch (or delete them), then "
                                 f"`mlgate archive {self.name} --finalize` again; nothing was "
                                 "changed")
+        if self.outcome() == "Refuted":
+            return main, target, branch  # the record alone goes to the target: no merge
         files = G.merge_conflicts(main, target, branch)
         if files is not None:
             raise GitError(["merge-tree", target, branch], 1,
@@ -1073,6 +1191,8 @@ class Ticket:
         return main, target, branch
 
     def _finalize(self, main: Path, target: str, branch: str) -> None:
+        if self.outcome() == "Refuted":
+            return self._finalize_refuted(main, target, branch)
         G.merge_no_ff(main, branch, f"Merge {branch}: ticket {self.name}")
         # `git worktree remove` deletes ignored files without asking: carry the ignored run
         # outputs (wandb offline runs not yet synced, checkpoints, Slurm logs) across first
@@ -1087,6 +1207,26 @@ class Ticket:
         self._bind(status=governance.FINALIZED, worktree=os.path.realpath(main),
                    folder=str(self.folder), branch=None)
         G.delete_branch(main, branch)
+
+    def _finalize_refuted(self, main: Path, target: str, branch: str) -> None:
+        """A refuted ticket's code is not merged (it did not hold up): its record, the
+        archived ticket folder, is committed on the target, and the branch is kept as the
+        tag ``mlgate/refuted/<ticket>`` before the worktree and branch are removed."""
+        tag = f"mlgate/refuted/{self.name}"
+        done = f"{C.TICKETS_DIR}/{C.DONE}/{self.name}"
+        G.tag(main, tag, branch, f"ticket {self.name}: hypothesis refuted; branch {branch} "
+                                 f"kept here, not merged")
+        G.checkout_paths(main, branch, [done])
+        from mlgate.runs.core import carry_run_outputs
+
+        carry_run_outputs(self.folder, main / done)
+        G.commit(main, f"Record refuted ticket {self.name} (code not merged; branch kept as "
+                       f"tag {tag})", no_verify=True)
+        G.remove_worktree(main, self.checkout)
+        G.prune_worktrees(main)
+        G.force_delete_branch(main, branch)
+        self.checkout = main
+        self.folder = main / done
 
     def reopen(self) -> "Ticket":
         if not self.archived:

@@ -427,7 +427,7 @@ def test_gate_decision_is_not_overwritten_once_a_person_set_it(ticket: Path) -> 
 def test_a_decision_set_before_any_run_is_kept(ticket: Path) -> None:
     report = ticket / "training-validation-report.md"
     text = report.read_text().replace(
-        "- Stage 5 Decision: `Pass` / `Fail` / `Blocked`", "- Stage 5 Decision: `Blocked`")
+        "- Stage 5 Decision: `Pass` / `Refuted` / `Fail` / `Blocked`", "- Stage 5 Decision: `Blocked`")
     text = text.replace("- Next action:", "- Next action: wait for the GPU quota")
     report.write_text(text)
     make_run(ticket, 1)

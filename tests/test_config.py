@@ -42,6 +42,8 @@ SPEC_DEFAULTS = {
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
     "verify": "record",  # beyond SPEC §12.1: `signed` makes verification a signed tag
+    "stats": {"min_seeds": 1, "confidence": 0.95},  # beyond SPEC §12.1: seeds
+    "round_file": "rounds.yaml",
 }
 
 

@@ -23,21 +23,22 @@ LAYERS: dict[str, int] = {
     "state": 1, "state.mdparse": 1,
     "state.seal": 1, "lock": 1, "lock.patch": 1,
     "lock.shell": 2, "lock.quarantine": 2,
-    "git": 2, "config.schema": 2, "state.statefile": 2, "runs.plots": 2,
+    "git": 2, "config.schema": 2, "state.statefile": 2, "runs.plots": 2, "runs.stats": 2,
     "state.model": 3, "artifacts": 3, "evidence": 3, "tickets": 3, "runs": 3,
     "runs.baselines": 3, "runs.slurm": 3, "runs.nodes": 3, "runs.sources": 3,
+    "runs.rubric": 3,
     "lock.governance": 4, "lock.policy": 5, "lock.install": 5, "lock.tripwire": 7,
     "lock.refs": 6, "lock.controls": 6,
-    "runs.closure": 4, "runs.core": 4,
+    "runs.criteria": 4, "runs.regression": 4, "runs.core": 4,
     "track": 4, "track.__main__": 5, "track.integrations": 5,
-    "runs.watch": 5, "gates": 5,
-    "handlers": 6,
-    "engine": 7, "evidence.audit": 7,
-    "workspace": 8,
-    "lock.hook": 9, "report": 9, "demo": 9,
-    "mcp": 10,
-    "cli": 11,
-    "__main__": 12, "__init__": 13,
+    "runs.watch": 5, "runs.closure": 5, "gates": 6,
+    "handlers": 7,
+    "engine": 8, "evidence.audit": 8,
+    "workspace": 9,
+    "lock.hook": 10, "report": 10, "demo": 10, "rounds": 10,
+    "mcp": 11,
+    "cli": 12,
+    "__main__": 13, "__init__": 14,
 }
 # Third-party packages and the only units allowed to import them (at module level or not).
 HEAVY = {
@@ -54,6 +55,7 @@ HEAVY = {
     "lightning": {"track.integrations"},
     "pytorch_lightning": {"track.integrations"},
     "transformers": {"track.integrations"},
+    "scipy": {"runs.stats"},
 }
 FILES = sorted(p for p in PKG.rglob("*.py") if "_data" not in p.parts)
 
@@ -197,3 +199,24 @@ def test_import_mlgate_is_light() -> None:
             "'wandb','mcp') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def layer_table() -> str:
+    """The layer table of docs/architecture.md, written from :data:`LAYERS`."""
+    by: dict[int, list[str]] = {}
+    for name, layer in LAYERS.items():  # a package's own entry: its __init__ and the
+        by.setdefault(layer, []).append(name)  # modules not named on their own
+    rows = [f"| {n} | " + ", ".join(f"`{m}`" for m in by[n]) + " |" for n in sorted(by)]
+    return "\n".join(["| layer | modules |", "| --- | --- |", *rows])
+
+
+def test_architecture_page_shows_these_layers() -> None:
+    """The table in docs/architecture.md is this file's LAYERS (regenerate it with
+    ``python tests/test_layers.py``)."""
+    doc = (PKG.parent / "docs" / "architecture.md").read_text()
+    assert layer_table() in doc, "docs/architecture.md: the layer table is stale; run " \
+                                 "`python tests/test_layers.py` and paste its output"
+
+
+if __name__ == "__main__":
+    print(layer_table())

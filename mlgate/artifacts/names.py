@@ -87,7 +87,9 @@ CHANGE_STATUSES = ("Planned", "In Progress", "Done", "Blocked")
 READINESS_RESULTS = ("Pass", "Fail", "N/A")
 REVIEW_RESULTS = ("Pass", "Fail", "Needs Follow-Up")
 SEVERITIES = ("High", "Medium", "Low")
-STAGE5_DECISIONS = ("Pass", "Fail", "Blocked")
+# ``Refuted``: the runs are sound and the criteria closed as Failed with their numbers: the
+# hypothesis was refuted. The ticket goes on to handoff; nothing is promoted.
+STAGE5_DECISIONS = ("Pass", "Fail", "Blocked", "Refuted")
 STAGE6_DECISIONS = ("Pass", "Fail")
 STAGE7_DECISIONS = ("Pass", "Fail", "Blocked")
 PRIORITIES = ("High", "Medium", "Low")

@@ -36,6 +36,20 @@ class SuccessCriterion:
     raw_id: str | None = None
     raw_requirement: str | None = None
     raw_threshold: str | None = None
+    combine: str | None = None  # "all" / "any" (lowercased as written; None when empty)
+    min_seeds: int | None = None  # the optional Min Seeds column, when a whole number >= 1
+    raw_min_seeds: str | None = None
+
+    @property
+    def relative(self) -> tuple[float, float] | None:
+        """``(scale, offset)`` when the threshold is relative to the baseline
+        (``baseline + 0.01`` -> ``(1, 0.01)``, ``0.95 * baseline`` -> ``(0.95, 0)``)."""
+        return relative_threshold(self.raw_threshold)
+
+    @property
+    def rubric(self) -> bool:
+        """A rubric-defined criterion (Comparator ``rubric``): a person records its result."""
+        return self.comparator == RUBRIC
 
     @property
     def metric_key(self) -> str | None:
@@ -107,11 +121,39 @@ class AreaRow:
 
 SC_COLUMNS = ("Success Criteria ID", "Requirement ID", "Metric", "Comparator", "Threshold",
               "Split", "Notes")
+#: Optional columns of the Success Criteria table (tickets without them keep working).
+SC_OPTIONAL_COLUMNS = ("Combine", "Min Seeds")
+RUBRIC = "rubric"
+COMBINE = ("all", "any")
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_RELATIVE_RE = re.compile(
+    rf"^\s*(?:(?P<pre>{_NUM})\s*[*×x]\s*)?baseline(?:\s*[*×]\s*(?P<post>{_NUM}))?"
+    rf"(?:\s*(?P<sign>[-+−])\s*(?P<off>{_NUM}))?\s*$", re.IGNORECASE)
+
+
+def relative_threshold(text: str | None) -> tuple[float, float] | None:
+    """``(scale, offset)`` of a threshold written against the baseline, else ``None``.
+
+    Accepted: ``baseline``, ``baseline + 0.01``, ``baseline - 0.02``, ``0.95 * baseline``,
+    ``baseline * 0.95``, ``1.02 * baseline + 0.001`` (``×`` for ``*`` too); the target is
+    ``scale * (the baseline's value of the same metric) + offset``.
+    """
+    if not text:
+        return None
+    m = _RELATIVE_RE.match(text.replace("`", ""))
+    if m is None or (m.group("pre") and m.group("post")):
+        return None
+    scale = float(m.group("pre") or m.group("post") or 1.0)
+    offset = float(m.group("off") or 0.0)
+    if m.group("sign") in ("-", "−"):
+        offset = -offset
+    return scale, offset
 MONITORING_COLUMNS = ("W&B key", "What it measures", "How it's calculated", "Source")
 _COMPARATOR_ALIASES = {"≥": ">=", "≤": "<=", "=": "==", "=>": ">=", "=<": "<="}
 
 # field -> the column names it is read from (the first column found wins).
-_SC_CELLS = {"metric": ("Metric",), "split": ("Split",), "notes": ("Notes",)}
+_SC_CELLS = {"metric": ("Metric",), "split": ("Split",), "notes": ("Notes",),
+             "raw_min_seeds": ("Min Seeds", "Min seeds", "Seeds")}
 _MONITORING_CELLS = {
     "key": ("W&B key", "Key", "Metric key"),
     "measures": ("What it measures",),
@@ -175,11 +217,21 @@ def success_criteria(art: Artifact) -> list[SuccessCriterion]:
         comp = r.get("Comparator")
         if comp is not None:
             comp = _COMPARATOR_ALIASES.get(comp.strip(), comp.strip())
+        if comp is not None and comp.lower() == RUBRIC:
+            comp = RUBRIC
         raw_thr = r.get("Threshold")
+        combine = r.get("Combine")
+        cells = _cells(r, _SC_CELLS)
+        seeds = cells["raw_min_seeds"]
+        min_seeds = None
+        if seeds is not None and re.fullmatch(r"\s*\d+\s*", seeds) and int(seeds) >= 1:
+            min_seeds = int(seeds)
         out.append(SuccessCriterion(
             id=norm_id(raw_id, "SC"), requirement_id=norm_id(raw_req, "R"), comparator=comp,
             threshold=parse_number(raw_thr), line=r.line, raw_id=raw_id,
-            raw_requirement=raw_req, raw_threshold=raw_thr, **_cells(r, _SC_CELLS)))
+            raw_requirement=raw_req, raw_threshold=raw_thr,
+            combine=combine.strip().lower() if combine else None, min_seeds=min_seeds,
+            **cells))
     return out
 
 

@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "wandb": {"mode": "offline", "project": None, "entity": None},
     "baseline_file": "baselines.yaml",
     "verify": "record",
+    "stats": {"min_seeds": 1, "confidence": 0.95},
+    "round_file": "rounds.yaml",
 }
 
 

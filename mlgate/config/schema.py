@@ -24,7 +24,8 @@ from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
 from mlgate.config.sbatch import parse_line
 
 __all__ = [
-    "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "load_config",
+    "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "StatsConfig",
+    "load_config",
     "COMMENTED_TEMPLATE", "BUILTIN_HANDLERS", "ENUMS",
 ]
 
@@ -213,6 +214,16 @@ class WandbConfig(_Model):
         return value
 
 
+class StatsConfig(_Model):
+    """How success criteria are judged over several seeds (requirements.md's Min Seeds
+    column overrides ``min_seeds`` per criterion)."""
+
+    min_seeds: int = Field(1, ge=1, le=1000, description="runs of distinct seeds a criterion "
+                           "needs; >= 2 closes it on the mean and a confidence interval")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0,
+                              description="level of the confidence intervals, e.g. 0.95")
+
+
 class Config(_Model):
     """Every key of ``mlgate.yaml``. Extra top-level keys are allowed only as option blocks
     of a handler listed under ``handlers``."""
@@ -236,6 +247,8 @@ class Config(_Model):
         "record", description="record: `mlgate verify` records the person's verification; "
                               "signed: it is a signed tag mlgate/verified/<ticket>, checked "
                               "with `git verify-tag`")
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+    round_file: str = Field(DEFAULTS["round_file"], min_length=1)
 
     @field_validator("worktrees")
     @classmethod
@@ -301,7 +314,7 @@ class Config(_Model):
 
 _SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {
     (): Config, ("torch-smoke",): SmokeConfig, ("train",): TrainConfig,
-    ("train", "slurm"): SlurmConfig, ("wandb",): WandbConfig,
+    ("train", "slurm"): SlurmConfig, ("wandb",): WandbConfig, ("stats",): StatsConfig,
 }
 
 
@@ -580,4 +593,17 @@ COMMENTED_TEMPLATE = """\
 # (typed confirmation at a terminal); signed: also a signed tag mlgate/verified/<ticket>
 # (git tag -s with the person's key), checked with `git verify-tag`.
 # verify: record                      # record | signed
+
+# Where `mlgate round` records its rounds of sibling tickets (relative to the repository
+# root).
+# round_file: rounds.yaml
+
+# Success criteria over several seeds. With min_seeds >= 2 a criterion is closed on the runs
+# of that many seeds (one `mlgate run train` per train.seed, or train.seeds): their mean and
+# confidence interval decide, and "Inconclusive" when the interval crosses the threshold.
+# A criterion's "Min Seeds" column in requirements.md overrides min_seeds for that row.
+# Needs scipy: pip install 'mlgate[stats]'.
+# stats:
+#   min_seeds: 1                      # 1: one run decides (the best completed run)
+#   confidence: 0.95                  # level of the confidence intervals
 """

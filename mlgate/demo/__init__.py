@@ -100,6 +100,7 @@ class Demo:
     env: dict[str, str]
     out: Any = sys.stdout
     worktree: Path | None = None
+    ticket: str = TICKET  # the ticket the story is about (``mlgate demo --round``: several)
     steps: list[Step] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     _cwd_shown: Path | None = None
@@ -241,7 +242,7 @@ class Demo:
 
     @property
     def folder(self) -> Path:
-        return self.wt / "tickets" / "in-progress" / TICKET
+        return self.wt / "tickets" / "in-progress" / self.ticket
 
     def write(self, path: Path, text: str, note: str | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +259,7 @@ class Demo:
         self.write(self.folder / name, _fill(_data("ticket", name), values), note)
 
     def values(self) -> dict[str, Any]:
-        return {"ticket": TICKET, "today": today()} | self.facts
+        return {"ticket": self.ticket, "today": today()} | self.facts
 
     def set_field(self, name: str, section: str, key: str, value: str,
                   note: str | None = None) -> None:

@@ -118,6 +118,12 @@ class GateContext:
     reentry_baseline: dict[str, str | None] | None = None
     #: With ``verify: signed``: (tag verified, reason) for ``mlgate/verified/<ticket>``.
     signed_verification: tuple[bool, str] | None = None
+    # rubric results recorded by a person (`mlgate rubric`), whose MAC verified:
+    # {SC id: "Passed" | "Failed"}; None: none could be read
+    rubrics: dict[str, str] | None = None
+    # mlgate's own closure of the criteria from the registered runs, {SC id: decision},
+    # computed when a check asks (a Refuted decision is checked against it); None: unknown
+    closure_decisions: Callable[[], dict[str, str]] | None = None
 
 
 # --- collecting checks ---------------------------------------------------------------

@@ -2,7 +2,8 @@
 §5.13).
 
 Rules checked: 94 (sections present and filled; Best run is a run of the stage-5 report;
-Comparison to baseline), 95 (Finalization Status values; repository finalization is ``N/A``
+Comparison to baseline; a ``Refuted`` stage-5 decision is reported as such in the Iteration
+outcome), 95 (Finalization Status values; repository finalization is ``N/A``
 only for Non-Git tickets) and 96 (a user verification recorded by ``mlgate verify``, in
 both profiles; with ``verify: signed`` also a signed tag ``mlgate/verified/<ticket>`` that
 ``git verify-tag`` accepts and that covers the code).
@@ -43,6 +44,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             g.add("best.run", [], f"best run {ids[0]}", 94)
         _fields(g, "best.comparison", art, "Best Current Evidence", ("Comparison to baseline",),
                 94)
+    _refuted_outcome(ctx, g, art)
     fs = art.section("Finalization Status")
     if fs is not None:
         problems = []
@@ -63,6 +65,25 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                                           "Git mode; it is N/A only for Non-Git tickets"))
         g.add("finalization.values", problems, "finalization values valid", 95)
     _verification(ctx, g, art)
+
+
+def _refuted_outcome(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
+    """A ticket whose stage-5 decision is ``Refuted`` says so in its handoff: the
+    ``Iteration outcome`` names the refutation (no success is claimed)."""
+    report, _ = _load(ctx, A.REPORT)
+    if report is None:
+        return
+    dec = A.enum_value(report.value("Gate Decision", "Stage 5 Decision"), A.STAGE5_DECISIONS)
+    if dec != "Refuted":
+        return
+    f = art.field("Outcome Summary", "Iteration outcome")
+    text = (f.value or "") if f is not None else ""
+    line = f.line if f is not None else art.line_of("Outcome Summary")
+    ok = "refuted" in text.lower()
+    g.add("outcome.refuted", [] if ok else [(line, (
+        "the stage-5 decision is Refuted, but Outcome Summary > Iteration outcome "
+        f"{'is empty' if not text else 'says ' + _q(text)}; say that the hypothesis was "
+        "refuted (e.g. `Refuted`: ...)"))], "the handoff reports the refutation", 94)
 
 
 def _verification(ctx: GateContext, g: _Gate, art: A.Artifact | None) -> None:

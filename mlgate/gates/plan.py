@@ -234,7 +234,7 @@ def _monitoring(ctx: GateContext, g: _Gate, art: A.Artifact, req: A.Artifact | N
         problems = []
         for sc in A.success_criteria(req):
             k = sc.metric_key
-            if k and k not in keys:
+            if k and k not in keys and not sc.rubric:  # a rubric is judged, not logged
                 problems.append((view.line, f"{sc.id or sc.raw_id} (requirements.md:{sc.line}) "
                                             f"uses metric {_q(k)}, which the Monitoring table "
                                             f"does not list; add a row for it"))

@@ -58,8 +58,8 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                      "the Success Criteria table has no criteria", f"{len(scs)} success criteria",
                      54):
         return
-    p_id, _ = _ids(scs, "success-criterion", "SC-001 (or SC1)")
-    p_req, p_metric, p_comp, p_thr, p_split = [], [], [], [], []
+    p_id = _criterion_ids(scs)
+    p_req, p_metric, p_comp, p_thr, p_split, p_seeds = [], [], [], [], [], []
     for sc in scs:
         label = sc.id or sc.raw_id or "(no id)"
         if sc.requirement_id is None:
@@ -71,15 +71,27 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                                    f"in ## Requirements"))
         if sc.metric is None:
             p_metric.append((sc.line, f"{label}: Metric is empty; name the logged metric key, "
-                                      f"e.g. val/acc (or max:val/acc for the best value)"))
-        if sc.comparator not in C.COMPARATORS:
+                                      f"e.g. val/acc (or max:val/acc for the best value)"
+                                      + ("; for a rubric, name what is judged"
+                                         if sc.rubric else "")))
+        if sc.comparator not in C.COMPARATORS and not sc.rubric:
             p_comp.append((sc.line, f"{label}: Comparator {_what(sc.comparator)}; use one of "
-                                    f"{' '.join(C.COMPARATORS)}"))
-        if sc.threshold is None:
+                                    f"{' '.join(C.COMPARATORS)}, or {A.RUBRIC} for a "
+                                    f"criterion a person judges"))
+        if sc.rubric:
+            if not sc.raw_threshold:
+                p_thr.append((sc.line, f"{label}: Threshold is empty; for a rubric write the "
+                                       f"bar a person checks, e.g. '4 of 5 samples rated >= 4'"))
+        elif sc.threshold is None and sc.relative is None:
             what = "is empty" if not sc.raw_threshold else f"{_q(sc.raw_threshold)} is not a " \
                                                            f"number"
             p_thr.append((sc.line, f"{label}: Threshold {what}; write a plain number such as "
-                                   f"0.95"))
+                                   f"0.95, or a target relative to the baseline such as "
+                                   f"'baseline + 0.01' or '0.95 * baseline'"))
+        if sc.raw_min_seeds is not None and sc.min_seeds is None:
+            p_seeds.append((sc.line, f"{label}: Min Seeds {_q(sc.raw_min_seeds)} is not a "
+                                     f"whole number >= 1 (leave it empty for the "
+                                     f"configured stats.min_seeds)"))
         if sc.split is None:
             p_split.append((sc.line, f"{label}: Split is empty; name the data split, e.g. val "
                                      f"or test"))
@@ -89,6 +101,8 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
     g.add("sc.comparator", p_comp, "every comparator valid", 54)
     g.add("sc.threshold", p_thr, "every threshold numeric", 54)
     g.add("sc.split", p_split, "every criterion names a split", 54)
+    if p_seeds:
+        g.add("sc.min-seeds", p_seeds, "", 54)
     if art.section("Closure Conditions") is not None:
         _fields(g, "closure.conditions", art, "Closure Conditions",
                 ("Pass condition", "Fail condition", "Inconclusive condition"), 54,
@@ -99,3 +113,32 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             ("Accelerator availability", "Runtime budget", "Memory limits",
              "Storage constraints"), 55)
 
+
+
+def _criterion_ids(scs: list[A.SuccessCriterion]) -> list[tuple[int | None, str]]:
+    """Id problems: ids that are not SC ids, ids used twice, and the rows of a multi-metric
+    criterion (rows sharing an id) that do not all say the same ``Combine`` (``all`` /
+    ``any``) and requirement."""
+    problems, _ = _ids(scs, "success-criterion", "SC-001 (or SC1)")
+    rows: dict[str, list[A.SuccessCriterion]] = {}
+    for sc in scs:
+        if sc.id is not None:
+            rows.setdefault(sc.id, []).append(sc)
+    multi = {i for i, rs in rows.items() if len(rs) > 1 and all(
+        r.combine in A.COMBINE and r.combine == rs[0].combine for r in rs)}
+    out = [p for p in problems if not any(f"id {i} is used twice" in p[1] for i in multi)]
+    for i, rs in rows.items():
+        if i in multi:
+            reqs = {r.requirement_id for r in rs}
+            if len(reqs) > 1:
+                out.append((rs[1].line, f"{i}: the rows of this multi-metric criterion name "
+                                        f"different requirements ({', '.join(sorted(map(str, reqs)))})"))
+        elif len(rs) > 1:
+            out = [(ln, m + ("; to combine several metrics in one criterion, set Combine to "
+                             "'all' or 'any' on each of its rows" if f"id {i} is used twice"
+                             in m else "")) for ln, m in out]
+    for sc in scs:
+        if sc.combine is not None and sc.combine not in A.COMBINE:
+            out.append((sc.line, f"{sc.id or sc.raw_id}: Combine {_q(sc.combine)} is not one "
+                                 f"of {', '.join(A.COMBINE)}"))
+    return out

@@ -18,6 +18,11 @@ each Baseline the value of baselines.yaml (``metrics.computed``); a ``Passed`` c
 on every run it cites and the observed numbers are the computed ones (``closure.computed``);
 no registered run does better than the Best run (``best.computed``). Prose stays the
 author's.
+
+A ``Refuted`` decision (an honest negative result) passes the gate instead of ``Pass`` when
+the evidence decides every criterion, at least one is ``Failed``, and each ``Failed`` row
+gives its number on completed runs (and agrees with mlgate's own closure where it can be
+computed). Rubric-defined criteria are closed only with a person's recorded result.
 """
 from __future__ import annotations
 
@@ -151,9 +156,17 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                 83)
 
     if art.section("Gate Decision") is not None:
-        dec = _decision(g, art, "Gate Decision", "Stage 5 Decision", A.STAGE5_DECISIONS, 84,
-                        "For a failure run `mlgate reenter \"<Classification>\" --reason ...`; "
-                        "for a blocked environment run `mlgate block --reason ...`")
+        f_dec = art.field("Gate Decision", "Stage 5 Decision")
+        if A.enum_value(f_dec.value if f_dec else None, A.STAGE5_DECISIONS) == "Refuted":
+            dec = "Refuted"
+            _refuted(ctx, g, closure, by_id, f_dec.line if f_dec else art.line_of(
+                "Gate Decision"))
+        else:
+            dec = _decision(g, art, "Gate Decision", "Stage 5 Decision", A.STAGE5_DECISIONS,
+                            84, "For a failure run `mlgate reenter \"<Classification>\" "
+                            "--reason ...`; for a blocked environment run `mlgate block "
+                            "--reason ...`; when sound evidence refuted the hypothesis, the "
+                            "decision is `Refuted`")
         _fields(g, "decision.next-action", art, "Gate Decision", ("Next action",), 84)
         if dec == "Pass":
             allowed = ("Passed", "Waived") if ctx.stage5_policy == "strict" else \
@@ -446,11 +459,85 @@ def _closure(ctx: GateContext, g: _Gate, art: A.Artifact, req: A.Artifact | None
         if c.decision == "Waived" and c.notes is None:
             waip.append((c.line, f"{c.sc_id} is Waived without a recorded user waiver; cite who "
                                  f"waived it and when in Notes"))
+    _rubric_rows(ctx, g, req, rows_by)
     g.add("closure.requirement", reqp, "closure rows name the right requirement", 80)
     g.add("closure.decision", decp, "every decision valid", 80)
     g.add("closure.runs", runp, "every decision cites completed runs", 80)
     g.add("closure.inconclusive-notes", incp, "inconclusive criteria explained", 81)
     g.add("closure.waiver", waip, "waivers recorded", 81)
+
+
+def _refuted(ctx: GateContext, g: _Gate, closure: list[A.ClosureRow],
+             by_id: dict[str, A.RunRow], line: int | None) -> None:
+    """``Refuted``: an honest negative result. The evidence must decide every criterion (none
+    ``Inconclusive``), at least one is ``Failed``, and each ``Failed`` row gives its observed
+    number and cites completed runs; where mlgate can compute the closure, each ``Failed``
+    row is one that mlgate closes as ``Failed`` too."""
+    problems = []
+    failed = [c for c in closure if c.decision == "Failed"]
+    if not closure:
+        problems.append((line, "Stage 5 Decision is Refuted, but no criterion is closed"))
+    elif not failed:
+        problems.append((line, "Stage 5 Decision is Refuted, but no criterion is Failed: "
+                               "nothing was refuted (with every criterion Passed or Waived "
+                               "the decision is Pass)"))
+    for c in closure:
+        label = c.sc_id or c.raw_id
+        if c.decision in ("Inconclusive", None):
+            problems.append((c.line, f"{label} is {c.decision or 'undecided'}: a refutation "
+                                     f"needs evidence that decides every criterion (more "
+                                     f"seeds or runs, or a Waived criterion recorded with the "
+                                     f"user)"))
+        if c.decision != "Failed":
+            continue
+        if not A.numbers_in(c.observed):
+            problems.append((c.line, f"{label} is Failed without its number: write the "
+                                     f"observed value in Observed Result"))
+        bad = [r for r in c.evidence_runs if r not in by_id or
+               by_id[r].status != "Completed"]
+        if not c.evidence_runs or bad:
+            problems.append((c.line, f"{label} is Failed on "
+                                     f"{', '.join(bad) if bad else 'no run'}: a refutation "
+                                     f"rests on completed runs"))
+    if failed and ctx.closure_decisions is not None:
+        computed = ctx.closure_decisions()
+        for c in failed:
+            want = computed.get(c.sc_id or "")
+            if want is not None and want != "Failed":
+                problems.append((c.line, f"{c.sc_id} is Failed in the report, but mlgate "
+                                         f"closes it as {want} from the runs; `mlgate run "
+                                         f"train --collect` rewrites the closure rows"))
+    g.add("decision.refuted", problems, f"Refuted: {len(failed)} criterion(s) Failed on "
+                                        f"complete evidence", 84)
+
+
+def _rubric_rows(ctx: GateContext, g: _Gate, req: A.Artifact,
+                 rows_by: dict[str, A.ClosureRow]) -> None:
+    """A rubric-defined criterion is decided by a person (``mlgate rubric``): a Passed or
+    Failed closure row needs the recorded result, and a rubric-only criterion the same
+    decision as the record."""
+    kinds: dict[str, list[bool]] = {}
+    for sc in A.success_criteria(req):
+        if sc.id:
+            kinds.setdefault(sc.id, []).append(sc.rubric)
+    recorded = ctx.rubrics or {}
+    problems = []
+    for sc_id, flags in kinds.items():
+        row = rows_by.get(sc_id)
+        if not any(flags) or row is None or row.decision not in ("Passed", "Failed"):
+            continue
+        result = recorded.get(sc_id)
+        if result is None:
+            problems.append((row.line, f"{sc_id} is rubric-defined and closed as {row.decision}"
+                                       f", but no person recorded its result; a person runs "
+                                       f"`mlgate rubric {sc_id} --result Passed|Failed --by "
+                                       f"NAME`"))
+        elif all(flags) and result != row.decision:
+            problems.append((row.line, f"{sc_id} is closed as {row.decision}, but the rubric "
+                                       f"result recorded with `mlgate rubric` is {result}"))
+    if any(any(f) for f in kinds.values()):
+        g.add("closure.rubric", problems, "rubric criteria closed with the recorded results",
+              80)
 
 
 def _run_folders(ctx: GateContext, g: _Gate, art: A.Artifact, runs: list[A.RunRow],

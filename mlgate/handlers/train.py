@@ -38,7 +38,9 @@ fails): gates count only registered runs.
 
 Per-invocation options (``ctx.run_options``): ``collect`` (bool, or a run id), ``metrics``
 (a metric source for ``collect`` RUN), ``purpose`` (str, the Run Registry Purpose of the
-launched run(s)).
+launched run(s)), ``seeds`` (list of int, CLI ``--seed N``: one run per seed, each with its
+own OOM retries; it replaces ``train.seeds`` for this invocation, so the runs are one seed
+group and, on Slurm, one array job).
 """
 from __future__ import annotations
 
@@ -206,6 +208,9 @@ class TrainHandler:
                     ctx.folder, f"{RUNS_DIR}/{run_id}/meta.json", kind="launch",
                     handler=self.name, stage=ctx.stage, commit=ctx.commit,
                     options=options_hash(ctx.options), dirty=ctx.dirty_files)
+        if ctx.run_options.get("seeds"):  # `mlgate run train --seed N ...` is train.seeds
+            opts = dict(opts, seeds=[int(s) for s in ctx.run_options["seeds"]])
+        seeds = list(opts.get("seeds") or []) or [None]
         try:
             if ctx.detach:
                 from mlgate.runs import core as runs
@@ -232,7 +237,8 @@ class TrainHandler:
             return _Launch([], error=f"could not launch {opts.get('command')!r}: {exc}")
         ids = [i for i in (_run_id(f) for f in finished) if i]
         detail = (f"{', '.join(ids)} ({opts.get('launcher', 'local')}"
-                  f"{', with OOM retries' if len(ids) > 1 else ''})")
+                  f"{', with OOM retries' if len(ids) > len(seeds) else ''}"
+                  + (f", seeds {', '.join(map(str, seeds))}" if seeds != [None] else "") + ")")
         return _Launch(ids, detail=detail)
 
     @staticmethod
@@ -361,7 +367,11 @@ class TrainHandler:
                                           purposes=purposes)
                 return [CheckResult("closure", "fail", f"success criteria not closed: "
                                     f"{exc.message}", round(time.perf_counter() - t0, 3))]
-            closures = closure.evaluate(criteria, records)
+            stats_cfg = dict(config.get("stats") or {})
+            closures = closure.evaluate(
+                criteria, records, base, min_seeds=int(stats_cfg.get("min_seeds") or 1),
+                confidence=float(stats_cfg.get("confidence") or 0.95),
+                rubrics=_rubrics(ctx) if any(_has_rubric(c) for c in criteria) else None)
             update = closure.write_report_rows(
                 report, records, closures, base, monitoring,
                 policy=str(config.get("stage5_policy") or "strict"), purposes=purposes)
@@ -413,6 +423,20 @@ class TrainHandler:
             extra={"runs": [{"run": r.run, "status": r.status,
                              "failure_class": r.failure_class,
                              "batch_size": r.meta.get("batch_size")} for r in runs]})
+
+
+def _has_rubric(c: closure.Criterion) -> bool:
+    return c.rubric or any(p.rubric for p in c.parts)
+
+
+def _rubrics(ctx: HandlerContext) -> Any:
+    """The person-recorded rubric results of the ticket (MACs checked with the seal key)."""
+    from mlgate import tickets
+    from mlgate.runs import rubric
+    from mlgate.state.seal import load_key
+
+    return rubric.load(ctx.folder, ctx.ticket or ctx.folder.name,
+                       load_key(tickets.key_dir(ctx.workspace)))
 
 
 def _duration(meta: dict[str, Any]) -> float:

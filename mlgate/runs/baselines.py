@@ -6,6 +6,8 @@ The file lives at the workspace root (config key ``baseline_file``, default ``ba
       id: 3
       metrics: {val/acc: 0.91, val/loss: 0.31}
       direction: {val/acc: max}          # optional; else the name heuristic
+      seeds:                             # optional: per-seed values, seed -> value
+        val/acc: {0: 0.905, 1: 0.912, 2: 0.913}
       commit: 4f1c...                    # the code the numbers came from
       ticket: better-augmentation
       run: RUN-002
@@ -19,6 +21,10 @@ The file lives at the workspace root (config key ``baseline_file``, default ``ba
 Nothing is ever deleted: :meth:`Baselines.set` pushes the old current onto ``history``;
 :meth:`Baselines.rollback` restores an earlier entry as a *new* current entry (with
 ``restored_from``) and pushes the rolled-back one onto ``history`` with the reason.
+
+``metrics`` holds one number per metric (the mean over the seeds when ``seeds`` is given).
+``seeds`` lets a criterion with several seeds compare seed by seed: a paired t-test when the
+candidate ran the same seeds, else Welch's t-test (:mod:`mlgate.runs.stats`).
 
 Direction: declared per metric (``min``/``max``), else lower-is-better when the name contains
 ``loss``, ``error``, ``perplexity``, ``mse``, ``mae`` or ``rmse`` (case-insensitive), else
@@ -46,8 +52,9 @@ _HEADER = (
     "# mlgate baselines (SPEC §11). Edit with `mlgate baseline set|rollback` or\n"
     "# `mlgate archive --promote RUN`; history entries are never deleted.\n"
 )
-_ENTRY_KEYS = ("id", "metrics", "direction", "commit", "ticket", "run", "date", "note",
-               "previous", "restored_from", "replaced", "reason")
+_ENTRY_KEYS = ("id", "metrics", "seeds", "direction", "commit", "ticket", "run", "date",
+               "note", "previous", "restored_from", "replaced", "reason", "reverted",
+               "regression")
 
 
 def heuristic_direction(name: str) -> str:
@@ -78,22 +85,33 @@ class BaselineEntry:
     restored_from: int | None = None  # set by rollback: the id that was restored
     replaced: str | None = None  # history only: date it stopped being current
     reason: str | None = None  # history only: why it was replaced
+    seeds: dict[str, dict[Any, float]] = field(default_factory=dict)  # metric -> seed -> value
+    reverted: list[dict[str, Any]] | None = None  # rollback: {merge, revert} newest first
+    regression: list[dict[str, Any]] | None = None  # rollback: the regression table
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in _ENTRY_KEYS:
             value = getattr(self, name)
-            if value is None or (name == "direction" and not value):
+            if value is None or (name in ("direction", "seeds") and not value):
                 continue
-            out[name] = dict(value) if isinstance(value, dict) else value
+            if name == "seeds":
+                value = {k: dict(v) for k, v in value.items()}
+            out[name] = dict(value) if isinstance(value, dict) else (
+                list(value) if isinstance(value, list) else value)
         return out
 
     def copy(self, **changes: Any) -> "BaselineEntry":
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["metrics"] = dict(self.metrics)
         data["direction"] = dict(self.direction)
+        data["seeds"] = {k: dict(v) for k, v in self.seeds.items()}
         data.update(changes)
         return BaselineEntry(**data)
+
+    def seed_values(self, key: str) -> dict[Any, float]:
+        """``{seed: value}`` of ``key`` (empty when the entry has no per-seed values)."""
+        return dict(self.seeds.get(key) or {})
 
 
 class Baselines:
@@ -160,10 +178,12 @@ class Baselines:
 
     def set(self, metrics: dict[str, Any], direction: dict[str, str] | None = None,
             commit: str | None = None, ticket: str | None = None, run: str | None = None,
-            note: str | None = None) -> BaselineEntry:
+            note: str | None = None,
+            seeds: dict[str, dict[Any, Any]] | None = None) -> BaselineEntry:
         """Make ``metrics`` the current baseline (replacing it as a whole); the previous
-        current entry goes onto ``history``. Returns the new entry. A person's decision:
-        refused for agent-run code (:func:`mlgate.human.require_person`)."""
+        current entry goes onto ``history``. ``seeds`` gives per-seed values (``{metric:
+        {seed: value}}``). Returns the new entry. A person's decision: refused for agent-run
+        code (:func:`mlgate.human.require_person`)."""
         require_person("mlgate baseline set")
         clean: dict[str, float] = {}
         for key, value in metrics.items():
@@ -187,9 +207,22 @@ class Baselines:
                 raise UsageError(f"direction of {key!r} is {value!r}; use 'min' (lower is "
                                  f"better) or 'max' (higher is better)", key=key, value=value)
             dirs[str(key)] = value
+        per_seed: dict[str, dict[Any, float]] = {}
+        for key, values in (seeds or {}).items():
+            row = {}
+            for seed, value in dict(values).items():
+                num = _finite_number(value)
+                if num is None:
+                    raise UsageError(f"baseline metric {key!r} seed {seed!r} has value "
+                                     f"{value!r}, which is not a finite number",
+                                     key=key, value=value)
+                row[seed] = num
+            if row:
+                per_seed[str(key)] = row
         entry = BaselineEntry(id=self._next_id(), metrics=clean, direction=dirs,
                               commit=commit, ticket=ticket, run=run, date=today(), note=note,
-                              previous=self.current.id if self.current else None)
+                              previous=self.current.id if self.current else None,
+                              seeds=per_seed)
         self._replace(entry, f"replaced by baseline {entry.id} ({note or 'set'})")
         return entry
 
@@ -222,7 +255,7 @@ class Baselines:
                     path=str(self.path), steps=steps)
             target = prev
         restored = target.copy(id=self._next_id(), date=today(), restored_from=target.id,
-                               replaced=None, reason=None)
+                               replaced=None, reason=None, reverted=None, regression=None)
         self._replace(restored, f"rolled back to baseline {target.id}")
         return restored
 
@@ -253,6 +286,43 @@ class Baselines:
                       if k in metrics and v in DIRECTIONS}
         return self.set(metrics, directions, commit=commit or meta.get("commit"),
                         ticket=ticket, run=run_id, note=note or f"promoted {run_id}")
+
+    def promote_runs(self, run_dirs: list[str | Path], ticket: str | None = None,
+                     commit: str | None = None, note: str | None = None,
+                     per_seed: bool = False) -> BaselineEntry:
+        """Make the runs of one seed set the baseline: each metric's mean over the runs
+        (the keys every run logged), and its per-seed values in ``seeds``. One run is
+        :meth:`promote_run` (with its seed's values too when ``per_seed``)."""
+        if len(run_dirs) == 1 and not per_seed:
+            return self.promote_run(run_dirs[0], ticket, commit, note)
+        per: list[tuple[Any, dict[str, float], dict[str, Any]]] = []
+        for d in run_dirs:
+            d = Path(d)
+            single = Baselines(self.path)
+            entry = single.promote_run(d, ticket, commit)  # validates: completed, metrics
+            meta = _read_json(d / "meta.json", "is this a run folder (runs/RUN-NNN)?")
+            seed = meta.get("seed")
+            if seed is None:
+                raise UsageError(f"{d.name} records no seed; only runs of distinct seeds are "
+                                 f"promoted together", run=d.name)
+            per.append((seed, entry.metrics, {"run": entry.run, "commit": entry.commit,
+                                              "direction": entry.direction}))
+        seeds_seen = [s for s, _, _ in per]
+        if len(set(map(str, seeds_seen))) != len(seeds_seen):
+            raise UsageError(f"the runs repeat a seed ({seeds_seen}); promote one run per seed",
+                             seeds=seeds_seen)
+        keys = [k for k in per[0][1] if all(k in m for _, m, _ in per)]
+        metrics = {k: float(f"{math.fsum(m[k] for _, m, _ in per) / len(per):.12g}")
+                   for k in keys}
+        seeds = {k: {s: m[k] for s, m, _ in per} for k in keys}
+        direction: dict[str, str] = {}
+        for _, _, info in per:
+            direction.update({k: v for k, v in info["direction"].items() if k in keys})
+        runs = ", ".join(str(info["run"]) for _, _, info in per)
+        return self.set(metrics, direction, commit=commit or per[-1][2]["commit"],
+                        ticket=ticket, run=runs, note=note or (f"promoted {runs} (mean of "
+                        f"{len(per)} seeds)" if len(per) > 1 else f"promoted {runs}"),
+                        seeds=seeds)
 
     # -- output --------------------------------------------------------------------
 
@@ -478,6 +548,23 @@ class _Loader:
                 raise self.fail(keys + ("direction", k),
                                 f"direction {v!r} of {k!r} must be 'min' or 'max'")
             direction[str(k)] = v
+        seeds_raw = raw.get("seeds") or {}
+        if not isinstance(seeds_raw, dict):
+            raise self.fail(keys + ("seeds",), "expected a mapping of metric name to "
+                            "{seed: value}")
+        seeds: dict[str, dict[Any, float]] = {}
+        for k, per in seeds_raw.items():
+            if not isinstance(per, dict) or not per:
+                raise self.fail(keys + ("seeds", k), f"seeds of {k!r} must map each seed to "
+                                f"its value, e.g. {{0: 0.91, 1: 0.92}}")
+            row = {}
+            for seed, v in per.items():
+                num = _finite_number(v)
+                if num is None:
+                    raise self.fail(keys + ("seeds", k, seed), f"value {v!r} of {k!r} seed "
+                                    f"{seed!r} is not a finite number")
+                row[seed] = num
+            seeds[str(k)] = row
         ident = raw.get("id", 0)
         if isinstance(ident, bool) or not isinstance(ident, int):
             raise self.fail(keys + ("id",), f"id {ident!r} must be a whole number")
@@ -494,12 +581,22 @@ class _Loader:
             value = raw.get(name)
             return None if value is None else str(value)
 
+        def opt_list(name: str) -> list[Any] | None:
+            value = raw.get(name)
+            if value is None:
+                return None
+            if not isinstance(value, list):
+                raise self.fail(keys + (name,), f"{name} must be a list")
+            return value
+
         return BaselineEntry(id=ident, metrics=metrics, direction=direction,
                              commit=opt_str("commit"), ticket=opt_str("ticket"),
                              run=opt_str("run"), date=opt_str("date"), note=opt_str("note"),
                              previous=opt_int("previous"),
                              restored_from=opt_int("restored_from"),
-                             replaced=opt_str("replaced"), reason=opt_str("reason"))
+                             replaced=opt_str("replaced"), reason=opt_str("reason"),
+                             seeds=seeds, reverted=opt_list("reverted"),
+                             regression=opt_list("regression"))
 
 
 # -- formatting for the CLI --------------------------------------------------------------
@@ -554,8 +651,10 @@ def format_show(b: Baselines) -> str:
     for key in e.metrics:
         how = "declared" if key in e.direction else "by name"
         word = "lower" if b.direction(key) == "min" else "higher"
+        per = e.seed_values(key)
+        seeds = f"; mean of {len(per)} seeds" if per else ""
         lines.append(f"  {key:<{width}}  {vals[key]:>{vwidth}}  {b.direction(key)} "
-                     f"({word} is better, {how})")
+                     f"({word} is better, {how}{seeds})")
     return "\n".join(lines)
 
 

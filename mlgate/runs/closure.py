@@ -44,7 +44,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlgate import artifacts as A
+from mlgate.runs import criteria as criteria_mod
 from mlgate.runs.baselines import fmt_number, heuristic_direction
+from mlgate.runs.stats import DEFAULT_CONFIDENCE
 from mlgate.constants import COMPARATORS, FAILURE_CLASSES, NA, RUNS_DIR
 from mlgate.errors import StateFileError
 from mlgate.state.mdparse import (PLACEHOLDER_MARKERS, Document, Row, Section, Table, canonical_id,
@@ -108,6 +110,11 @@ class Criterion:
     split: str | None
     line: int
     threshold_raw: str | None = None
+    min_seeds: int | None = None  # the row's Min Seeds (else stats.min_seeds of the config)
+    relative: tuple[float, float] | None = None  # (scale, offset): scale * baseline + offset
+    rubric: bool = False  # Comparator `rubric`: a person records the result
+    combine: str | None = None  # "all" / "any": the criterion is its ``parts``
+    parts: list["Criterion"] = field(default_factory=list)
 
     @property
     def mode(self) -> str:
@@ -126,8 +133,24 @@ class Criterion:
 
     @property
     def expected(self) -> str:
-        text = f"{self.metric or '?'} {self.comparator or '?'} {self.threshold_raw or '?'}"
+        return self.describe()
+
+    def describe(self, min_seeds: int | None = None) -> str:
+        """The Expected Outcome cell: ``val/acc >= 0.9 on val``, with ``, mean of >= 3
+        seeds``, ``all of: ...`` or ``rubric ...`` where they apply."""
+        seeds = self.min_seeds or min_seeds or 1
+        if self.parts:
+            text = f"{self.combine or 'all'} of: " + "; ".join(
+                p._core(p.min_seeds or min_seeds or 1) for p in self.parts)
+        else:
+            text = self._core(seeds)
         return text + (f" on {self.split}" if self.split else "")
+
+    def _core(self, seeds: int) -> str:
+        if self.rubric:
+            return f"rubric {self.metric or '?'}: {self.threshold_raw or '?'} (judged by a person)"
+        text = f"{self.metric or '?'} {self.comparator or '?'} {self.threshold_raw or '?'}"
+        return text + (f" (mean of >= {seeds} seeds)" if seeds > 1 else "")
 
 
 def read_success_criteria(requirements_path: str | Path) -> list[Criterion]:
@@ -150,16 +173,36 @@ def read_success_criteria(requirements_path: str | Path) -> list[Criterion]:
                              "restore the table from the stage-2 template and fill one row "
                              "per criterion")
     out: list[Criterion] = []
-    seen: set[str] = set()
+    by_id: dict[str, Criterion] = {}
     for sc in A.success_criteria(art):
-        if sc.id is None or sc.id in seen:
+        if sc.id is None:
             continue
-        seen.add(sc.id)
-        out.append(Criterion(
+        c = Criterion(
             id=sc.id, requirement_id=sc.requirement_id or sc.raw_requirement,
             metric=sc.metric, comparator=sc.comparator, threshold=sc.threshold,
-            split=sc.split, line=sc.line, threshold_raw=sc.raw_threshold))
+            split=sc.split, line=sc.line, threshold_raw=sc.raw_threshold,
+            min_seeds=sc.min_seeds, relative=sc.relative, rubric=sc.rubric,
+            combine=sc.combine if sc.combine in A.COMBINE else None)
+        first = by_id.get(sc.id)
+        if first is None:
+            by_id[sc.id] = c
+            out.append(c)
+        elif c.combine and first.combine == c.combine:
+            # a multi-metric criterion: its rows are the parts (the stage-2 gate checks
+            # that every row of the id says the same Combine)
+            if not first.parts:
+                first.parts = [Criterion(**{f: getattr(first, f) for f in _PART_FIELDS})]
+            first.parts.append(c)
+            first.metric = f"{first.combine} of " + ", ".join(p.metric or "?"
+                                                             for p in first.parts)
+            first.comparator = first.threshold_raw = None
+            first.threshold = None
+        # else: a duplicated id without Combine; the first row wins (stage 2 reports it)
     return out
+
+
+_PART_FIELDS = ("id", "requirement_id", "metric", "comparator", "threshold", "split", "line",
+                "threshold_raw", "min_seeds", "relative", "rubric", "combine")
 
 
 def read_monitoring_keys(plan_path: str | Path) -> list[str] | None:
@@ -335,21 +378,21 @@ class Closure:
     notes: str
     metric: str | None = None
     value: float | None = None
+    stats: dict[str, Any] | None = None  # seeds: mean, CI, test, p-value (criteria.Outcome)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sc_id": self.sc_id, "requirement_id": self.requirement_id,
-                "expected": self.expected, "evidence_runs": list(self.evidence_runs),
-                "observed": self.observed, "decision": self.decision, "notes": self.notes}
+        out = {"sc_id": self.sc_id, "requirement_id": self.requirement_id,
+               "expected": self.expected, "evidence_runs": list(self.evidence_runs),
+               "observed": self.observed, "decision": self.decision, "notes": self.notes}
+        if self.stats is not None:
+            out["stats"] = self.stats
+        return out
 
 
-def _inconclusive(c: Criterion, notes: str, runs: Sequence[str] = ()) -> Closure:
-    return Closure(c.id, c.requirement_id, c.expected, list(runs), NA, "Inconclusive", notes,
-                   metric=c.metric)
-
-
-def _pick(c: Criterion, candidates: list[tuple[RunRecord, float]]) -> tuple[RunRecord, float]:
-    assert c.comparator is not None and c.threshold is not None
-    threshold = c.threshold
+def _pick(c: Criterion, candidates: list[tuple[RunRecord, float]],
+          threshold: float | None = None) -> tuple[RunRecord, float]:
+    threshold = c.threshold if threshold is None else threshold
+    assert c.comparator is not None and threshold is not None
 
     def score(item: tuple[RunRecord, float]) -> tuple[float, int]:
         run, v = item
@@ -364,56 +407,109 @@ def _pick(c: Criterion, candidates: list[tuple[RunRecord, float]]) -> tuple[RunR
     return max(candidates, key=score)
 
 
-def evaluate(criteria: Iterable[Criterion], runs: Sequence[RunRecord]) -> list[Closure]:
+def evaluate(criteria: Iterable[Criterion], runs: Sequence[RunRecord],
+             baseline: BaselineLike | None = None, *, min_seeds: int = 1,
+             confidence: float = DEFAULT_CONFIDENCE, rubrics: Any = None) -> list[Closure]:
     """Close each criterion: ``Passed``/``Failed`` on the best completed run for its metric
     (see the module docs), ``Inconclusive`` when the criterion cannot be evaluated (no
     metric, comparator or numeric threshold), no completed run logged the metric, or its
-    values are not finite. Notes always say why."""
+    values are not finite. Notes always say why.
+
+    A criterion that needs several seeds (its ``Min Seeds``, else ``min_seeds``) is closed
+    on the seeds' mean and confidence interval (:mod:`mlgate.runs.criteria`); a relative
+    threshold reads ``baseline``; a multi-metric criterion joins its parts; a rubric
+    criterion takes the person's result from ``rubrics`` (:class:`mlgate.runs.rubric.Rubrics`).
+    """
     completed = [r for r in runs if r.completed]
     out: list[Closure] = []
     for c in criteria:
-        if not c.key:
-            out.append(_inconclusive(c, f"requirements.md line {c.line} gives no metric for "
-                                     f"{c.id}"))
-            continue
-        if c.comparator not in COMPARATORS:
-            out.append(_inconclusive(c, f"requirements.md line {c.line}: comparator "
-                                     f"{c.comparator!r} is not one of "
-                                     f"{' '.join(COMPARATORS)}"))
-            continue
-        if c.threshold is None:
-            out.append(_inconclusive(c, f"requirements.md line {c.line}: threshold "
-                                     f"{c.threshold_raw!r} is not a number"))
-            continue
-        if not completed:
-            failed = ", ".join(f"{r.run} {r.failure_class or r.status.lower()}" for r in runs)
-            out.append(_inconclusive(c, "no completed run yet" +
-                                     (f" ({failed})" if failed else "")))
-            continue
-        logged = [(r, v) for r in completed if (v := r.value(c.key, c.mode)) is not None]
-        if not logged:
-            names = ", ".join(r.run for r in completed)
-            out.append(_inconclusive(c, f"metric {c.key} was not logged by any completed run "
-                                     f"({names})", [completed[-1].run]))
-            continue
-        finite = [(r, v) for r, v in logged if math.isfinite(v)]
-        if not finite:
-            out.append(_inconclusive(c, f"metric {c.key} is not finite in "
-                                     f"{', '.join(r.run for r, _ in logged)}",
-                                     [r.run for r, _ in logged]))
-            continue
-        run, value = _pick(c, finite)
-        ok = compare(value, c.comparator, c.threshold)
-        how = {"last": "last", "max": "max over the run of", "min": "min over the run of",
-               "best": "best over the run of"}
-        notes = f"{how[c.mode]} {c.key} of {run.run}"
-        if len(logged) > 1:
-            notes += f", best of {len(logged)} completed runs that logged it"
-        if len(finite) < len(logged):
-            notes += f"; {len(logged) - len(finite)} run(s) with a non-finite value ignored"
-        out.append(Closure(c.id, c.requirement_id, c.expected, [run.run], fmt_number(value),
-                           "Passed" if ok else "Failed", notes, metric=c.metric, value=value))
+        expected = c.describe(min_seeds)
+        if c.parts:
+            parts = [(p.metric or "?", _close_part(p, completed, runs, baseline, min_seeds,
+                                                    confidence, rubrics, c.id))
+                     for p in c.parts]
+            o = criteria_mod.combine(c.combine or "all", parts)
+        else:
+            o = _close_part(c, completed, runs, baseline, min_seeds, confidence, rubrics, c.id)
+        out.append(Closure(c.id, c.requirement_id, expected, o.runs, o.observed, o.decision,
+                           o.notes, metric=c.metric, value=o.value, stats=o.stats))
     return out
+
+
+def _close_part(c: Criterion, completed: list[RunRecord], runs: Sequence[RunRecord],
+                baseline: BaselineLike | None, min_seeds: int, confidence: float,
+                rubrics: Any, sc_id: str) -> criteria_mod.Outcome:
+    """One criterion, or one metric row of a multi-metric criterion."""
+    def inconclusive(notes: str, ids: Sequence[str] = ()) -> criteria_mod.Outcome:
+        return criteria_mod.Outcome("Inconclusive", NA, notes, list(ids))
+
+    if c.rubric:
+        return _close_rubric(c, completed, rubrics, sc_id)
+    if not c.key:
+        return inconclusive(f"requirements.md line {c.line} gives no metric for {c.id}")
+    if c.comparator not in COMPARATORS:
+        return inconclusive(f"requirements.md line {c.line}: comparator {c.comparator!r} is "
+                            f"not one of {' '.join(COMPARATORS)} (or rubric)")
+    if c.threshold is None and c.relative is None:
+        return inconclusive(f"requirements.md line {c.line}: threshold {c.threshold_raw!r} "
+                            f"is neither a number nor relative to the baseline (e.g. "
+                            f"baseline + 0.01)")
+    if not completed:
+        failed = ", ".join(f"{r.run} {r.failure_class or r.status.lower()}" for r in runs)
+        return inconclusive("no completed run yet" + (f" ({failed})" if failed else ""))
+    need = c.min_seeds or min_seeds or 1
+    if need > 1:
+        return criteria_mod.close_over_seeds(c, completed, need, baseline, confidence)
+    threshold = c.threshold
+    target_note = ""
+    if c.relative is not None:
+        base = baseline.value(c.key) if baseline is not None and \
+            getattr(baseline, "current", None) is not None else None
+        if base is None:
+            return inconclusive(f"the threshold {c.threshold_raw} needs the baseline's "
+                                f"{c.key}, and baselines.yaml has none (mlgate baseline show)",
+                                [completed[-1].run])
+        scale, offset = c.relative
+        threshold = scale * base + offset
+        target_note = f"; threshold {c.threshold_raw} = {fmt_number(threshold)} with the " \
+                      f"baseline at {fmt_number(base)}"
+    assert threshold is not None
+    logged = [(r, v) for r in completed if (v := r.value(c.key, c.mode)) is not None]
+    if not logged:
+        names = ", ".join(r.run for r in completed)
+        return inconclusive(f"metric {c.key} was not logged by any completed run ({names})",
+                            [completed[-1].run])
+    finite = [(r, v) for r, v in logged if math.isfinite(v)]
+    if not finite:
+        return inconclusive(f"metric {c.key} is not finite in "
+                            f"{', '.join(r.run for r, _ in logged)}", [r.run for r, _ in logged])
+    run, value = _pick(c, finite, threshold)
+    ok = compare(value, c.comparator, threshold)
+    how = {"last": "last", "max": "max over the run of", "min": "min over the run of",
+           "best": "best over the run of"}
+    notes = f"{how[c.mode]} {c.key} of {run.run}"
+    if len(logged) > 1:
+        notes += f", best of {len(logged)} completed runs that logged it"
+    if len(finite) < len(logged):
+        notes += f"; {len(logged) - len(finite)} run(s) with a non-finite value ignored"
+    notes += target_note
+    return criteria_mod.Outcome("Passed" if ok else "Failed", fmt_number(value), notes,
+                                [run.run], value)
+
+
+def _close_rubric(c: Criterion, completed: list[RunRecord], rubrics: Any,
+                  sc_id: str) -> criteria_mod.Outcome:
+    rec = rubrics.get(sc_id) if rubrics is not None else None
+    if rec is None:
+        runs = [completed[-1].run] if completed else []
+        return criteria_mod.Outcome(
+            "Inconclusive", NA, f"rubric-defined: a person judges it and records the result "
+            f"with `mlgate rubric {sc_id} --result Passed|Failed --by NAME`", runs)
+    note = f": {rec.note}" if rec.note else ""
+    runs = list(rec.runs) or ([completed[-1].run] if completed else [])
+    return criteria_mod.Outcome(rec.result, f"{rec.result} by {rec.by} ({rec.date[:10]})",
+                                f"rubric result recorded by {rec.by} with mlgate rubric{note}",
+                                runs)
 
 
 def suggest_decision(closures: Sequence[Closure], policy: str = "strict") -> tuple[str, str, str]:
@@ -441,9 +537,17 @@ def suggest_decision(closures: Sequence[Closure], policy: str = "strict") -> tup
             parts.append(f"{c.sc_id} Failed: {c.observed} observed, expected {c.expected}")
         else:
             parts.append(f"{c.sc_id} {c.decision}")
+    seeds = [c for c in bad if c.decision == "Inconclusive" and " seeds this criterion needs"
+             in c.notes]
+    if seeds and len(seeds) == len(bad):
+        return ("Fail", "Local Fix", "; ".join(parts) + ". Run the missing seeds (`mlgate run "
+                "train` with each train.seed), then `mlgate run train --collect`")
+    refutable = all(c.decision in ("Passed", "Failed", "Waived") for c in closures)
     return ("Fail", "Local Fix", "; ".join(parts) + ". Fix and re-run with "
             "`mlgate reenter \"Local Fix\" --reason ...`, or change the classification "
-            "if the cause is not in the implementation")
+            "if the cause is not in the implementation" + (
+                "; if the runs are sound and the hypothesis itself failed, set the Stage 5 "
+                "Decision to `Refuted` (an honest negative result)" if refutable else ""))
 
 
 # -- report writing --------------------------------------------------------------------

@@ -153,7 +153,8 @@ def _python_code(ctx: Ctx, code: str) -> None:
         ctx.unknown(why)
     if "mlgate" in code and any(w in code for w in _HUMAN_WORDS):
         ctx.refuse("python code that drives mlgate's human-only actions (verify, clearing "
-                   "violations, baselines, hooks): a person must do it")
+                   "violations, baselines, rubric results, round merges, hooks): a person "
+                   "must do it")
 
 
 def _python_module(ctx: Ctx, mod: str, rest: list[Word]) -> None:
@@ -196,7 +197,7 @@ def _pip(ctx: Ctx) -> None:
 
 
 _HUMAN_WORDS = ("verify", "clear_violations", "clear-violations", "baseline", "uninstall",
-                "promote", "rollback")
+                "promote", "rollback", "rubric", "lifecycle")
 
 
 def _mlgate(ctx: Ctx) -> None:
@@ -226,8 +227,13 @@ def _mlgate(ctx: Ctx) -> None:
         human = "`mlgate verify` records a person's verification"
     elif cmd == ["doctor"] and "--clear-violations" in words:
         human = "`mlgate doctor --clear-violations` clears process violations"
-    elif cmd == ["baseline"] and len(words) > 1 and words[1] in ("set", "promote", "rollback"):
+    elif cmd == ["baseline"] and len(words) > 1 and words[1] in ("set", "promote", "rollback",
+                                                                 "run"):
         human = f"`mlgate baseline {words[1]}` changes the baseline"
+    elif cmd == ["rubric"]:
+        human = "`mlgate rubric` records a person's judgement of a criterion"
+    elif cmd == ["round"] and len(words) > 1 and words[1] == "merge":
+        human = "`mlgate round merge` merges the winners a person chose"
     elif cmd == ["archive"] and any(w == "--promote" or w.startswith("--promote=")
                                     for w in words):
         human = "`mlgate archive --promote` makes a run the new baseline"
