@@ -488,6 +488,7 @@ def rubric(obj: Obj, sc_id: str, name: str | None, result: str, by: str, note: s
     agent; the record is bound to the ticket with the workspace's seal key, and stage 5
     closes the criterion with it."""
     t = obj.ticket(name)
+    t.rubric_target(sc_id, list(runs))  # what is wrong is said before the person is asked
     _person("mlgate rubric", t.name, f"mlgate rubric: you, {by}, record that {sc_id} of "
             f"ticket '{t.name}' {result.capitalize()} on its rubric.")
     rec = t.record_rubric(sc_id, result, by, note, list(runs))
@@ -506,6 +507,7 @@ def archive(obj: Obj, name: str | None, finalize: bool, promote: str | None) -> 
     """Move a verified ticket to tickets/done/NAME (stage 8)."""
     t = obj.ticket(name)
     if promote:
+        t.check_promote(promote)  # a refusal is said before the person is asked
         _person("mlgate archive --promote", t.name, f"mlgate archive --promote: {promote} of "
                 f"ticket '{t.name}' becomes the baseline every later ticket is compared with.")
     out = t.archive(finalize=finalize, promote=promote)
@@ -1149,7 +1151,12 @@ def round_merge(obj: Obj, name: str, winners: tuple[str, ...], by: str) -> None:
     --no-ff merges, the losers' worktrees and branches removed and kept as tags."""
     from mlgate.rounds import lifecycle as L
 
-    out = L.merge(obj.ws(), name, list(winners), by)
+    def confirm(rnd: str) -> None:
+        _person("mlgate round merge", rnd, f"mlgate round merge: you, {by}, choose "
+                f"{', '.join(winners)} as the winner(s) of round {rnd}; they are merged "
+                "into the base branch and the other tickets' worktrees removed.")
+
+    out = L.merge(obj.ws(), name, list(winners), by, confirm=confirm)
     emit(obj, out, f"round {out['round']}: merged {', '.join(out['winners'])} "
                    f"({', '.join(c[:12] for c in out['commits'])}); base now at "
                    f"{out['head'][:12]}\n" + "".join(

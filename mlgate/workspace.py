@@ -770,11 +770,24 @@ class Ticket:
                       runs: list[str] | None = None) -> Any:
         """A person's result for a rubric-defined criterion (stage 5). A human decision, like
         :meth:`verify`: refused for agent-run code (:func:`mlgate.human.require_person`)."""
-        from mlgate import artifacts as A
-        from mlgate.errors import UsageError
-        from mlgate.runs import closure, rubric
+        from mlgate.runs import rubric
 
         human.require_person("mlgate rubric")
+        sc, chosen = self.rubric_target(sc_id, runs)
+        with file_lock(self.ws.lock_path(self.name)):
+            return rubric.record(self.folder, self.name, sc, result, by, self.ws.key(), note,
+                                 chosen)
+
+    def rubric_target(self, sc_id: str, runs: list[str] | None = None) -> tuple[str, list[str]]:
+        """The criterion and the run(s) a rubric result would be recorded for, checked (no
+        write): the ticket is in stage 5, ``sc_id`` is one of its rubric-defined criteria, and
+        the runs exist (default: the newest completed run). Raises UsageError or
+        TransitionNotAllowed naming what is wrong, so a person is asked only to decide
+        something that can be recorded."""
+        from mlgate import artifacts as A
+        from mlgate.errors import UsageError
+        from mlgate.runs import closure
+
         doc = self.doc()
         stage = doc.snapshot.current_stage
         if stage != 5:
@@ -805,9 +818,7 @@ class Ticket:
                 raise UsageError(f"{self.name} has no completed run for the rubric to judge; "
                                  f"name the run(s) judged with --run RUN-NNN", sc=sc)
             chosen = done[-1:]
-        with file_lock(self.ws.lock_path(self.name)):
-            return rubric.record(self.folder, self.name, sc, result, by, self.ws.key(), note,
-                                 chosen)
+        return sc, chosen
 
     def _engine(self, doc: StateDoc) -> Engine:
         from mlgate.engine import Engine
@@ -1034,6 +1045,20 @@ class Ticket:
                 d.lines[f.line - 1] = render_field_line(f, f"`{value}`", d.lines[f.line - 1])
         atomic_write(path, d.render())
 
+    def check_promote(self, run: str) -> None:
+        """Raise what would refuse ``archive --promote RUN`` (no write): a refuted hypothesis
+        never becomes the baseline, and the run must have a summary.json. The CLI asks it
+        before the person is asked to confirm."""
+        if self.outcome() == "Refuted":
+            raise TransitionNotAllowed(
+                "archive --promote", 8, f"the hypothesis of {self.name} was refuted (stage-5 "
+                f"decision Refuted): a refuted result never becomes the baseline; archive it "
+                f"without --promote", ticket=self.name)
+        if not (self.folder / C.RUNS_DIR / run / "summary.json").exists():
+            from mlgate.errors import UsageError
+            raise UsageError(f"--promote {run}: no run {run} with a summary.json in "
+                             f"{self.folder / C.RUNS_DIR}", run=run)
+
     def archive(self, finalize: bool = False, promote: str | None = None) -> Outcome:
         """Move the ticket to ``tickets/done/<name>/`` after verification (SPEC §6).
 
@@ -1060,15 +1085,7 @@ class Ticket:
                                folder=str(target))
         if promote:
             human.require_person("mlgate archive --promote")
-        if promote and self.outcome() == "Refuted":
-            raise TransitionNotAllowed(
-                "archive --promote", 8, f"the hypothesis of {self.name} was refuted (stage-5 "
-                f"decision Refuted): a refuted result never becomes the baseline; archive it "
-                f"without --promote", ticket=self.name)
-        if promote and not (self.folder / C.RUNS_DIR / promote / "summary.json").exists():
-            from mlgate.errors import UsageError
-            raise UsageError(f"--promote {promote}: no run {promote} with a summary.json in "
-                             f"{self.folder / C.RUNS_DIR}", run=promote)
+            self.check_promote(promote)
         with self._locked_doc() as (doc, key):
             old_text = self.state_path.read_text(encoding="utf-8")
             old_head = governance.read_head(self.ws.gdir, self.name)

@@ -70,9 +70,33 @@ def seed_repo(repo: Path) -> Path:
 
 def mlgate(cwd: Path, *args: str, input: str | None = None, timeout: float = 120
            ) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a subprocess (``python -m mlgate``)."""
+    """The real CLI in a subprocess (``python -m mlgate``), in its own session: no controlling
+    terminal, as an agent's tool or a script runs it (a person's decision is refused, never
+    waits for a developer's keyboard)."""
     return subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, capture_output=True,
-                          text=True, input=input, timeout=timeout)
+                          text=True, input=input, timeout=timeout, start_new_session=True)
+
+
+def person(cwd: Path, *args: str, answer: str | None, timeout: float = 300
+           ) -> tuple[int, str]:
+    """The real CLI at a terminal (a person's decision): ``answer`` is typed at the
+    confirmation prompt. Returns ``(exit code, everything printed)`` (stdout and stderr
+    together, as a terminal shows them)."""
+    from mlgate.demo.terminal import run_in_terminal
+
+    return run_in_terminal([sys.executable, "-m", "mlgate", *args], answer, cwd,
+                           timeout=timeout)
+
+
+def json_after_prompt(out: str) -> object:
+    """The JSON document a command printed after its confirmation prompt."""
+    import json
+
+    start = out.find("\n{")
+    if start < 0:
+        start = out.find("\n[")
+    assert start >= 0, out
+    return json.JSONDecoder().raw_decode(out[start:].lstrip())[0]
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ PRODUCTION = {"src/model.json": {"width": 1, "acc_delta": 0.0},
 def config_text(extra: str = "") -> str:
     return (f"train:\n  command: \"{sys.executable} {SCRIPT} --acc 0.8 --loss 0.3 --spread 0 --idea "
             f"src/model.json --idea src/opt.json\"\n  config: src/model.json\n"
-            f"  timeout: 120\n  stall_after: 120\n  env: {{TEST_NO_WANDB: \"1\"}}\n{extra}")
+            f"  timeout: 120\n  stall_after: 120\n  env: {{TEST_NO_WANDB: \"1\"}}\n"
+            f"handlers: {{5: [train]}}\n{extra}")
 
 
 def write_json(root: Path, rel: str, data: dict[str, Any]) -> None:

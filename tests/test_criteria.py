@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import mlgate
+from conftest import json_after_prompt, mlgate, person
 from mlgate.runs import baselines, closure, rubric
 from mlgate.workspace import Workspace
 
@@ -191,10 +191,14 @@ def test_rubric_result_must_be_recorded_by_a_person(rubric_ticket: Any) -> None:
                                                             t.ws.known_key()).invalid[0]
 
     # the person records it with the real CLI
-    proc = mlgate(t.ws.root, "rubric", "SC-004", "gen", "--result", "failed", "--by",
-                  "Grace Hopper", "--note", "2 of 5 samples rated >= 4", "--run", "RUN-002")
-    assert proc.returncode == 0, proc.stderr
-    assert "SC-004 Failed by Grace Hopper (runs: RUN-002)" in proc.stdout
+    args = ("rubric", "SC-004", "gen", "--result", "failed", "--by", "Grace Hopper", "--note",
+            "2 of 5 samples rated >= 4", "--run", "RUN-002")
+    proc = mlgate(t.ws.root, *args)  # no terminal: an agent's tool or a script
+    assert proc.returncode == 1 and "no terminal" in proc.stderr
+    assert not rubric.load(t.folder, "gen", t.ws.known_key()).records
+    rc, out = person(t.ws.root, *args, answer="gen")
+    assert rc == 0, out
+    assert "SC-004 Failed by Grace Hopper (runs: RUN-002)" in out
     ok, why = rubric_check(t)  # the report still says Passed: it must say the person's result
     assert not ok and "the rubric result recorded with `mlgate rubric` is Failed" in why
     rep = t.folder / "training-validation-report.md"
@@ -215,10 +219,10 @@ def test_rubric_closes_the_criterion_and_is_refused_where_it_does_not_apply(
     assert proc.returncode == 2 and "SC-001 is not rubric-defined" in proc.stderr
     proc = mlgate(t.ws.root, "rubric", "SC-009", "gen", "--result", "Passed", "--by", "Ada")
     assert proc.returncode == 2 and "not a success criterion of gen" in proc.stderr
-    proc = mlgate(t.ws.root, "--json", "rubric", "SC-004", "gen", "--result", "Passed",
-                  "--by", "Ada", "--run", "RUN-001")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["runs"] == ["RUN-001"]
+    rc, out = person(t.ws.root, "--json", "rubric", "SC-004", "gen", "--result", "Passed",
+                     "--by", "Ada", "--run", "RUN-001", answer="gen")
+    assert rc == 0, out
+    assert json_after_prompt(out)["runs"] == ["RUN-001"]  # type: ignore[index]
     crits = closure.read_success_criteria(t.folder / "requirements.md")
     found = rubric.load(t.folder, "gen", t.ws.known_key())
     [c4] = [c for c in closure.evaluate(crits, [], rubrics=found) if c.sc_id == "SC-004"]

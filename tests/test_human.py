@@ -145,9 +145,9 @@ def test_baseline_changes_and_hook_removal_need_the_person(git_repo: Path) -> No
     assert rc == 0, out
     rc, out = person(git_repo, "baseline", "set", "val/acc=0.95", answer=folder)
     assert rc == 0 and baselines.load(git_repo).value("val/acc") == 0.95
-    r = cli(git_repo, "baseline", "rollback", env=agent_env("CODEX_THREAD_ID"))
+    r = cli(git_repo, "baseline", "rollback", "--by", "Ada", env=agent_env("CODEX_THREAD_ID"))
     assert r.returncode == 1 and "from a Codex session" in r.stderr
-    rc, out = person(git_repo, "baseline", "rollback", answer=folder)
+    rc, out = person(git_repo, "baseline", "rollback", "--by", "Ada", answer=folder)
     assert rc == 0 and baselines.load(git_repo).value("val/acc") == 0.9
     assert cli(git_repo, "hooks", "install", "--git").returncode == 0
     r = cli(git_repo, "hooks", "uninstall", "--git")

@@ -42,6 +42,7 @@ def _command_lines() -> list[str]:
 
 
 COMMANDS = _command_lines()
+DOCS = "\n".join(page.read_text() for page in PAGES)
 
 
 def test_readme_shows_many_commands() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import git, mlgate
+from conftest import git, json_after_prompt, mlgate, person
 from mlgate.runs import baselines, regression
 from mlgate.workspace import Workspace
 
@@ -34,6 +34,14 @@ def cli(cwd: Path, *args: str, expect: int = 0) -> Any:
     if expect != 0 and (data is None or "error" in data):
         return data.get("message") if isinstance(data, dict) else proc.stderr
     return data
+
+
+def decided(cwd: Path, *args: str, answer: str) -> Any:
+    """``mlgate --json ARGS`` typed by the person at a terminal, confirming with ``answer``:
+    the JSON printed."""
+    rc, out = person(cwd, "--json", *args, answer=answer)
+    assert rc == 0, out
+    return json_after_prompt(out)
 
 
 @pytest.fixture
@@ -120,7 +128,11 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
     refused = cli(root, "round", "merge", "r1", "tiny", "--by", "Grace Hopper", expect=1)
     assert "tiny closed stage 5 with Refuted, not Pass" in refused
 
-    out = cli(root, "round", "merge", "r1", "wide", "--by", "Grace Hopper")
+    before_merge = git(root, "rev-parse", "HEAD")
+    refused = cli(root, "round", "merge", "r1", "wide", "--by", "Grace Hopper", expect=1)
+    assert "no terminal" in refused  # a script or an agent's tool: nothing merged
+    assert git(root, "rev-parse", "HEAD") == before_merge
+    out = decided(root, "round", "merge", "r1", "wide", "--by", "Grace Hopper", answer="r1")
     head = git(root, "rev-parse", "HEAD")
     assert out["commits"] == [head] and len(merged_parents(root)) == 2  # --no-ff
     assert merged_parents(root)[0] == base
@@ -193,7 +205,8 @@ def test_regressing_baseline_is_detected_and_rolled_back(ws: Workspace) -> None:
     assert d["recommended"] == ["wide"]  # most wins; each beat production: both merged
     assert all(r["values"]["val/acc"]["better"] for r in d["tickets"])
     before = git(root, "rev-parse", "HEAD")
-    out = cli(root, "round", "merge", "r1", "wide", "fast-lr", "--by", "Grace Hopper")
+    out = decided(root, "round", "merge", "r1", "wide", "fast-lr", "--by", "Grace Hopper",
+                  answer="r1")
     assert len(out["commits"]) == 2
     git(root, "push", "-q", "origin", "main")
 
@@ -209,7 +222,7 @@ def test_regressing_baseline_is_detected_and_rolled_back(ws: Workspace) -> None:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "baseline 2 (regressed)")
 
-    out = cli(root, "baseline", "rollback", "--by", "Grace Hopper")
+    out = decided(root, "baseline", "rollback", "--by", "Grace Hopper", answer=root.name)
     merges = [r["merge"] for r in out["reverted"]]
     assert merges == git(root, "rev-list", "--first-parent", "--merges",
                          f"{before}..HEAD~2").split()  # newest first

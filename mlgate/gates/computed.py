@@ -119,28 +119,51 @@ def run_value(run: closure.RunRecord, c: closure.Criterion) -> float | None:
     return run.value(c.key, c.mode)
 
 
-def criterion_holds(run: closure.RunRecord, c: closure.Criterion) -> bool | None:
+def per_run(c: closure.Criterion) -> bool:
+    """The criterion is judged on one run at a time (not a mean over seeds, not several
+    metrics joined, not a person's rubric)."""
+    return not c.parts and not c.rubric and (c.min_seeds or 1) <= 1
+
+
+def threshold(c: closure.Criterion, base: Baselines | None = None) -> float | None:
+    """The criterion's threshold: its number, or a relative one (``baseline + 0.02``)
+    resolved against the baseline; ``None`` where neither is known."""
+    if c.threshold is not None:
+        return c.threshold
+    if c.relative is None or base is None or base.current is None or not c.key:
+        return None
+    b = base.value(c.key)
+    if b is None:
+        return None
+    scale, offset = c.relative
+    return scale * b + offset
+
+
+def criterion_holds(run: closure.RunRecord, c: closure.Criterion,
+                    base: Baselines | None = None) -> bool | None:
     """``None`` when the criterion cannot be evaluated on the run."""
-    if c.comparator not in C.COMPARATORS or c.threshold is None:
+    t = threshold(c, base)
+    if c.comparator not in C.COMPARATORS or t is None:
         return None
     v = run_value(run, c)
     if v is None or not math.isfinite(v):
         return None
-    return closure.compare(v, c.comparator, c.threshold)
+    return closure.compare(v, c.comparator, t)
 
 
-def score(run: closure.RunRecord, crit: list[closure.Criterion]) -> tuple[int, float]:
+def score(run: closure.RunRecord, crit: list[closure.Criterion],
+          base: Baselines | None = None) -> tuple[int, float]:
     """How good a run is: the criteria it meets, then its value of the first criterion that
     it logged (higher for ``>``/``>=``, lower for ``<``/``<=``, closer for ``==``)."""
-    passed = sum(1 for c in crit if criterion_holds(run, c))
+    passed = sum(1 for c in crit if criterion_holds(run, c, base))
     tie = -math.inf
     for c in crit:
         v = run_value(run, c)
-        if v is None or not math.isfinite(v) or c.comparator not in C.COMPARATORS or \
-                c.threshold is None:
+        t = threshold(c, base)
+        if v is None or not math.isfinite(v) or c.comparator not in C.COMPARATORS or t is None:
             continue
         tie = v if c.comparator in (">", ">=") else (
-            -v if c.comparator in ("<", "<=") else -abs(v - c.threshold))
+            -v if c.comparator in ("<", "<=") else -abs(v - t))
         break
     return passed, tie
 

@@ -214,8 +214,8 @@ def _computed(ctx: GateContext, g: _Gate, art: A.Artifact, runs: list[A.RunRow],
     base, base_err = K.baseline(ctx)
     _metric_numbers(ctx, g, art, counted, base, base_err)
     crit = K.criteria(ctx)
-    _closure_numbers(g, closure_rows, counted, crit)
-    _best_run(g, art, counted, crit, best_f, best_ids)
+    _closure_numbers(ctx, g, closure_rows, counted, crit, base)
+    _best_run(g, art, counted, crit, best_f, best_ids, base)
 
 
 def _provenance(g: _Gate, runs: list[A.RunRow], counted: K.Counted) -> None:
@@ -306,19 +306,33 @@ def _metric_numbers(ctx: GateContext, g: _Gate, art: A.Artifact, counted: K.Coun
                   file=ctx.baseline_file)
 
 
-def _closure_numbers(g: _Gate, rows: list[A.ClosureRow], counted: K.Counted,
-                     crit: list[K.closure.Criterion]) -> None:
+def _closure_numbers(ctx: GateContext, g: _Gate, rows: list[A.ClosureRow],
+                     counted: K.Counted, crit: list[K.closure.Criterion],
+                     base: "K.Baselines | None") -> None:
     by_sc = {c.id: c for c in crit}
     problems: list[Problem] = []
+    decided: dict[str, str] | None = None
     for row in rows:
         c = by_sc.get(row.sc_id or "")
-        if c is None or row.decision == "Waived" or not c.key:
+        if c is None or row.decision == "Waived":
+            continue
+        if not K.per_run(c):
+            # a mean over seeds, several metrics or a rubric: mlgate's own closure decides
+            if row.decision == "Passed" and ctx.closure_decisions is not None:
+                decided = ctx.closure_decisions() if decided is None else decided
+                mine = decided.get(c.id)
+                if mine is not None and mine != "Passed":
+                    problems.append((row.line, f"{row.sc_id} is Passed, but mlgate closes "
+                                               f"{c.describe()} as {mine} from the registered "
+                                               "runs; write that, or re-enter and fix"))
+            continue
+        if not c.key:
             continue
         cited = [counted.runs[r] for r in row.evidence_runs if r in counted.runs]
         values = [(r, K.run_value(r, c)) for r in cited]
         if row.decision == "Passed":
             for r, v in values:
-                holds = K.criterion_holds(r, c)
+                holds = K.criterion_holds(r, c, base)
                 if holds is False:
                     problems.append((row.line, f"{row.sc_id} is Passed, but {c.metric} of "
                                                f"{r.run} is {K.shown(v)}, which misses "
@@ -339,7 +353,8 @@ def _closure_numbers(g: _Gate, rows: list[A.ClosureRow], counted: K.Counted,
 
 
 def _best_run(g: _Gate, art: A.Artifact, counted: K.Counted, crit: list[K.closure.Criterion],
-              best_f: "Field | None", best_ids: list[str]) -> None:
+              best_f: "Field | None", best_ids: list[str],
+              base: "K.Baselines | None" = None) -> None:
     if art.section("Best Current Result") is None or not best_ids:
         return
     line = best_f.line if best_f else art.line_of("Best Current Result")
@@ -357,9 +372,9 @@ def _best_run(g: _Gate, art: A.Artifact, counted: K.Counted, crit: list[K.closur
     if not crit:
         g.add("best.computed", [], f"best run {best} is a completed registered run", 83)
         return
-    mine = K.score(completed[best], crit)
-    better = [(rid, K.score(r, crit)) for rid, r in completed.items()
-              if rid != best and K.score(r, crit) > mine]
+    mine = K.score(completed[best], crit, base)
+    better = [(rid, K.score(r, crit, base)) for rid, r in completed.items()
+              if rid != best and K.score(r, crit, base) > mine]
     if better:
         rid, sc = max(better, key=lambda t: t[1])
         g.add("best.computed", [(line, f"Best run {best} is not the best run: {rid} meets "

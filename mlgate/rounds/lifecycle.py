@@ -36,7 +36,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mlgate import constants as C
 from mlgate import human
@@ -234,9 +234,12 @@ def _dirty_outside_own(path: Path) -> list[str]:
     return [f for f in G.dirty_files(path) if f not in OWN_FILES]
 
 
-def merge(ws: Any, name: str | None, winners: list[str], by: str) -> dict[str, Any]:
+def merge(ws: Any, name: str | None, winners: list[str], by: str,
+          confirm: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Merge the winners of a round (see the module docs); returns what was done. A person's
-    decision: refused for agent-run code (:func:`mlgate.human.require_person`)."""
+    decision: refused for agent-run code (:func:`mlgate.human.require_person`). ``confirm``
+    (the CLI's prompt at the person's terminal) is called with the round's name once every
+    check has passed and the merges are known not to conflict, before anything is written."""
     human.require_person("mlgate round merge")
     if not by.strip():
         raise UsageError("--by names the person who chose the winners; it is empty")
@@ -320,6 +323,8 @@ def merge(ws: Any, name: str | None, winners: list[str], by: str) -> dict[str, A
                                                 f"{rnd.name} (chosen by {by.strip()})")
         result = G.head(scratch)
     assert result is not None
+    if confirm is not None:
+        confirm(rnd.name)
     new_head = G.merge_ff_only(main, result)
     commits = G.first_parent_merges(main, head, new_head)[::-1]
     tags: dict[str, str | None] = {}
