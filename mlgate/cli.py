@@ -993,12 +993,14 @@ def baseline_rollback(obj: Obj, steps: int, by: str, no_revert: bool) -> None:
     from mlgate.rounds import baseline as RB
 
     root = obj.ws().root
-    _person("mlgate baseline rollback", root.name, f"mlgate baseline rollback: you, {by}, "
-            f"take the baseline of {root} {steps} step(s) back"
-            + ("" if no_revert else " and revert the merges that promoted it")
-            + "; type the repository folder's name.")
 
-    out = RB.rollback(obj.ws(), by, steps, revert=not no_revert)
+    def confirm() -> None:
+        _person("mlgate baseline rollback", root.name, f"mlgate baseline rollback: you, {by}, "
+                f"take the baseline of {root} {steps} step(s) back"
+                + ("" if no_revert else " and revert the merges that promoted it")
+                + "; type the repository folder's name.")
+
+    out = RB.rollback(obj.ws(), by, steps, revert=not no_revert, confirm=confirm)
     reverted = out["reverted"]
     emit(obj, out, out["table"] + "\n" + (
         "reverted:\n" + "\n".join(f"  {r['merge'][:12]} {r['subject']} -> revert "

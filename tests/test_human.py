@@ -148,7 +148,12 @@ def test_baseline_changes_and_hook_removal_need_the_person(git_repo: Path) -> No
     r = cli(git_repo, "baseline", "rollback", "--by", "Ada", env=agent_env("CODEX_THREAD_ID"))
     assert r.returncode == 1 and "from a Codex session" in r.stderr
     rc, out = person(git_repo, "baseline", "rollback", "--by", "Ada", answer=folder)
-    assert rc == 0 and baselines.load(git_repo).value("val/acc") == 0.9
+    assert rc == 1 and "do not record the commits" in out  # said before the person is asked
+    assert "to confirm" not in out and baselines.load(git_repo).value("val/acc") == 0.95
+    rc, out = person(git_repo, "baseline", "rollback", "--by", "Ada", "--no-revert",
+                     answer=folder)
+    assert rc == 0, out
+    assert baselines.load(git_repo).value("val/acc") == 0.9
     assert cli(git_repo, "hooks", "install", "--git").returncode == 0
     r = cli(git_repo, "hooks", "uninstall", "--git")
     assert r.returncode == 1 and "mlgate hooks uninstall needs a person" in r.stderr

@@ -21,7 +21,7 @@ This is the fresh baseline a merged round waits for before the next round.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from mlgate import git as G
 from mlgate.errors import GitError, UsageError
@@ -113,9 +113,12 @@ def run(ws: Any, seeds: list[int] | None = None, note: str | None = None,
     return out
 
 
-def rollback(ws: Any, by: str, steps: int = 1, revert: bool = True) -> dict[str, Any]:
+def rollback(ws: Any, by: str, steps: int = 1, revert: bool = True,
+             confirm: Callable[[], None] | None = None) -> dict[str, Any]:
     """Revert the promoting merges and restore the earlier baseline (see module docs). A
-    person's decision: refused for agent-run code (:func:`mlgate.human.require_person`)."""
+    person's decision: refused for agent-run code (:func:`mlgate.human.require_person`).
+    ``confirm`` (the CLI's prompt at the person's terminal) is called once the rollback is
+    known to be possible, before anything is written."""
     require_person("mlgate baseline rollback")
     if not by.strip():
         raise UsageError("--by names the person who decided the rollback; it is empty")
@@ -132,6 +135,10 @@ def rollback(ws: Any, by: str, steps: int = 1, revert: bool = True) -> dict[str,
         target = prev
     rows = R.compare(b, target, cur, ws.config.stats.confidence)
     reverted: list[dict[str, str]] = []
+    if revert and ws.git:
+        _check_revertable(ws, target, cur)
+    if confirm is not None:
+        confirm()
     if revert and ws.git:
         reverted = _revert_merges(ws, target, cur, by)
     restored = b.rollback(steps)
@@ -159,8 +166,8 @@ def rollback(ws: Any, by: str, steps: int = 1, revert: bool = True) -> dict[str,
             "reverted": reverted, "table": R.table_text(rows, target, cur)}
 
 
-def _revert_merges(ws: Any, target: B.BaselineEntry, cur: B.BaselineEntry,
-                   by: str) -> list[dict[str, str]]:
+def _check_revertable(ws: Any, target: B.BaselineEntry, cur: B.BaselineEntry) -> None:
+    """The merges between the two baselines can be found (else a refusal, nothing done)."""
     main = G.main_worktree(ws.root)
     if not (target.commit and cur.commit):
         raise _refused("baseline rollback", "the baselines do not record "
@@ -171,6 +178,13 @@ def _revert_merges(ws: Any, target: B.BaselineEntry, cur: B.BaselineEntry,
         if not G.commit_exists(main, sha):
             raise GitError(["rev-parse", sha], 1, f"commit {sha} of a baseline is not in "
                            f"this repository", hint="fetch it, or roll back with --no-revert")
+
+
+def _revert_merges(ws: Any, target: B.BaselineEntry, cur: B.BaselineEntry,
+                   by: str) -> list[dict[str, str]]:
+    _check_revertable(ws, target, cur)
+    main = G.main_worktree(ws.root)
+    assert target.commit and cur.commit
     head = G.head(main)
     assert head is not None
     if not G.is_ancestor(main, cur.commit, head):
