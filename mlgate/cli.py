@@ -195,7 +195,9 @@ def status(obj: Obj, name: str | None) -> None:
 
 
 def _report_text(rep: Any) -> str:
-    lines = [f"stage {rep.stage} gate for {rep.ticket} ({rep.profile}): "
+    domain = getattr(rep, "domain", "dl")
+    which = rep.profile if domain == "dl" else f"{domain}, {rep.profile}"
+    lines = [f"stage {rep.stage} gate for {rep.ticket} ({which}): "
              + ("PASS" if rep.ok else f"{len(rep.failing())} failing check(s)")]
     for c in rep.checks:
         lines.append(f"  {'ok  ' if c.ok else 'FAIL'} [{c.id}] {c.reason}")

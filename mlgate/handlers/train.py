@@ -121,7 +121,7 @@ class TrainHandler:
         latest_ok = newest if newest.completed else (completed[-1] if completed else None)
         if latest_ok is not None:
             metrics = {k: latest_ok.last[k] for k in latest_ok.metric_keys()}
-        monitoring = closure.read_monitoring_keys(ctx.folder / closure.PLAN_FILE)
+        monitoring = closure.read_monitoring_keys(ctx.folder / _profile(ctx).plan)
         if newest.completed:
             checks.append(self._metrics_check(newest, monitoring))
             checks.append(self._plots_check(newest))
@@ -290,10 +290,10 @@ class TrainHandler:
         """Scaffold the report from the stage-5 template when it does not exist yet."""
         if report.exists():
             return
-        from mlgate import resources
         from mlgate.util import atomic_write
 
-        atomic_write(report, resources.stage_template(5, root=ctx.worktree, ticket=ctx.ticket))
+        atomic_write(report, _profile(ctx).stage_template(5, root=ctx.worktree,
+                                                           ticket=ctx.ticket))
 
     def _result(self, ctx: HandlerContext, status: str, checks: list[CheckResult],
                 runs: list[closure.RunRecord], metrics: dict[str, Any]) -> HandlerResult:
@@ -305,6 +305,13 @@ class TrainHandler:
             extra={"runs": [{"run": r.run, "status": r.status,
                              "failure_class": r.failure_class,
                              "batch_size": r.meta.get("batch_size")} for r in runs]})
+
+
+def _profile(ctx: HandlerContext) -> Any:
+    """The domain profile of the workspace (its plan's name, its report template)."""
+    from mlgate import profiles
+
+    return profiles.get(profiles.domain_of((ctx.config or {}).get("profile")))
 
 
 def _duration(meta: dict[str, Any]) -> float:
