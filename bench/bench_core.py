@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BIN, MLGATE, isolated_env, sh  # noqa: E402
+from _common import MLGATE, isolated_env, sh  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ROUND_TRIP_GOAL = ">= 2000/s"
@@ -294,47 +294,6 @@ def status_rows(rounds: int) -> list[dict]:
     return rows
 
 
-def gc_pause_rows(rounds: int) -> list[dict]:
-    """What pausing the garbage collector buys ``status`` (docs/architecture.md, "speed
-    tricks kept"): ``Workspace.statuses()`` in-process on 1,000 tickets with no status cache
-    (every state file parsed), with the collector paused as mlgate does, and with it left on."""
-    import contextlib
-    import gc
-
-    from mlgate import util
-    from mlgate.workspace import Workspace
-
-    tmp = Path(tempfile.mkdtemp(prefix="mlgate-bench-gc-"))
-    real = util.paused_gc
-    try:
-        home = tmp / "home"
-        home.mkdir()
-        (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-        repo = make_workspace(tmp, 1000, isolated_env(home))
-        cache = repo / ".git" / "mlgate" / "status-cache.json"
-        times: dict[str, list[float]] = {"paused": [], "on": []}
-        import mlgate.workspace as W
-        for _ in range(rounds):
-            for mode in ("paused", "on"):
-                W.paused_gc = real if mode == "paused" else contextlib.nullcontext  # type: ignore
-                cache.unlink(missing_ok=True)
-                gc.collect()
-                ws = Workspace.discover(repo)
-                t0 = time.perf_counter()
-                out = ws.statuses()
-                times[mode].append(time.perf_counter() - t0)
-                assert len(out) == 1000
-    finally:
-        import mlgate.workspace as W
-        W.paused_gc = real
-        shutil.rmtree(tmp, ignore_errors=True)
-    paused, on = statistics.median(times["paused"]), statistics.median(times["on"])
-    return [{"name": "status in-process, 1,000 tickets, cold, gc paused", "median_s": paused,
-             "baseline": "the same with gc on", "ratio": paused / on,
-             "goal": "keep the pause if <= 0.95x", "met": paused / on <= 0.95,
-             "note": f"gc on: {on * 1e3:.0f} ms"}]
-
-
 def reference_row() -> dict:
     """A fixed pure-Python workload: how fast this machine runs Python right now. On a
     shared machine it varies several-fold over a day; compare runs through it."""
@@ -356,8 +315,7 @@ def reference_row() -> dict:
 def run() -> list[dict]:
     quick = QUICK or os.environ.get("MLGATE_BENCH_QUICK") == "1"
     ref = reference_row()
-    rows = round_trips(1.0 if quick else 3.0) + status_rows(3 if quick else 7) + \
-        gc_pause_rows(3 if quick else 7)
+    rows = round_trips(1.0 if quick else 3.0) + status_rows(3 if quick else 7)
     ref2 = reference_row()
     ref["median_s"] = statistics.median([ref["median_s"], ref2["median_s"]])
     return [ref] + rows

@@ -172,23 +172,6 @@ def file_lock(folder: str | Path, timeout: float | None = None) -> Iterator[None
         lock.release()
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a batch that builds many small objects
-    which reference counting frees anyway (parsing 1,000 state files for ``status``): with
-    the results kept alive, each generation-2 pass walks all of them again, which made the
-    parse of a file twice as slow. The collector is restored (and may run) afterwards."""
-    import gc
-
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 @record
 class Completed:
     """What :func:`spawn` returns: the attributes of ``subprocess.CompletedProcess`` that

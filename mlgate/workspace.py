@@ -38,7 +38,7 @@ from mlgate.state.mdparse import Document, render_field_line
 from mlgate.lock.policy import Decision, decide
 from mlgate.state.statefile import StateDoc, ViolationRow
 from mlgate.state.seal import effective_permission, load_key, seal_state
-from mlgate.util import atomic_write, file_lock, paused_gc, today
+from mlgate.util import atomic_write, file_lock, today
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlgate.evidence import results as ev
@@ -257,10 +257,6 @@ class Workspace:
         checkout). A ticket whose state file, location and seal key are unchanged since the
         last call is answered from a cache kept beside the seal key (never in a work tree),
         so a workspace with many tickets pays a read and a hash per ticket, not a parse."""
-        with paused_gc():
-            return self._statuses()
-
-    def _statuses(self) -> list[dict[str, Any]]:
         import hashlib
 
         cache_path = tickets.key_dir(self.root) / STATUS_CACHE_FILE
