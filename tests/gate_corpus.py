@@ -347,10 +347,7 @@ def load_digests(path: Path = DIGESTS) -> dict[str, str]:
 
 
 def save_digests(reports: dict[str, str], path: Path = DIGESTS) -> None:
-    import mlgate
-
-    data = {"mlgate": str(Path(mlgate.__file__).resolve().parent.parent.name),
-            "reports": len(reports), "digests": digests(reports)}
+    data = {"reports": len(reports), "digests": digests(reports)}
     raw = json.dumps(data, sort_keys=True, indent=0).encode("utf-8")
     with open(path, "wb") as fh:  # mtime 0: the same corpus gives the same bytes
         with gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) as gz:
