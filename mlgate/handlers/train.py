@@ -235,13 +235,14 @@ class TrainHandler:
         t0 = time.perf_counter()
         report = ctx.folder / REPORT
         purposes = self._purposes(ctx, records, launched or [])
+        renames = dict(_profile(ctx).renames)  # the profile's spelling of columns and fields
         try:
             self._ensure_report(ctx, report)
             base = baselines_mod.load(ctx.workspace,
                                       config.get("baseline_file") or baselines_mod.DEFAULT_FILE)
             if running:
                 closure.write_report_rows(report, records, [], base, monitoring,
-                                          purposes=purposes)
+                                          purposes=purposes, renames=renames)
                 return [CheckResult("closure", "skipped", "success criteria are closed when "
                                     "the run has ended", round(time.perf_counter() - t0, 3))]
             try:
@@ -250,13 +251,14 @@ class TrainHandler:
             except MlgateError as exc:
                 # Still record the runs; the criteria cannot be closed.
                 closure.write_report_rows(report, records, [], base, monitoring,
-                                          purposes=purposes)
+                                          purposes=purposes, renames=renames)
                 return [CheckResult("closure", "fail", f"success criteria not closed: "
                                     f"{exc.message}", round(time.perf_counter() - t0, 3))]
             closures = closure.evaluate(criteria, records)
             update = closure.write_report_rows(
                 report, records, closures, base, monitoring,
-                policy=str(config.get("stage5_policy") or "strict"), purposes=purposes)
+                policy=str(config.get("stage5_policy") or "strict"), purposes=purposes,
+                renames=renames)
         except MlgateError as exc:
             return [CheckResult("closure", "fail", f"report rows not written: {exc.message}",
                                 round(time.perf_counter() - t0, 3))]
