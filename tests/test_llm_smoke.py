@@ -177,3 +177,19 @@ def test_registered_as_an_entry_point() -> None:
     assert "llm-smoke" in reg.names()
     handler = reg.get("llm-smoke")
     assert isinstance(handler, LlmSmokeHandler) and handler.stages == (4,)
+
+
+def test_the_docs_factory_passes_every_check(tmp_path: Path) -> None:
+    """The self-contained factory of docs/profiles/llm-finetune.md runs as shown."""
+    import re
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "profiles" / "llm-finetune.md"
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+              if "def make" in b]
+    assert len(blocks) == 1
+    (tmp_path / "smoke.py").write_text(blocks[0])
+    ctx = HandlerContext(workspace=tmp_path, ticket="docs", stage=4, folder=tmp_path / "t",
+                         worktree=tmp_path, options={"factory": "smoke:make"})
+    result = LlmSmokeHandler().run(ctx)
+    assert status(result) == {c: "pass" for c in CHECK_IDS}, \
+        [(c.id, c.status, c.detail) for c in result.checks]

@@ -456,3 +456,52 @@ def test_an_edited_profile_file_is_read_again_after_clear_cache(site: Path) -> N
     assert profiles.get("tiny-domain").title == "Tiny domain"  # cached for the process
     profiles.clear_cache()
     assert profiles.get("tiny-domain").title == "Tiny domain v2"
+
+
+# --- the documentation ------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_the_documented_profile_definition_loads(tmp_path: Path) -> None:
+    import re
+
+    text = (DOCS / "profiles.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+                 if b.startswith("name: vision-detection"))
+    (tmp_path / "profile.yaml").write_text(block)
+    p = profiles.load_file(tmp_path)
+    assert p.name == "vision-detection" and p.extends == "dl"
+    assert p.stage(5).name == "Training & Evaluation" and p.label("Metric") == \
+        "Metric Or Benchmark"
+    assert [f"s{c.stage}.{c.id}" for c in p.checks] == ["s4.labels.audit", "s4.labels.verdict"]
+    assert p.checks[1].basic and p.gates[3] == "my_profiles.checks:plan"
+    assert "Label audit passes" in p.fixed_rows("readiness_checks")
+
+
+def test_profile_pages_name_no_internal_documents() -> None:
+    import re
+
+    for page in [DOCS / "profiles.md", *sorted((DOCS / "profiles").glob("*.md"))]:
+        text = page.read_text()
+        assert "SPEC" not in text and not re.search(r"\brule \d+", text), page
+        assert "/work/" not in text, page
+
+
+def test_cli_lists_and_describes_profiles(site: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    assert mlgate(root, "init").returncode == 0
+    (root / "mlgate.yaml").write_text("profile: llm-finetune\n")
+    out = mlgate(root, "--json", "profiles")
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert list(rows)[:2] == ["dl", "llm-finetune"] and "tiny-domain" in rows
+    assert rows["llm-finetune"]["active"] and not rows["dl"]["active"]
+    assert rows["tiny-domain"]["extends"] == "dl"
+    text = mlgate(root, "profiles", "llm-finetune").stdout
+    assert "3 Implementation Plan: implementation-plan.md" in text
+    assert "[s4.data-prep.consumable] value Data Preparation Execution" in text
+    bad = mlgate(root, "profiles", "llm-fintune")
+    assert bad.returncode == 2 and "did you mean 'llm-finetune'?" in bad.stderr

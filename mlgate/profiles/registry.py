@@ -89,7 +89,7 @@ def _load(name: str) -> Profile:
         known = names()
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ProfileError("mlgate.yaml", f"profile {name!r} is not known{hint}; known "
+        raise ProfileError("mlgate.profiles", f"profile {name!r} is not known{hint}; known "
                                           f"profiles: {', '.join(known)}\nhint: a third-party "
                                           f"profile is installed as a package that declares an "
                                           f"entry point in the group "
