@@ -127,6 +127,7 @@ class Workspace:
     def config(self, value: Config) -> None:
         self._config = value
         self.__dict__.pop("_profile", None)
+        self.__dict__.pop("_stages", None)
 
     @property
     def profile(self) -> Profile:
@@ -150,11 +151,16 @@ class Workspace:
     def stages(self) -> tuple[C.Stage, ...]:
         """The stages of the active profile (names, artifacts, templates); the default
         profile's without loading anything."""
-        raw = rawconfig.validated_raw(self.root) if self._config is None else None
-        if "_profile" not in self.__dict__ and raw is not None and \
-                raw.get("profile") in (*C.STRICTNESS, C.DEFAULT_PROFILE):
-            return C.STAGES
-        return self.profile.stages
+        stages = self.__dict__.get("_stages")
+        if stages is None:
+            raw = rawconfig.validated_raw(self.root) if self._config is None else None
+            if "_profile" not in self.__dict__ and raw is not None and \
+                    raw.get("profile") in (*C.STRICTNESS, C.DEFAULT_PROFILE):
+                stages = C.STAGES
+            else:
+                stages = self.profile.stages
+            self.__dict__["_stages"] = stages  # `status` asks this of every ticket
+        return stages  # type: ignore[no-any-return]
 
     @property
     def branch_prefix(self) -> str:

@@ -471,3 +471,19 @@ def test_new_ticket_gets_the_llm_templates_and_stage_names(tmp_path: Path) -> No
         (t.folder / "training-validation-report.md").read_text()
     assert not (t.folder / "experiment-plan.md").exists()
     assert '"3 Implementation Plan"' in t.graph()
+
+
+def test_html_report_lists_the_profiles_artifacts_and_stage_names(tmp_path: Path) -> None:
+    from mlgate.report.html import collect, render_html
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    Workspace.init(root)
+    (root / "mlgate.yaml").write_text("profile: llm-finetune\n")
+    t = Workspace.discover(root).new_ticket("chat-sft", worktree=False)
+    data = collect(t)
+    names = [a["name"] for a in data.artifacts]
+    assert "implementation-plan.md" in names and "experiment-plan.md" not in names
+    page = render_html(data)
+    assert "3 Implementation Plan" in page and "4 Implementation &amp; Data Preparation" in page
+    assert "3 Experiment Plan" not in page

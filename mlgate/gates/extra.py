@@ -14,6 +14,7 @@ from mlgate import artifacts as A
 from mlgate.gates.core import (GateContext, Problem, _Gate, _load, _q, _what,
                                resolve_function)
 from mlgate.profiles.model import ExtraCheck
+from mlgate.state.mdparse import Section
 
 
 def run_extra(ctx: GateContext, g: _Gate, strict: bool) -> None:
@@ -40,7 +41,8 @@ def _run(ctx: GateContext, g: _Gate, c: ExtraCheck) -> None:
     g.add(c.id, problems, ok, c.rule, file=name)
 
 
-def _section(g: _Gate, art: A.Artifact, c: ExtraCheck, problems: list[Problem]):  # type: ignore[no-untyped-def]
+def _section(g: _Gate, art: A.Artifact, c: ExtraCheck,
+             problems: list[Problem]) -> Section | None:
     """The check's section, or ``None`` with a problem (unless ``sections.present``
     already reports it missing)."""
     s = art.section(c.section or "")

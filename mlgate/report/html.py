@@ -109,6 +109,7 @@ class ReportData:
     baseline_note: str
     evidence: list[dict[str, Any]]
     artifacts: list[dict[str, Any]]
+    stages: tuple[C.Stage, ...] = C.STAGES  # the domain profile's stage names and artifacts
     generated: str = field(default_factory=lambda: dt.datetime.now().astimezone()
                            .isoformat(timespec="seconds"))
 
@@ -267,10 +268,11 @@ def _evidence(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _artifacts(folder: Path, html_dir: Path) -> list[dict[str, Any]]:
+def _artifacts(folder: Path, html_dir: Path,
+               stages: tuple[C.Stage, ...] = C.STAGES) -> list[dict[str, Any]]:
     names: list[tuple[str, str]] = [("state", C.STATE_FILE)]
     seen = set()
-    for st in C.STAGES:
+    for st in stages:
         if st.artifact and st.artifact not in seen:
             seen.add(st.artifact)
             names.append((f"{st.number} {st.name}", st.artifact))
@@ -332,6 +334,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
         criteria = []
     rows, decision, best = _closure_rows(folder)
     baseline, note = _baseline_for(ticket)
+    stages = getattr(ticket.ws, "stages", C.STAGES)
     promoted_run = None
     try:
         cur = B.load(ticket.ws.root, ticket.ws.config.baseline_file).current
@@ -345,7 +348,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
         verified_by=verified, criteria=criteria, closure_rows=rows, gate_decision=decision,
         best_run=best, runs=_run_views(folder, baseline, promoted_run), baseline=baseline,
         baseline_note=note, evidence=_evidence(folder),
-        artifacts=_artifacts(folder, html_dir or folder))
+        artifacts=_artifacts(folder, html_dir or folder, stages), stages=stages)
 
 
 # -- formatting ----------------------------------------------------------------------------
@@ -390,10 +393,10 @@ def _decision_class(decision: str) -> str:
             "Waived": "blocked"}.get(decision, "todo")
 
 
-def _stage_label(n: int | None) -> str:
+def _stage_label(n: int | None, stages: tuple[C.Stage, ...] = C.STAGES) -> str:
     if n is None:
         return "–"
-    return C.STAGES[n].label if 0 <= n < len(C.STAGES) else str(n)
+    return stages[n].label if 0 <= n < len(stages) else str(n)
 
 
 # -- SVG -----------------------------------------------------------------------------------
@@ -437,7 +440,7 @@ def stage_diagram(data: ReportData) -> str:
              '<path d="M0,0 L10,5 L0,10 z" fill="#dc2626"/></marker></defs>']
     gates = data.doc.gates
     cur = data.stage
-    for st in C.STAGES:
+    for st in data.stages:
         g = gates.get(st.number)
         cls = STATUS_CLASS.get(g.status if g else None, "todo")
         x = x_of(st.number)
@@ -518,7 +521,7 @@ def timeline_svg(data: ReportData) -> str:
     parts = [f'<svg class="timeline" role="img" aria-label="timeline" '
              f'viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}">']
-    for st in C.STAGES:
+    for st in data.stages:
         y = y_of(st.number)
         parts.append(f'<line x1="{left - 8}" y1="{y}" x2="{width - 20}" y2="{y}" '
                      'stroke="#e5e7eb"/><text x="{0}" y="{1}" class="axis">{2}</text>'
@@ -717,7 +720,8 @@ def _table(headers: list[str], rows: list[list[str]], num: set[int] | None = Non
 
 def _section_header(d: ReportData) -> str:
     snap = d.doc.snapshot
-    stage = "archived (tickets/done)" if d.archived else f"stage {_stage_label(d.stage)}"
+    stage = "archived (tickets/done)" if d.archived else \
+        f"stage {_stage_label(d.stage, d.stages)}"
     perm = snap.permission or "Locked"
     if d.seal != "valid" and perm == "Unlocked":
         perm = "Locked"
@@ -738,8 +742,9 @@ def _section_header(d: ReportData) -> str:
 def _section_overview(d: ReportData) -> str:
     snap = d.doc.snapshot
     items = [
-        ("Current stage", "done (archived)" if d.archived else _stage_label(d.stage)),
-        ("Next stage", _stage_label(snap.next_stage) if snap.next_stage is not None else "–"),
+        ("Current stage", "done (archived)" if d.archived else _stage_label(d.stage, d.stages)),
+        ("Next stage", _stage_label(snap.next_stage, d.stages)
+         if snap.next_stage is not None else "–"),
         ("Code edit permission", f"{snap.permission or '–'} (seal {d.seal})"),
         ("Branch", d.branch or "–"), ("Base branch", d.base or "–"),
         ("Worktree", d.worktree or "–"),
@@ -764,7 +769,8 @@ def _section_timeline(d: ReportData) -> str:
         red = bool(r.classification and r.classification != C.NA)
         cls = _badge(r.classification, "fail") if red else '<span class="muted">N/A</span>'
         rows.append([f"<code>{esc(r.id)}</code>", f'<span class="date">{esc(r.date)}</span>',
-                     f"{esc(_stage_label(r.from_stage))} → {esc(_stage_label(r.to_stage))}",
+                     f"{esc(_stage_label(r.from_stage, d.stages))} → "
+                     f"{esc(_stage_label(r.to_stage, d.stages))}",
                      md(r.reason), cls, esc(r.permission_after), esc(r.evidence_updated)])
     table = _table(["ID", "Date", "From → To", "Reason", "Classification", "Edits after",
                     "Evidence updated"], rows) if rows else ""
@@ -774,7 +780,7 @@ def _section_timeline(d: ReportData) -> str:
 
 def _section_gates(d: ReportData) -> str:
     rows = []
-    for st in C.STAGES:
+    for st in d.stages:
         g = d.doc.gates.get(st.number)
         marker = " ◀ current" if d.stage == st.number and not d.archived else ""
         rows.append([f"<b>{esc(st.label)}</b>{esc(marker)}", _status_badge(g.status if g else None),
@@ -792,7 +798,8 @@ def _section_reentries(d: ReportData) -> str:
             path = C.REENTRY_MATRIX.get(r.from_stage or -1, {}).get(r.classification or "")
             rows.append([f"<code>{esc(r.id)}</code>", f'<span class="date">{esc(r.date)}</span>',
                          _badge(r.classification, "fail"),
-                         esc(_stage_label(r.from_stage)), esc(_stage_label(r.to_stage)),
+                         esc(_stage_label(r.from_stage, d.stages)),
+                         esc(_stage_label(r.to_stage, d.stages)),
                          esc(C.format_path(path) if r.classification in
                              C.REENTRY_MATRIX.get(r.from_stage or -1, {}) else "–"),
                          md(r.reason)])
