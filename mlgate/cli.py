@@ -330,38 +330,6 @@ def graph(obj: Obj, name: str | None) -> None:
     emit(obj, {"ticket": name, "mermaid": text}, text.rstrip())
 
 
-@cli.command("profiles")
-@click.argument("name", required=False)
-@pass_obj
-def profiles_cmd(obj: Obj, name: str | None) -> None:
-    """List the domain profiles `profile:` in mlgate.yaml can name, or describe one."""
-    from mlgate import profiles
-
-    if name is not None:
-        p = profiles.get(name)
-        data = p.to_dict()
-        lines = [f"{p.name}: {p.title} ({p.source})"]
-        lines += [f"  {s.number} {s.name}: {s.artifact}" for s in p.stages]
-        lines += [f"  + [s{c.stage}.{c.id}] {c.kind}" + (f" {c.section}" if c.section else "")
-                  for c in p.checks]
-        emit(obj, data, "\n".join(lines))
-        return
-    try:
-        active: str | None = obj.ws().profile.name
-    except MlgateError:
-        active = None
-    rows: list[dict[str, Any]] = []
-    for n in profiles.names():
-        try:
-            p = profiles.get(n)
-            rows.append({"name": n, "title": p.title, "extends": p.extends, "source": p.source,
-                         "active": n == active})
-        except MlgateError as exc:
-            rows.append({"name": n, "error": str(exc), "active": n == active})
-    emit(obj, rows, "\n".join(f"{'*' if r['active'] else ' '} {r['name']:<16} "
-                              f"{r.get('title') or 'error: ' + r.get('error', '')}" for r in rows))
-
-
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--repair", is_flag=True, help="Re-seal a hand-edited or unsealed file "

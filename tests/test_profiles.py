@@ -486,22 +486,3 @@ def test_profile_pages_name_no_internal_documents() -> None:
         text = page.read_text()
         assert "SPEC" not in text and not re.search(r"\brule \d+", text), page
         assert "/work/" not in text, page
-
-
-def test_cli_lists_and_describes_profiles(site: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "proj"
-    root.mkdir()
-    monkeypatch.setenv("PYTHONPATH", str(site))
-    assert mlgate(root, "init").returncode == 0
-    (root / "mlgate.yaml").write_text("profile: llm-finetune\n")
-    out = mlgate(root, "--json", "profiles")
-    rows = {r["name"]: r for r in json.loads(out.stdout)}
-    assert list(rows)[:2] == ["dl", "llm-finetune"] and "tiny-domain" in rows
-    assert rows["llm-finetune"]["active"] and not rows["dl"]["active"]
-    assert rows["tiny-domain"]["extends"] == "dl"
-    text = mlgate(root, "profiles", "llm-finetune").stdout
-    assert "3 Implementation Plan: implementation-plan.md" in text
-    assert "[s4.data-prep.consumable] value Data Preparation Execution" in text
-    bad = mlgate(root, "profiles", "llm-fintune")
-    assert bad.returncode == 2 and "did you mean 'llm-finetune'?" in bad.stderr
