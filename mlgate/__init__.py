@@ -31,6 +31,8 @@ _LAZY = {
     "CheckResult": "mlgate.evidence.results",
     "StageHandler": "mlgate.evidence.results",
     "SmokeTarget": "mlgate.handlers.torch_smoke",
+    "LlmSmokeTarget": "mlgate.handlers.llm_smoke",
+    "Profile": "mlgate.profiles",
     "register_handler": "mlgate.handlers.registry",
     "MlgateError": "mlgate.errors",
     "GateFailed": "mlgate.errors",

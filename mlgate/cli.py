@@ -357,7 +357,9 @@ def _report_text(rep: Any, verbose: bool = False) -> str:
     """Failing checks first; passing ones only with ``-v``."""
     failing = [c for c in rep.checks if not c.ok]
     passing = [c for c in rep.checks if c.ok]
-    head = f"stage {rep.stage} gate for {rep.ticket} ({rep.profile}): "
+    domain = getattr(rep, "domain", "dl")
+    which = rep.profile if domain == "dl" else f"{domain}, {rep.profile}"
+    head = f"stage {rep.stage} gate for {rep.ticket} ({which}): "
     if rep.ok:
         head += click.style("PASS", fg="green", bold=True) + f" ({len(passing)} checks"
         head += ")" if verbose else "; -v lists them)"

@@ -19,6 +19,12 @@ EVIDENCE_DIR = "evidence"
 CLIENT_FILES = (".claude/", ".codex/", ".mcp.json")
 RUNS_DIR = "runs"
 ENTRY_POINT_GROUP = "mlgate.handlers"
+PROFILE_ENTRY_POINT_GROUP = "mlgate.profiles"
+# Domain profiles shipped with mlgate (``profile:`` in mlgate.yaml); ``strict`` and ``basic``
+# are the older spelling of ``dl`` with that gate strictness.
+BUILTIN_PROFILES = ("dl", "llm-finetune")
+STRICTNESS = ("strict", "basic")
+DEFAULT_PROFILE = "dl"
 SEAL_PREFIX = "<!-- mlgate-seal:"
 SEAL_RE = re.compile(r"^<!-- mlgate-seal: (?P<version>v\d+) (?P<digest>[0-9a-f]{64}) -->\s*$")
 TICKET_PLACEHOLDER = "<ticket-name>"

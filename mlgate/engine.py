@@ -159,13 +159,15 @@ def build_machine(model: _Model, initial: str, graph: bool = False) -> Any:
     return m
 
 
-def mermaid(doc: StateDoc, archived: bool) -> str:
+def mermaid(doc: StateDoc, archived: bool,
+            stages: tuple[C.Stage, ...] = C.STAGES) -> str:
     """A mermaid ``stateDiagram-v2`` of the ticket: the nine stages (and ``done``), the
     forward path, every move the Transition Log records (labelled with its transition ids,
     and the classification of a re-entry), the stages visited so far and the current one
-    marked. Only the classes used are defined; no label repeats."""
+    marked. Only the classes used are defined; no label repeats. ``stages``: the domain
+    profile's stage names."""
     current = "done" if archived else f"S{doc.snapshot.current_stage or 0}"
-    labels = {f"S{s.number}": f"{s.number} {s.name}" for s in C.STAGES}
+    labels = {f"S{s.number}": f"{s.number} {s.name}" for s in stages}
     labels["done"] = "done (archived)"
     chain = [f"S{s.number}" for s in C.STAGES] + ["done"]
     edges: dict[tuple[str, str], list[str]] = {(a, b): [] for a, b in zip(chain, chain[1:])}
@@ -206,8 +208,10 @@ class Engine:
     def __init__(self, name: str, doc: StateDoc, folder: Path, archived: bool,
                  ctx_factory: Callable[[StateDoc], GateContext],
                  head: Callable[[], str | None] = lambda: None,
-                 handlers: dict[int, list[str]] | None = None) -> None:
+                 handlers: dict[int, list[str]] | None = None,
+                 stages: tuple[C.Stage, ...] = C.STAGES) -> None:
         self.name = name
+        self.stages = stages  # the domain profile's stage names and artifacts
         self.doc = doc
         self.folder = folder
         self.archived = archived
@@ -318,7 +322,7 @@ class Engine:
         sync_pre_edit(self.doc)
 
     def _evidence_for(self, stage: int) -> str:
-        st = C.STAGES[stage]
+        st = self.stages[stage]
         items = []
         if stage == 0:
             items = ["requirements.md", "workflow-state.md"]
@@ -371,17 +375,17 @@ class Engine:
         if self.doc.gates[dest].status in (None, "Not Started", "Fail", "Pass"):
             self.doc.set_gate(dest, status="In Progress")
         if not reason:
-            reason = f"Stage {s} gate passed, moving to {C.STAGES[dest].label}"
+            reason = f"Stage {s} gate passed, moving to {self.stages[dest].label}"
             if on_path:
                 reason += f" (re-entry path {self.doc.reentry.path_text})"
             elif finishing_reentry:
                 reason += " (re-entry path complete)"
-        art = C.STAGES[dest].artifact
-        evidence = ", ".join(x for x in (C.STAGES[s].artifact, "workflow-state.md") if x)
+        art = self.stages[dest].artifact
+        evidence = ", ".join(x for x in (self.stages[s].artifact, "workflow-state.md") if x)
         tid = self._log(s, dest, reason, None, permission, evidence)
         self._sync_snapshot(dest, permission, tid)
         return Outcome("advance", self.name, True, s, dest, permission, tid,
-                       message=f"{self.name}: stage {s} -> {dest} ({C.STAGES[dest].name}); "
+                       message=f"{self.name}: stage {s} -> {dest} ({self.stages[dest].name}); "
                                f"code edits {permission}",
                        report=report, scaffold=[dest] if art else [])
 
@@ -408,7 +412,8 @@ class Engine:
                 self.doc.set_snapshot(permission="Locked")
             if dest == C.UNLOCK_STAGE and self.doc.gates[3].status == "Pass":
                 permission = "Unlocked"
-        upstream = [C.STAGES[n].artifact for n in (path or (4,)) if n < s and C.STAGES[n].artifact]
+        upstream = [self.stages[n].artifact for n in (path or (4,))
+                    if n < s and self.stages[n].artifact]
         upstream_txt = ", ".join(dict.fromkeys(a for a in upstream if a)) or "implementation.md"
         resume = (f"each stage on the path passes its gate again up to stage {s}"
                   if path else "stage 4 gate passes with the fix in place")
@@ -423,12 +428,12 @@ class Engine:
             self.doc.set_gate(s, status="In Progress")
         self.doc.set_snapshot(active_reentry=True, classification=cls)
         tid = self._log(s, dest, reason, cls, permission,
-                        ", ".join(x for x in (C.STAGES[s].artifact, "workflow-state.md") if x))
+                        ", ".join(x for x in (self.stages[s].artifact, "workflow-state.md") if x))
         self._sync_snapshot(dest, permission, tid)
         return Outcome("reenter", self.name, True, s, dest, permission, tid,
                        message=f"{self.name}: re-entry {cls} from stage {s}, path {path_text}; "
                                f"now in stage {dest}; code edits {permission}",
-                       scaffold=[dest] if C.STAGES[dest].artifact else [])
+                       scaffold=[dest] if self.stages[dest].artifact else [])
 
     def block(self, reason: str) -> Outcome:
         if not reason or not reason.strip():
@@ -472,7 +477,7 @@ class Engine:
                            message="the stage-3 gate no longer holds", report=report)
         self.doc.set_gate(3, status="Pass")
         tid = self._log(4, 4, "Code edits unlocked (stage-3 gate re-checked)", None,
-                        "Unlocked", "experiment-plan.md, workflow-state.md")
+                        "Unlocked", f"{self.stages[3].artifact}, workflow-state.md")
         self._sync_snapshot(4, "Unlocked", tid)
         return Outcome("unlock", self.name, True, s, s, "Unlocked", tid,
                        message=f"{self.name}: code edits Unlocked in stage 4", report=report)

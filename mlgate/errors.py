@@ -89,6 +89,19 @@ class ConfigError(UsageError):
         self.line = line
 
 
+class ProfileError(UsageError):
+    """A domain profile that is unknown, or whose definition is malformed."""
+
+    kind = "profile"
+
+    def __init__(self, source: str, message: str, line: int | None = None) -> None:
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {message}", source=source, line=line)
+        self.source = source
+        self.line = line
+        self.detail = message
+
+
 class TicketNotFound(UsageError):
     kind = "ticket_not_found"
 

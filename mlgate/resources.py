@@ -4,6 +4,8 @@ Lookup order for a relative path such as ``shared/workflow-state-template.md``:
 
 1. ``<root>/<relpath>``: a managed repository may override any template file by having its
    own ``stages/`` or ``shared/`` copy;
+1b. the folders of the active domain profile (``profile_dirs``; none for the default ``dl``
+   profile, whose templates are the ones below), most specific first;
 2. the copy packaged in the wheel, ``mlgate/_data/<relpath>`` (hatchling force-includes
    ``stages/`` and ``shared/`` there);
 3. the source tree next to the package (``<checkout>/<relpath>``, for editable installs;
@@ -13,6 +15,7 @@ Standard library only.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from mlgate.constants import STAGES, TICKET_PLACEHOLDER, Stage
@@ -50,11 +53,14 @@ def _source_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def search_path(root: str | Path | None = None) -> list[Path]:
-    """The folders searched, in order (the override, the packaged data, the source tree)."""
+def search_path(root: str | Path | None = None,
+                profile_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The folders searched, in order (the override, the profile's folders, the packaged
+    data, the source tree)."""
     roots: list[Path] = []
     if root is not None:
         roots.append(Path(root))
+    roots.extend(Path(p) for p in profile_dirs)
     packaged = _packaged_root()
     if packaged is not None:
         roots.append(packaged)
@@ -62,11 +68,12 @@ def search_path(root: str | Path | None = None) -> list[Path]:
     return roots
 
 
-def template_path(relpath: str, root: str | Path | None = None) -> Path:
+def template_path(relpath: str, root: str | Path | None = None,
+                  profile_dirs: Sequence[Path] = ()) -> Path:
     """The file ``relpath`` (e.g. ``stages/03-experiment-plan/experiment-plan-template.md``)
     from the first place that has it; see the module docstring for the order."""
     rel = _check_rel(relpath)
-    searched = search_path(root)
+    searched = search_path(root, profile_dirs)
     for base in searched:
         candidate = base / rel
         if candidate.is_file():
@@ -78,9 +85,9 @@ def template_path(relpath: str, root: str | Path | None = None) -> Path:
 
 
 def template_text(relpath: str, root: str | Path | None = None,
-                  ticket: str | None = None) -> str:
+                  ticket: str | None = None, profile_dirs: Sequence[Path] = ()) -> str:
     """The template's text; ``<ticket-name>`` is replaced by ``ticket`` when given."""
-    text = template_path(relpath, root).read_text(encoding="utf-8")
+    text = template_path(relpath, root, profile_dirs).read_text(encoding="utf-8")
     if ticket is not None:
         text = text.replace(TICKET_PLACEHOLDER, ticket)
     return text
@@ -98,10 +105,11 @@ def stage_template(stage_number: int, root: str | Path | None = None,
     return template_text(f"stages/{stage.slug}/{stage.template}", root, ticket)
 
 
-def stage_dir(slug: str, root: str | Path | None = None) -> Path:
+def stage_dir(slug: str, root: str | Path | None = None,
+              profile_dirs: Sequence[Path] = ()) -> Path:
     """The folder ``stages/<slug>`` (holding its README.md) from the first place that has it."""
     rel = _check_rel(f"stages/{slug}")
-    searched = search_path(root)
+    searched = search_path(root, profile_dirs)
     for base in searched:
         if (base / rel).is_dir():
             return base / rel

@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlgate.config.schema import Config
     from mlgate.engine import Engine, Outcome
     from mlgate.gates import GateContext, GateReport
+    from mlgate.profiles import Profile
     from mlgate.state.model import WorkflowState
 
 # The config (pydantic), the engine, the gates and the evidence are imported where they are
@@ -132,6 +133,41 @@ class Workspace:
     @config.setter
     def config(self, value: Config) -> None:
         self._config = value
+        self.__dict__.pop("_profile", None)
+        self.__dict__.pop("_stages", None)
+
+    @property
+    def profile(self) -> Profile:
+        """The domain profile ``profile:`` of ``mlgate.yaml`` selects (``dl`` by default),
+        read without the validator while the file is unchanged since it last validated."""
+        cached = self.__dict__.get("_profile")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        from mlgate import profiles
+
+        raw = rawconfig.validated_raw(self.root) if self._config is None else None
+        if raw is not None and isinstance(raw.get("profile"), str):
+            name = profiles.domain_of(raw["profile"])
+        else:
+            name = self.config.gate_profile
+        profile = profiles.get(name)
+        self.__dict__["_profile"] = profile
+        return profile
+
+    @property
+    def stages(self) -> tuple[C.Stage, ...]:
+        """The stages of the active profile (names, artifacts, templates); the default
+        profile's without loading anything."""
+        stages = self.__dict__.get("_stages")
+        if stages is None:
+            raw = rawconfig.validated_raw(self.root) if self._config is None else None
+            if "_profile" not in self.__dict__ and raw is not None and \
+                    raw.get("profile") in (*C.STRICTNESS, C.DEFAULT_PROFILE):
+                stages = C.STAGES
+            else:
+                stages = self.profile.stages
+            self.__dict__["_stages"] = stages  # `status` asks this of every ticket
+        return stages  # type: ignore[no-any-return]
 
     @property
     def branch_prefix(self) -> str:
@@ -333,11 +369,11 @@ class Workspace:
         folder = checkout / C.TICKETS_DIR / C.IN_PROGRESS / name
         folder.mkdir(parents=True, exist_ok=True)
         req = folder / "requirements.md"
+        profile = self.profile
         if not req.exists():
-            text = resources.stage_template(0, root=checkout, ticket=name)
+            text = profile.stage_template(0, root=checkout, ticket=name)
             atomic_write(req, _set_status(text, "Draft"))
-        state_text = resources.template_text("shared/workflow-state-template.md", root=checkout,
-                                             ticket=name)
+        state_text = profile.state_template(root=checkout, ticket=name)
         doc = StateDoc.parse(state_text, folder / C.STATE_FILE)
         doc.set_snapshot(ticket=name, current_stage=0, next_stage=1, permission="Locked",
                          active_reentry=False, classification=None, last_updated=today())
@@ -616,7 +652,7 @@ class Ticket:
         # loading pydantic: `mlgate status` asks this of every ticket).
         return {
             "ticket": self.name, "stage": stage,
-            "stage_name": None if stage is None else C.STAGES[stage].name,
+            "stage_name": None if stage is None else self.ws.stages[stage].name,
             "next_stage": snap.next_stage,
             "permission": "Locked" if behind else effective_permission(snap.permission, stage,
                                                                        seal),
@@ -627,7 +663,7 @@ class Ticket:
             "location": "done" if self.archived else "in-progress",
             "folder": str(self.folder), "worktree": str(self.checkout),
             "last_transition": snap.last_transition_id,
-            "gates": [{"stage": g.stage, "name": C.STAGES[g.stage].name, "status": g.status,
+            "gates": [{"stage": g.stage, "name": self.ws.stages[g.stage].name, "status": g.status,
                        "evidence": g.evidence} for _, g in sorted(doc.gates.items())],
             "violations": [{"id": v.id, "date": v.date, "violation": v.violation,
                             "stage": v.stage, "action": v.action, "cleared": v.cleared}
@@ -640,7 +676,8 @@ class Ticket:
         views, e.g. ``status``)."""
         from mlgate.state.model import WorkflowState
 
-        return WorkflowState.from_doc(doc, self.seal_status(doc))  # type: ignore[arg-type]
+        return WorkflowState.from_doc(doc, self.seal_status(doc),  # type: ignore[arg-type]
+                                      stages=self.ws.stages)
 
     @property
     def git(self) -> _GitFacts | None:
@@ -700,8 +737,8 @@ class Ticket:
         handlers = {k: list(v) for k, v in cfg.handlers.items()}
         ledger = self.evidence_registry(write=False)
         return GateContext(
-            ticket=self.name, folder=self.folder, state=doc, profile=cfg.profile,
-            stage5_policy=cfg.stage5_policy, handlers=handlers,
+            ticket=self.name, folder=self.folder, state=doc, profile=cfg.gate_strictness,
+            domain=self.ws.profile, stage5_policy=cfg.stage5_policy, handlers=handlers,
             git=self.git, stage_entry_commits=self.stage_entries(doc), base_ref=base_ref,
             verified_by=verified_by, source_filter=self._source_filter(),
             registry=ledger,
@@ -827,7 +864,8 @@ class Ticket:
         engine = Engine(self.name, doc, self.folder, self.archived,
                         ctx_factory=lambda d: self.gate_context(d, engine.verified_by()),
                         head=self.head,
-                        handlers={k: list(v) for k, v in self.ws.config.handlers.items()})
+                        handlers={k: list(v) for k, v in self.ws.config.handlers.items()},
+                        stages=self.ws.profile.stages)
         return engine
 
     # -- reading ---------------------------------------------------------------------------
@@ -840,7 +878,7 @@ class Ticket:
     def graph(self) -> str:
         from mlgate.engine import mermaid
 
-        return mermaid(self.doc(), self.archived)
+        return mermaid(self.doc(), self.archived, self.ws.stages)
 
     def allowed(self, doc: StateDoc | None = None) -> list[str]:
         """The moves from here, in words. Reads the file only (no state machine is built:
@@ -934,13 +972,14 @@ class Ticket:
         return outcome
 
     def _scaffold(self, stage: int) -> None:
-        st = C.STAGES[stage]
+        profile = self.ws.profile
+        st = profile.stage(stage)
         if not st.artifact:
             return
         path = self.folder / st.artifact
         if path.exists():
             return
-        text = resources.stage_template(stage, root=self.checkout, ticket=self.name)
+        text = profile.stage_template(stage, root=self.checkout, ticket=self.name)
         if st.statuses:
             text = _set_status(text, st.statuses[0])
         if stage == C.LAST_STAGE and self.outcome() == "Refuted":

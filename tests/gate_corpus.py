@@ -46,7 +46,6 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-DIGESTS = HERE / "data" / "gate-corpus.json.gz"
 FUZZ_SEED = 19
 FUZZ_PER_ARTIFACT = 60
 GIT_DATE = "2026-05-01T12:00:00+00:00"

@@ -128,8 +128,10 @@ def test_defaults_validate(tmp_path: Path) -> None:
     data = cfg.to_dict()
     assert data["torch-smoke"] == {"factory": None, **SPEC_DEFAULTS["torch-smoke"]}
     assert data["train"] == {"command": None, **SPEC_DEFAULTS["train"]}
-    assert {k: v for k, v in data.items() if k not in ("torch-smoke", "train")} == {
-        k: v for k, v in SPEC_DEFAULTS.items() if k not in ("torch-smoke", "train")}
+    assert data["strictness"] is None  # beyond SPEC §12.1: set by `profile` unless given
+    assert cfg.gate_profile == "dl" and cfg.gate_strictness == "strict"
+    assert {k: v for k, v in data.items() if k not in ("torch-smoke", "train", "strictness")} \
+        == {k: v for k, v in SPEC_DEFAULTS.items() if k not in ("torch-smoke", "train")}
     assert cfg.handlers_for(4) == []
 
 
@@ -166,7 +168,7 @@ wandb: {mode: online, project: demo, entity: me}
 
 
 @pytest.mark.parametrize("text, key, value, allowed, line", [
-    ("profile: lenient\n", "profile", "lenient", ["strict", "basic"], 1),
+    ("profile: lenient\n", "profile", "lenient", ["strict", "basic", "dl", "llm-finetune"], 1),
     ("# c\nstage5_policy: loose\n", "stage5_policy", "loose", ["strict", "permissive"], 2),
     ("outside_tickets: deny\n", "outside_tickets", "deny", ["allow", "block"], 1),
     ("train:\n  nproc: 2\n  launcher: k8s\n", "train.launcher", "k8s",

@@ -255,6 +255,14 @@ def experiments(art: Artifact) -> list[ExperimentRow]:
                                   **_cells(r, _EXPERIMENT_CELLS)))
 
 
+def planned_runs(art: Artifact) -> list[ExperimentRow]:
+    """The ``## Run Matrix`` of an LLM fine-tuning implementation plan: planned runs
+    (``RUN-001`` ...) with the columns of an experiment matrix."""
+    return _id_rows(art, "Run Matrix", "Run ID", "RUN", lambda r, cid, raw:
+                    ExperimentRow(id=cid, raw_id=raw, line=r.line,
+                                  **_cells(r, _EXPERIMENT_CELLS)))
+
+
 def work_items(art: Artifact) -> list[WorkItem]:
     def make(r: TableRow, cid: str | None, raw: str | None) -> WorkItem:
         files = r.get("Files / Configs / Scripts", "Files*")

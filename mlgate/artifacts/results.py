@@ -138,11 +138,11 @@ _RUN_CELLS = {
     "code_basis": ("Code Basis",),
     "config": ("Config",),
     "seed": ("Seed",),
-    "data_version": ("Data / Split Version", "Data Version*"),
+    "data_version": ("Data / Split Version", "Data Version*", "Dataset Manifest / Split"),
     "hardware": ("Hardware / Environment", "Hardware*"),
     "notes": ("Notes",),
 }
-_METRIC_CELLS = {"metric": ("Metric",), "result": ("Result",), "baseline": ("Baseline",),
+_METRIC_CELLS = {"metric": ("Metric", "Metric Or Rubric"), "result": ("Result",), "baseline": ("Baseline",),
                  "delta": ("Delta",), "notes": ("Notes",)}
 _CLOSURE_CELLS = {"expected": ("Expected Outcome",), "observed": ("Observed Result",),
                   "notes": ("Notes",)}

@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from mlgate.constants import CONFIG_FILE, LAST_STAGE, SMOKE_CHECK_IDS
+from mlgate.constants import (BUILTIN_PROFILES, CONFIG_FILE, DEFAULT_PROFILE, LAST_STAGE,
+                              PROFILE_ENTRY_POINT_GROUP, SMOKE_CHECK_IDS, STRICTNESS)
 from mlgate.errors import ConfigError
 from mlgate.config.raw import DEFAULTS, config_path, load_raw, mark_validated
 from mlgate.config.sbatch import parse_line
@@ -26,13 +27,14 @@ from mlgate.config.sbatch import parse_line
 __all__ = [
     "Config", "SmokeConfig", "TrainConfig", "SlurmConfig", "WandbConfig", "StatsConfig",
     "load_config",
-    "COMMENTED_TEMPLATE", "BUILTIN_HANDLERS", "ENUMS",
+    "COMMENTED_TEMPLATE", "BUILTIN_HANDLERS", "ENUMS", "profile_values",
 ]
 
 BUILTIN_HANDLERS = ("torch-smoke", "train")
 # Allowed values of every enumerated key, by key path (also used in error messages).
 ENUMS: dict[str, tuple[str, ...]] = {
-    "profile": ("strict", "basic"),
+    "profile": (*STRICTNESS, *BUILTIN_PROFILES),  # and the installed third-party profiles
+    "strictness": STRICTNESS,
     "stage5_policy": ("strict", "permissive"),
     "outside_tickets": ("allow", "block"),
     "train.launcher": ("local", "torchrun", "slurm"),
@@ -222,6 +224,15 @@ class StatsConfig(_Model):
                            "needs; >= 2 closes it on the mean and a confidence interval")
     confidence: float = Field(0.95, gt=0.5, lt=1.0,
                               description="level of the confidence intervals, e.g. 0.95")
+def profile_values() -> tuple[str, ...]:
+    """What ``profile:`` accepts: ``strict``, ``basic`` (the ``dl`` profile at that
+    strictness), the built-in profiles and those installed under the entry point group
+    ``mlgate.profiles``."""
+    import importlib.metadata
+
+    extra = sorted({ep.name for ep in importlib.metadata.entry_points(
+        group=PROFILE_ENTRY_POINT_GROUP)} - set(ENUMS["profile"]))
+    return (*ENUMS["profile"], *extra)
 
 
 class Config(_Model):
@@ -231,7 +242,8 @@ class Config(_Model):
     model_config = ConfigDict(extra="allow", strict=True, validate_default=True,
                               populate_by_name=True)
 
-    profile: Literal["strict", "basic"] = "strict"
+    profile: str = "strict"
+    strictness: Literal["strict", "basic"] | None = None
     stage5_policy: Literal["strict", "permissive"] = "strict"
     outside_tickets: Literal["allow", "block"] = "allow"
     docs: list[Glob] = Field(default_factory=lambda: list(DEFAULTS["docs"]))
@@ -249,6 +261,39 @@ class Config(_Model):
                               "with `git verify-tag`")
     stats: StatsConfig = Field(default_factory=StatsConfig)
     round_file: str = Field(DEFAULTS["round_file"], min_length=1)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        allowed = profile_values()
+        if value not in allowed:
+            close = difflib.get_close_matches(value, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{value!r} is not allowed{hint}; allowed values: "
+                             f"{', '.join(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_strictness(self) -> "Config":
+        if self.profile in STRICTNESS and self.strictness not in (None, self.profile):
+            raise ValueError(f"strictness: {self.strictness!r} contradicts `profile: "
+                             f"{self.profile}`, which already means the {DEFAULT_PROFILE} "
+                             f"profile at strictness {self.profile}; write `profile: "
+                             f"{DEFAULT_PROFILE}` and `strictness: {self.strictness}`")
+        return self
+
+    @property
+    def gate_profile(self) -> str:
+        """The domain profile ``profile:`` selects (``strict``/``basic`` mean ``dl``)."""
+        return DEFAULT_PROFILE if self.profile in STRICTNESS else self.profile
+
+    @property
+    def gate_strictness(self) -> str:
+        """``strict`` or ``basic``: ``strictness:``, else a ``profile: strict|basic``, else
+        ``strict``."""
+        if self.strictness is not None:
+            return self.strictness
+        return self.profile if self.profile in STRICTNESS else "strict"
 
     @field_validator("worktrees")
     @classmethod
@@ -397,7 +442,7 @@ def _describe(err: Any, lines: dict[tuple[Any, ...], int], raw: dict[str, Any]) 
     msg = str(err.get("msg", ""))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    allowed = ENUMS.get(key)
+    allowed = profile_values() if key == "profile" else ENUMS.get(key)
     if kind == "extra_forbidden":
         text = _unknown_key_message(loc, None)
     elif allowed is not None:
@@ -510,9 +555,15 @@ COMMENTED_TEMPLATE = """\
 # the leading "# " of its line (for a nested key, of its section line too) and edit it.
 # Reference: the "mlgate.yaml" section of mlgate's README.
 
-# Gate profile. strict: every check of each stage's gate; basic: the artifact exists, its
-# Document Status is the final value and its required sections are filled.
-# profile: strict                     # strict | basic
+# Domain profile: the workflow's artifacts, templates and gate checks. dl (deep-learning
+# experiments) | llm-finetune (LLM fine-tuning) | a profile installed by a package.
+# "strict" and "basic" mean dl at that strictness (the spelling before profiles existed).
+# profile: strict                     # strict | basic | dl | llm-finetune | ...
+
+# Gate strictness. strict: every check of each stage's gate; basic: the artifact exists,
+# its Document Status is the final value and its required sections are filled.
+# Unset (null), it is what `profile: strict|basic` says, else strict.
+# strictness: null                    # strict | basic
 
 # Stage 5 decision rule. strict: a Pass needs every success criterion Passed or Waived;
 # permissive also accepts Inconclusive.

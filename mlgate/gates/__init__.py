@@ -9,10 +9,17 @@ a reason that names the file, the line and what is missing or wrong, and the num
 workflow-sources §5 rule it enforces. When several rows fail the same check, the report holds
 one failing entry per row (same id, each with its own line); a passing check appears once.
 
-Profiles: ``strict`` (the default; SPEC §5 plus the rules chosen in ``docs/gates.md``)
-and ``basic`` (artifact exists, Document Status is the stage's final value, required
-sections present and non-empty; stage 0 checks the bootstrap record; stage 8 always needs
-``mlgate verify``). ``strict`` includes every ``basic`` check.
+Strictness (``GateContext.profile``, the ``profile`` of a report): ``strict`` (the default;
+SPEC §5 plus the rules chosen in ``docs/gates.md``) and ``basic`` (artifact exists, Document
+Status is the stage's final value, required sections present and non-empty; stage 0 checks
+the bootstrap record; stage 8 always needs ``mlgate verify``). ``strict`` includes every
+``basic`` check.
+
+Domain profile (``GateContext.domain``, a :class:`mlgate.profiles.Profile`; ``dl`` by
+default): the stage artifacts' names, required sections and fixed rows the built-in checks
+read, a replacement gate for a stage where the profile has one, and the profile's own
+checks (declared ones and check functions, run by :mod:`~mlgate.gates.extra` after the
+stage's gate). A report of a profile other than ``dl`` carries its name as ``domain``.
 
 Layout: :mod:`~mlgate.gates.core` holds the data types, :func:`evaluate` and the checks the
 stages share, :mod:`~mlgate.gates.changes` the source-change and handler-evidence checks;
@@ -33,18 +40,18 @@ from mlgate.evidence import results as E  # noqa: F401
 from mlgate.gates.bootstrap import (GIT_FILLED_FIELDS, GIT_ONLY_FIELDS, GIT_OPTIONAL_FIELDS,
                                     GIT_REQUIRED_FIELDS)
 from mlgate.gates.core import (PROFILES, STAGE5_POLICIES, Check, GateContext, GateReport,
-                               GitFacts, Problem, evaluate)
+                               GitFacts, Problem, builtin_gate, evaluate)
 from mlgate.gates.plan import PLACEHOLDER_FORMULAS, placeholder_formula, valid_source
 
 __all__ = [
-    "Check", "GateContext", "GateReport", "GitFacts", "Problem", "evaluate",
+    "Check", "GateContext", "GateReport", "GitFacts", "Problem", "evaluate", "builtin_gate",
     "PROFILES", "STAGE5_POLICIES", "PLACEHOLDER_FORMULAS", "placeholder_formula",
     "valid_source", "GIT_ONLY_FIELDS", "GIT_OPTIONAL_FIELDS", "GIT_REQUIRED_FIELDS",
     "GIT_FILLED_FIELDS",
 ]
 
 _SUBMODULES = ("core", "changes", "bootstrap", "investigation", "requirements", "plan",
-               "implementation", "training", "review", "docs_sync", "handoff")
+               "implementation", "training", "review", "docs_sync", "handoff", "extra")
 
 
 def __getattr__(name: str) -> Any:

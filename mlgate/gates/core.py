@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mlgate import artifacts as A
 from mlgate import constants as C
-from mlgate.errors import StateFileError, UsageError
+from mlgate.errors import ProfileError, StateFileError, UsageError
+from mlgate.profiles.model import DL, Profile
 
 if TYPE_CHECKING:
     from mlgate.state.statefile import StateDoc
@@ -55,14 +56,18 @@ class GateReport:
     stage: int
     ok: bool
     checks: list[Check]
-    profile: str
+    profile: str  # the strictness: strict | basic
+    domain: str = DL.name  # the domain profile (dl, llm-finetune, ...)
 
     def failing(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ticket": self.ticket, "stage": self.stage, "ok": self.ok,
-                "profile": self.profile, "checks": [c.to_dict() for c in self.checks]}
+        out = {"ticket": self.ticket, "stage": self.stage, "ok": self.ok,
+               "profile": self.profile, "checks": [c.to_dict() for c in self.checks]}
+        if self.domain != DL.name:  # reports of the default profile are as they always were
+            out["domain"] = self.domain
+        return out
 
 
 class GitFacts(Protocol):
@@ -124,6 +129,7 @@ class GateContext:
     # mlgate's own closure of the criteria from the registered runs, {SC id: decision},
     # computed when a check asks (a Refuted decision is checked against it); None: unknown
     closure_decisions: Callable[[], dict[str, str]] | None = None
+    domain: Profile = DL  # the domain profile; ``profile`` above is the strictness
 
 
 # --- collecting checks ---------------------------------------------------------------
@@ -135,9 +141,10 @@ class _Gate:
     """Collects the checks of one stage: ``add`` records one passing entry, or one failing
     entry per problem."""
 
-    def __init__(self, stage: int, file: str | None) -> None:
+    def __init__(self, stage: int, file: str | None, domain: Profile = DL) -> None:
         self.stage = stage
         self.file = file
+        self.domain = domain
         self.checks: list[Check] = []
 
     def add(self, name: str, problems: Iterable[Problem], ok_reason: str, rule: int | None,
@@ -182,10 +189,43 @@ _STAGE_MODULES: dict[int, str] = {
 }
 
 
-def _stage_gate(stage: int) -> StageGate:
+def _stage_gate(stage: int, domain: Profile = DL) -> StageGate:
+    """The gate of ``stage``: the profile's replacement when it has one, else the built-in."""
+    spec = domain.gates.get(stage)
+    if spec is not None:
+        return resolve_function(spec, domain)
     module = importlib.import_module(f"{__package__}.{_STAGE_MODULES[stage]}")
     gate: StageGate = module.gate
     return gate
+
+
+def builtin_gate(stage: int) -> StageGate:
+    """The gate mlgate ships for ``stage`` (a profile's replacement gate may run it first)."""
+    return _stage_gate(stage, DL)
+
+
+_FUNCTIONS: dict[str, StageGate] = {}
+
+
+def resolve_function(spec: str, domain: Profile) -> StageGate:
+    """Import a profile's ``package.module:function`` (once)."""
+    fn = _FUNCTIONS.get(spec)
+    if fn is not None:
+        return fn
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:  # noqa: BLE001 - a profile's broken function fails its gates
+        raise ProfileError(domain.source, f"profile {domain.name!r}: check function {spec!r} "
+                                          f"cannot be loaded ({type(exc).__name__}: {exc})"
+                           ) from None
+    if not callable(obj):
+        raise ProfileError(domain.source, f"profile {domain.name!r}: {spec!r} is a "
+                                          f"{type(obj).__name__}, not a function")
+    _FUNCTIONS[spec] = obj
+    return obj  # type: ignore[no-any-return]
 
 
 def evaluate(ctx: GateContext, stage: int | None = None) -> GateReport:
@@ -204,11 +244,15 @@ def evaluate(ctx: GateContext, stage: int | None = None) -> GateReport:
     if stage not in C.STAGE_NUMBERS:
         raise UsageError(f"no stage {stage}; stages are 0-8", stage=stage)
     strict = ctx.profile == "strict"
-    g = _Gate(stage, C.STAGES[stage].artifact)
-    _stage_gate(stage)(ctx, g, strict)
+    domain = ctx.domain
+    g = _Gate(stage, domain.stage(stage).artifact, domain)
+    _stage_gate(stage, domain)(ctx, g, strict)
     _reentry_changed(ctx, g, stage)
+    if domain.checks_for(stage) or domain.functions.get(stage):
+        # mlgate.gates.extra imports this module, so it is reached the stage modules' way
+        importlib.import_module(f"{__package__}.extra").run_extra(ctx, g, strict)
     return GateReport(ticket=ctx.ticket, stage=stage, ok=all(c.ok for c in g.checks),
-                      checks=g.checks, profile=ctx.profile)
+                      checks=g.checks, profile=ctx.profile, domain=domain.name)
 
 
 # --- shared pieces ---------------------------------------------------------------------
@@ -261,7 +305,7 @@ def _load(ctx: GateContext, name: str) -> tuple[A.Artifact | None, str | None]:
 
 def _artifact(ctx: GateContext, g: _Gate, rule: int | None) -> A.Artifact | None:
     """The stage's artifact, or ``None`` after a failing ``artifact.exists`` check."""
-    st = C.STAGES[g.stage]
+    st = g.domain.stage(g.stage)
     name = st.artifact or ""
     art, err = _load(ctx, name)
     if art is None:
@@ -276,7 +320,7 @@ def _artifact(ctx: GateContext, g: _Gate, rule: int | None) -> A.Artifact | None
 
 
 def _status(g: _Gate, art: A.Artifact, rule: int | None, strict: bool) -> None:
-    st = C.STAGES[g.stage]
+    st = g.domain.stage(g.stage)
     if not st.final_statuses:
         return
     want = " or ".join(f"'{s}'" for s in st.final_statuses)
@@ -305,7 +349,7 @@ def _status(g: _Gate, art: A.Artifact, rule: int | None, strict: bool) -> None:
 
 
 def _sections_present(g: _Gate, art: A.Artifact, rule: int | None) -> None:
-    required = A.REQUIRED_SECTIONS[art.name]
+    required = g.domain.required_sections(art.name)
     missing = art.missing_sections(required)
     end = len(art.doc.lines) or None
     g.add("sections.present",
@@ -358,7 +402,8 @@ def _basic_stage(ctx: GateContext, g: _Gate) -> A.Artifact | None:
         return None
     _status(g, art, r_status, strict=False)
     _sections_present(g, art, r_sections)
-    names = [n for n in A.REQUIRED_SECTIONS[art.name] if n not in _BASIC_OPTIONAL.get(art.name, ())]
+    names = [n for n in g.domain.required_sections(art.name)
+             if n not in _BASIC_OPTIONAL.get(art.name, ())]
     extra: list[Problem] = []
     if art.name == A.DOCS_SYNC and art.section_is_empty("Updated Documents") and \
             art.section_is_empty("No-Impact Rationale"):

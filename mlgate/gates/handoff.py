@@ -17,7 +17,7 @@ from mlgate.gates.core import GateContext, _base, _fields, _Gate, _load, _q
 
 def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
     # handoff-summary.md has no Document Status, so _base adds no status check here
-    art = _base(ctx, g, strict, [n for n in A.REQUIRED_SECTIONS[A.HANDOFF]
+    art = _base(ctx, g, strict, [n for n in g.domain.required_sections(A.HANDOFF)
                                  if n != "Finalization Status"])
     if art is None:  # the basic profile, or no artifact: verification is still required
         _verification(ctx, g, None)

@@ -69,9 +69,10 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
 
 def _work_item_coverage(ctx: GateContext, g: _Gate, art: A.Artifact,
                         rows: list[A.ChangeRow]) -> None:
-    plan, err = _load(ctx, A.PLAN)
+    plan_name = g.domain.plan
+    plan, err = _load(ctx, plan_name)
     if plan is None:
-        g.add("changes.work-items", [(None, f"experiment-plan.md {err or 'does not exist'}; "
+        g.add("changes.work-items", [(None, f"{plan_name} {err or 'does not exist'}; "
                                             f"the work items cannot be traced")], "", 69)
         return
     problems = []
@@ -84,7 +85,7 @@ def _work_item_coverage(ctx: GateContext, g: _Gate, art: A.Artifact,
             for c in rows for a in c.files for b in w.files)
         if not covered:
             files = ", ".join(w.files) or "no files"
-            problems.append((line, f"work item {w.id} of the plan (experiment-plan.md:{w.line}; "
+            problems.append((line, f"work item {w.id} of the plan ({plan_name}:{w.line}; "
                                    f"{files}) is covered by no change row; add a row that names "
                                    f"{w.id} or lists its files"))
     g.add("changes.work-items", problems, "every plan work item is covered by a change", 69)
@@ -120,7 +121,9 @@ def _readiness(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
     sec_line = art.line_of("Readiness Checks Before Stage 5")
     missing, results, evid = [], [], []
     smoke_problem: list[Problem] = []
-    for label in A.READINESS_CHECKS:
+    wanted = g.domain.fixed_rows("readiness_checks")
+    smoke = g.domain.smoke_handler
+    for label in wanted:
         row = A.lookup_label(checks, label)
         if row is None:
             missing.append((sec_line, f"readiness row '{label}' is missing; restore it from "
@@ -140,7 +143,7 @@ def _readiness(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
         if label == A.SMOKE_CHECK and row.result != "Pass":
             what = _what(row.result, "has no result")
             smoke_problem.append((row.line, f"'{label}' {what}; it must be Pass (run `mlgate "
-                                            f"run torch-smoke` or your smoke check)"))
+                                            f"run {smoke}` or your smoke check)"))
         if row.result == "Pass":
             if row.evidence is None:
                 evid.append((row.line, f"readiness check '{label}' is Pass without evidence; "
@@ -156,7 +159,7 @@ def _readiness(ctx: GateContext, g: _Gate, art: A.Artifact) -> None:
                             evid.append((row.line, f"readiness check '{label}' cites "
                                                    f"{ref}, which does not count: "
                                                    f"{finding.message}"))
-    g.add("readiness.rows", missing, "all 5 readiness rows present", 71)
+    g.add("readiness.rows", missing, f"all {len(wanted)} readiness rows present", 71)
     g.add("readiness.result", results, "no readiness check failed", 71)
     g.add("readiness.smoke", smoke_problem, "smoke test passed", 71)
     g.add("readiness.evidence", evid, "every Pass has evidence", 71)

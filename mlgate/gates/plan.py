@@ -65,71 +65,12 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
     if art is None:
         return
     req, _ = _load(ctx, A.REQUIREMENTS)
-
-    s = art.section("Artifact Basis")
-    if s is not None:
-        f = A.find_field(s, "Requirements Status")
-        value = f.value if f else None
-        line = f.line if f else s.line
-        rs = A.enum_value(value, ("Plan-ready", "Refined"))
-        actual = req.status if req else None
-        if rs is None:
-            prob = [(line, f"Requirements Status {_what(value, 'is not set')}; it must be "
-                           f"'Plan-ready' or 'Refined' and match requirements.md")]
-        elif req is None:
-            prob = [(line, "requirements.md does not exist, so Requirements Status cannot "
-                           "be confirmed")]
-        elif actual != rs:
-            prob = [(line, f"Requirements Status is '{rs}' but requirements.md says "
-                           f"{_q(actual) if actual else 'nothing'} (requirements.md:"
-                           f"{req.status_line}); update the plan's basis")]
-        else:
-            prob = []
-        g.add("basis.requirements-status", prob, f"Requirements Status {rs}", 58)
-
+    _basis(g, art, req)
     _fields(g, "framing.hypothesis", art, "Problem Framing", ("Main hypothesis",), 59)
-
-    # experiment matrix
     view = art.table("Experiment Matrix")
     if art.section("Experiment Matrix") is not None:
-        exps = A.experiments(art)
-        if _has_rows(g, "matrix.rows", art, "Experiment Matrix", view, exps,
-                     "Experiment Matrix has no experiments; add EXP-001 with its purpose, "
-                     "changed variables, fixed controls and expected outcome",
-                     f"{len(exps)} experiment(s)", 60):
-            ids, _ = _ids(exps, "experiment", "EXP-001")
-            cells = []
-            for e in exps:
-                for label, v in (("Purpose", e.purpose), ("Variable(s) Changed", e.variables),
-                                 ("Fixed Controls", e.controls),
-                                 ("Expected Outcome", e.expected), ("Priority", e.priority)):
-                    if v is None:
-                        cells.append((e.line, f"experiment {e.id or e.raw_id}: '{label}' is "
-                                              f"empty"))
-            g.add("matrix.id", ids, "experiment ids valid and unique", 60)
-            g.add("matrix.cells", cells, "experiments fully described", 60)
-
-    # implementation handoff
-    hview = art.table("Implementation Handoff")
-    if art.section("Implementation Handoff") is not None:
-        items = A.work_items(art)
-        if _has_rows(g, "handoff.rows", art, "Implementation Handoff", hview, items,
-                     "Implementation Handoff has no work items; add W-001 with the files it "
-                     "touches", f"{len(items)} work item(s)", 61):
-            ids, _ = _ids(items, "work item", "W-001")
-            files, types = [], []
-            for w in items:
-                if not w.files:
-                    files.append((w.line, f"work item {w.id or w.raw_id}: 'Files / Configs / "
-                                          f"Scripts' is empty; list the paths it changes"))
-                if w.change_type not in A.CHANGE_TYPES:
-                    types.append((w.line, f"work item {w.id or w.raw_id}: Change Type "
-                                          f"{_what(w.change_type)}; use Create, Modify or "
-                                          f"Remove"))
-            g.add("handoff.id", ids, "work item ids valid and unique", 61)
-            g.add("handoff.files", files, "every work item lists files", 61)
-            g.add("handoff.change-type", types, "every change type valid", 61)
-
+        _matrix(g, art, view, A.experiments(art))
+    _handoff(g, art)
     _fields(g, "repro.fields", art, "Reproducibility Plan",
             ("Config source of truth", "Seed strategy", "Environment capture",
              "Artifact output locations", "Checkpoint naming", "Metric logging plan"), 62)
@@ -137,51 +78,133 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             ("Train split", "Validation split", "Test split", "Data version or source assumptions",
              "Evaluation protocol", "Leakage checks"), 63,
             " (write `N/A` for a test split that does not exist)")
-
-    # validation plan
-    vs = art.section("Validation Plan")
-    if vs is not None:
-        req_scs = A.success_criteria_ids(req) if req else []
-        text = vs.text
-        if view is not None:
-            text += "\n" + "\n".join(r.text for r in view.rows)
-        mentioned = set(A.find_ids(text, "SC"))
-        missing = [sc for sc in req_scs if sc not in mentioned]
-        f = A.find_field(vs, "Which success criteria each experiment addresses")
-        line = f.line if f else vs.line
-        g.add("validation.sc-coverage",
-              [(line, f"the Validation Plan does not map {sc} (from requirements.md) to an "
-                      f"experiment; write e.g. 'EXP-001 -> {sc}'") for sc in missing],
-              "every success criterion mapped to an experiment", 64)
-        _fields(g, "validation.baseline-method", art, "Validation Plan",
-                ("Baseline comparison method",), 64)
-
+    _validation(g, art, req, view)
     _monitoring(ctx, g, art, req)
+    _checklist(g, art)
 
+
+def _basis(g: _Gate, art: A.Artifact, req: A.Artifact | None) -> None:
+    """Rule 58: the plan's Requirements Status is that of ``requirements.md``."""
+    s = art.section("Artifact Basis")
+    if s is None:
+        return
+    f = A.find_field(s, "Requirements Status")
+    value = f.value if f else None
+    line = f.line if f else s.line
+    rs = A.enum_value(value, ("Plan-ready", "Refined"))
+    actual = req.status if req else None
+    if rs is None:
+        prob = [(line, f"Requirements Status {_what(value, 'is not set')}; it must be "
+                       f"'Plan-ready' or 'Refined' and match requirements.md")]
+    elif req is None:
+        prob = [(line, "requirements.md does not exist, so Requirements Status cannot "
+                       "be confirmed")]
+    elif actual != rs:
+        prob = [(line, f"Requirements Status is '{rs}' but requirements.md says "
+                       f"{_q(actual) if actual else 'nothing'} (requirements.md:"
+                       f"{req.status_line}); update the plan's basis")]
+    else:
+        prob = []
+    g.add("basis.requirements-status", prob, f"Requirements Status {rs}", 58)
+
+
+def _matrix(g: _Gate, art: A.Artifact, view: A.TableView | None, exps: list[A.ExperimentRow],
+            section: str = "Experiment Matrix", noun: str = "experiment",
+            example: str = "EXP-001",
+            empty: str = "Experiment Matrix has no experiments; add EXP-001 with its purpose, "
+                         "changed variables, fixed controls and expected outcome") -> None:
+    """Rule 60: at least one row, valid unique ids, every cell of each row written."""
+    if _has_rows(g, "matrix.rows", art, section, view, exps, empty,
+                 f"{len(exps)} {noun}(s)", 60):
+        ids, _ = _ids(exps, noun, example)
+        cells = []
+        for e in exps:
+            for label, v in (("Purpose", e.purpose), ("Variable(s) Changed", e.variables),
+                             ("Fixed Controls", e.controls),
+                             ("Expected Outcome", e.expected), ("Priority", e.priority)):
+                if v is None:
+                    cells.append((e.line, f"{noun} {e.id or e.raw_id}: '{label}' is "
+                                          f"empty"))
+        g.add("matrix.id", ids, f"{noun} ids valid and unique", 60)
+        g.add("matrix.cells", cells, f"{noun}s fully described", 60)
+
+
+def _handoff(g: _Gate, art: A.Artifact) -> None:
+    """Rule 61: the Implementation Handoff's work items, with files and a change type."""
+    hview = art.table("Implementation Handoff")
+    if art.section("Implementation Handoff") is None:
+        return
+    items = A.work_items(art)
+    if _has_rows(g, "handoff.rows", art, "Implementation Handoff", hview, items,
+                 "Implementation Handoff has no work items; add W-001 with the files it "
+                 "touches", f"{len(items)} work item(s)", 61):
+        ids, _ = _ids(items, "work item", "W-001")
+        files, types = [], []
+        for w in items:
+            if not w.files:
+                files.append((w.line, f"work item {w.id or w.raw_id}: 'Files / Configs / "
+                                      f"Scripts' is empty; list the paths it changes"))
+            if w.change_type not in A.CHANGE_TYPES:
+                types.append((w.line, f"work item {w.id or w.raw_id}: Change Type "
+                                      f"{_what(w.change_type)}; use Create, Modify or "
+                                      f"Remove"))
+        g.add("handoff.id", ids, "work item ids valid and unique", 61)
+        g.add("handoff.files", files, "every work item lists files", 61)
+        g.add("handoff.change-type", types, "every change type valid", 61)
+
+
+def _validation(g: _Gate, art: A.Artifact, req: A.Artifact | None, view: A.TableView | None,
+                section: str = "Validation Plan", noun: str = "an experiment",
+                example: str = "EXP-001") -> None:
+    """Rule 64: every success criterion of requirements.md is mapped to an experiment (in
+    ``section`` or a row of the matrix ``view``), and a baseline comparison method is
+    given."""
+    vs = art.section(section)
+    if vs is None:
+        return
+    req_scs = A.success_criteria_ids(req) if req else []
+    text = vs.text
+    if view is not None:
+        text += "\n" + "\n".join(r.text for r in view.rows)
+    mentioned = set(A.find_ids(text, "SC"))
+    missing = [sc for sc in req_scs if sc not in mentioned]
+    f = A.find_field(vs, "Which success criteria each experiment addresses")
+    line = f.line if f else vs.line
+    g.add("validation.sc-coverage",
+          [(line, f"the {section} does not map {sc} (from requirements.md) to {noun}; "
+                  f"write e.g. '{example} -> {sc}'") for sc in missing],
+          f"every success criterion mapped to {noun}", 64)
+    _fields(g, "validation.baseline-method", art, section, ("Baseline comparison method",), 64)
+
+
+def _checklist(g: _Gate, art: A.Artifact) -> None:
+    """Rules 35, 65: every Stage 4 Entry Checklist item is affirmative and `Ready to unlock
+    code edits: Yes`."""
     cs = art.section("Stage 4 Entry Checklist")
-    if cs is not None:
-        problems = []
-        unlock = None
-        for f in cs.fields:
-            if A.norm_text(f.key).startswith("ready to unlock code edits"):
-                unlock = f
-                continue
-            if not A.is_affirmative(f.value):
-                what = _what(f.value, "is not answered")
-                problems.append((f.line, f"Stage 4 Entry Checklist item '{f.key}' {what}; "
-                                         f"it must be 'Yes' before code edits are unlocked"))
-        g.add("checklist.items", problems, "Stage 4 Entry Checklist affirmative", 65)
-        if unlock is None:
-            g.add("checklist.unlock", [(cs.line, "the field 'Ready to unlock code edits' is "
-                                                 "missing; restore it from the template")],
-                  "", 65)
-        elif A.enum_value(unlock.value, ("Yes",)) != "Yes":
-            what = _what(unlock.value, "is not answered")
-            g.add("checklist.unlock", [(unlock.line, f"Ready to unlock code edits {what}; set "
-                                                     f"it to Yes when the plan can drive "
-                                                     f"implementation")], "", 65)
-        else:
-            g.add("checklist.unlock", [], "Ready to unlock code edits: Yes", 65)
+    if cs is None:
+        return
+    problems = []
+    unlock = None
+    for f in cs.fields:
+        if A.norm_text(f.key).startswith("ready to unlock code edits"):
+            unlock = f
+            continue
+        if not A.is_affirmative(f.value):
+            what = _what(f.value, "is not answered")
+            problems.append((f.line, f"Stage 4 Entry Checklist item '{f.key}' {what}; "
+                                     f"it must be 'Yes' before code edits are unlocked"))
+    g.add("checklist.items", problems, "Stage 4 Entry Checklist affirmative", 65)
+    if unlock is None:
+        g.add("checklist.unlock", [(cs.line, "the field 'Ready to unlock code edits' is "
+                                             "missing; restore it from the template")],
+              "", 65)
+    elif A.enum_value(unlock.value, ("Yes",)) != "Yes":
+        what = _what(unlock.value, "is not answered")
+        g.add("checklist.unlock", [(unlock.line, f"Ready to unlock code edits {what}; set "
+                                                 f"it to Yes when the plan can drive "
+                                                 f"implementation")], "", 65)
+    else:
+        g.add("checklist.unlock", [], "Ready to unlock code edits: Yes", 65)
 
 
 def _monitoring(ctx: GateContext, g: _Gate, art: A.Artifact, req: A.Artifact | None) -> None:

@@ -25,7 +25,8 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
     if art.section("Mandatory Checks") is not None:
         sec_line = art.line_of("Mandatory Checks")
         missing, results, evid = [], [], []
-        for label in A.MANDATORY_CHECKS:
+        wanted = g.domain.fixed_rows("mandatory_checks")
+        for label in wanted:
             row = A.lookup_label(checks, label)
             if row is None:
                 missing.append((sec_line, f"mandatory check '{label}' is missing; restore the "
@@ -38,7 +39,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             if row.evidence is None:
                 evid.append((row.line, f"mandatory check '{label}' has no evidence; point at "
                                        f"the code, run or log you checked"))
-        g.add("checks.rows", missing, "all 9 mandatory checks present", 89)
+        g.add("checks.rows", missing, f"all {len(wanted)} mandatory checks present", 89)
         g.add("checks.result", results, "every mandatory check has a result", 89)
         g.add("checks.evidence", evid, "every mandatory check has evidence", 89)
 
@@ -56,10 +57,11 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
         if dec == "Pass":
             not_pass = [(row.line, f"Stage 6 Decision is Pass but mandatory check '{label}' is "
                                    f"{row.result or 'unanswered'}")
-                        for label in A.MANDATORY_CHECKS
+                        for label in g.domain.fixed_rows("mandatory_checks")
                         if (row := A.lookup_label(checks, label)) is not None
                         and row.result != "Pass"]
-            g.add("decision.checks-pass", not_pass, "all 9 mandatory checks Pass", 90)
+            g.add("decision.checks-pass", not_pass,
+                  f"all {len(g.domain.fixed_rows('mandatory_checks'))} mandatory checks Pass", 90)
             high = [(f.line, f"Stage 6 Decision is Pass but High finding {f.id or f.raw_id} is "
                              f"still open (Required Action: {_q(f.action or '')}); fix it "
                              f"through a re-entry, or write Done/Resolved once it is")

@@ -63,7 +63,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
     if art is None:
         return
     req, req_err = _load(ctx, A.REQUIREMENTS)
-    plan, _ = _load(ctx, A.PLAN)
+    plan, _ = _load(ctx, g.domain.plan)
 
     runs = A.run_registry(art)
     view = art.table("Run Registry")
@@ -78,7 +78,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
             label = r.id or r.raw_id or "(no id)"
             for col, v in (("Purpose", r.purpose), ("Code Basis", r.code_basis),
                            ("Config", r.config), ("Seed", r.seed),
-                           ("Data / Split Version", r.data_version),
+                           (g.domain.label("Data / Split Version"), r.data_version),
                            ("Hardware / Environment", r.hardware)):
                 if v is None:
                     fields.append((r.line, f"{label}: '{col}' is empty"))
@@ -113,7 +113,7 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
                     unknown.append((m.line, f"Metric Summary row names run "
                                             f"{_q(m.raw_run or '')}, which is not in the Run "
                                             f"Registry"))
-                for col, v in (("Metric", m.metric), ("Result", m.result),
+                for col, v in ((g.domain.label("Metric"), m.metric), ("Result", m.result),
                                ("Baseline", m.baseline), ("Delta", m.delta)):
                     if v is None:
                         empty.append((m.line, f"{m.run_id or m.raw_run} {m.metric or ''}: "
@@ -138,8 +138,9 @@ def gate(ctx: GateContext, g: _Gate, strict: bool) -> None:
         _closure(ctx, g, art, req, req_err, closure, by_id)
 
     _fields(g, "repro.fields", art, "Reproducibility Record",
-            ("Exact command(s)", "Config file(s)", "Seed(s)", "Dataset or split version",
-             "Checkpoint(s)", "Environment details"), 82)
+            tuple(g.domain.label(k) for k in (
+                "Exact command(s)", "Config file(s)", "Seed(s)", "Dataset or split version",
+                "Checkpoint(s)", "Environment details")), 82)
     bs = art.section("Best Current Result")
     if bs is not None:
         line = best_f.line if best_f else bs.line
@@ -581,7 +582,7 @@ def _run_folders(ctx: GateContext, g: _Gate, art: A.Artifact, runs: list[A.RunRo
             rec.append((r.line, f"{r.id} is Completed but runs/{r.id}/metrics.jsonl does not "
                                 f"exist"))
         elif table is None:
-            keys.append((r.line, f"{r.id}: experiment-plan.md has no Monitoring table to "
+            keys.append((r.line, f"{r.id}: {g.domain.plan} has no Monitoring table to "
                                  f"compare the logged keys with"))
         else:
             extra = sorted(lk.keys - table)

@@ -23,6 +23,8 @@ _EXPORTS = {
     "missing_extra": "runner",
     "SmokeTarget": "torch_smoke",
     "TorchSmokeHandler": "torch_smoke",
+    "LlmSmokeTarget": "llm_smoke",
+    "LlmSmokeHandler": "llm_smoke",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -31,6 +31,8 @@ EXTRAS: dict[str, str] = {
     "wandb": "wandb",
     "matplotlib": "wandb",
     "submitit": "slurm",
+    "transformers": "llm",
+    "tokenizers": "llm",
 }
 TRACEBACK_LINES = 20
 CRASH_CHECK = "crash"

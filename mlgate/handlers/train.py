@@ -152,7 +152,7 @@ class TrainHandler:
         latest_ok = newest if newest.completed else (completed[-1] if completed else None)
         if latest_ok is not None:
             metrics = {k: latest_ok.last[k] for k in latest_ok.metric_keys()}
-        monitoring = closure.read_monitoring_keys(ctx.folder / closure.PLAN_FILE)
+        monitoring = closure.read_monitoring_keys(ctx.folder / _profile(ctx).plan)
         if newest.completed:
             checks.append(self._metrics_check(newest, monitoring))
             checks.append(self._plots_check(newest))
@@ -349,13 +349,14 @@ class TrainHandler:
         t0 = time.perf_counter()
         report = ctx.folder / REPORT
         purposes = self._purposes(ctx, records, launched or [])
+        renames = dict(_profile(ctx).renames)  # the profile's spelling of columns and fields
         try:
             self._ensure_report(ctx, report)
             base = baselines_mod.load(ctx.workspace,
                                       config.get("baseline_file") or baselines_mod.DEFAULT_FILE)
             if running:
                 closure.write_report_rows(report, records, [], base, monitoring,
-                                          purposes=purposes)
+                                          purposes=purposes, renames=renames)
                 return [CheckResult("closure", "skipped", "success criteria are closed when "
                                     "the run has ended", round(time.perf_counter() - t0, 3))]
             try:
@@ -364,7 +365,7 @@ class TrainHandler:
             except MlgateError as exc:
                 # Still record the runs; the criteria cannot be closed.
                 closure.write_report_rows(report, records, [], base, monitoring,
-                                          purposes=purposes)
+                                          purposes=purposes, renames=renames)
                 return [CheckResult("closure", "fail", f"success criteria not closed: "
                                     f"{exc.message}", round(time.perf_counter() - t0, 3))]
             stats_cfg = dict(config.get("stats") or {})
@@ -374,7 +375,8 @@ class TrainHandler:
                 rubrics=_rubrics(ctx) if any(_has_rubric(c) for c in criteria) else None)
             update = closure.write_report_rows(
                 report, records, closures, base, monitoring,
-                policy=str(config.get("stage5_policy") or "strict"), purposes=purposes)
+                policy=str(config.get("stage5_policy") or "strict"), purposes=purposes,
+                renames=renames)
         except MlgateError as exc:
             return [CheckResult("closure", "fail", f"report rows not written: {exc.message}",
                                 round(time.perf_counter() - t0, 3))]
@@ -408,10 +410,10 @@ class TrainHandler:
         """Scaffold the report from the stage-5 template when it does not exist yet."""
         if report.exists():
             return
-        from mlgate import resources
         from mlgate.util import atomic_write
 
-        atomic_write(report, resources.stage_template(5, root=ctx.worktree, ticket=ctx.ticket))
+        atomic_write(report, _profile(ctx).stage_template(5, root=ctx.worktree,
+                                                           ticket=ctx.ticket))
 
     def _result(self, ctx: HandlerContext, status: str, checks: list[CheckResult],
                 runs: list[closure.RunRecord], metrics: dict[str, Any]) -> HandlerResult:
@@ -437,6 +439,11 @@ def _rubrics(ctx: HandlerContext) -> Any:
 
     return rubric.load(ctx.folder, ctx.ticket or ctx.folder.name,
                        load_key(tickets.key_dir(ctx.workspace)))
+def _profile(ctx: HandlerContext) -> Any:
+    """The domain profile of the workspace (its plan's name, its report template)."""
+    from mlgate import profiles
+
+    return profiles.get(profiles.domain_of((ctx.config or {}).get("profile")))
 
 
 def _duration(meta: dict[str, Any]) -> float:

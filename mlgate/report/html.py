@@ -112,6 +112,7 @@ class ReportData:
     baseline_note: str
     evidence: list[dict[str, Any]]
     artifacts: list[dict[str, Any]]
+    stages: tuple[C.Stage, ...] = C.STAGES  # the domain profile's stage names and artifacts
     generated: str = field(default_factory=lambda: dt.datetime.now().astimezone()
                            .isoformat(timespec="seconds"))
 
@@ -270,10 +271,11 @@ def _evidence(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _artifacts(folder: Path, html_dir: Path) -> list[dict[str, Any]]:
+def _artifacts(folder: Path, html_dir: Path,
+               stages: tuple[C.Stage, ...] = C.STAGES) -> list[dict[str, Any]]:
     names: list[tuple[str, str]] = [("state", C.STATE_FILE)]
     seen = set()
-    for st in C.STAGES:
+    for st in stages:
         if st.artifact and st.artifact not in seen:
             seen.add(st.artifact)
             names.append((f"{st.number} {st.name}", st.artifact))
@@ -335,6 +337,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
         criteria = []
     rows, decision, best = _closure_rows(folder)
     baseline, note = _baseline_for(ticket)
+    stages = getattr(ticket.ws, "stages", C.STAGES)
     promoted_run = None
     try:
         cur = B.load(ticket.ws.root, ticket.ws.config.baseline_file).current
@@ -348,7 +351,7 @@ def collect(ticket: Any, html_dir: Path | None = None) -> ReportData:
         verified_by=verified, criteria=criteria, closure_rows=rows, gate_decision=decision,
         best_run=best, runs=_run_views(folder, baseline, promoted_run), baseline=baseline,
         baseline_note=note, evidence=_evidence(folder),
-        artifacts=_artifacts(folder, html_dir or folder))
+        artifacts=_artifacts(folder, html_dir or folder, stages), stages=stages)
 
 
 # -- formatting ----------------------------------------------------------------------------
@@ -382,10 +385,10 @@ def _decision_class(decision: str) -> str:
             "Waived": "blocked"}.get(decision, "todo")
 
 
-def _stage_label(n: int | None) -> str:
+def _stage_label(n: int | None, stages: tuple[C.Stage, ...] = C.STAGES) -> str:
     if n is None:
         return "–"
-    return C.STAGES[n].label if 0 <= n < len(C.STAGES) else str(n)
+    return stages[n].label if 0 <= n < len(stages) else str(n)
 
 
 # -- SVG -----------------------------------------------------------------------------------
@@ -429,7 +432,7 @@ def stage_diagram(data: ReportData) -> str:
              '<path d="M0,0 L10,5 L0,10 z" fill="#dc2626"/></marker></defs>']
     gates = data.doc.gates
     cur = data.stage
-    for st in C.STAGES:
+    for st in data.stages:
         g = gates.get(st.number)
         cls = STATUS_CLASS.get(g.status if g else None, "todo")
         x = x_of(st.number)
@@ -510,7 +513,7 @@ def timeline_svg(data: ReportData) -> str:
     parts = [f'<svg class="timeline" role="img" aria-label="timeline" '
              f'viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}">']
-    for st in C.STAGES:
+    for st in data.stages:
         y = y_of(st.number)
         parts.append(f'<line x1="{left - 8}" y1="{y}" x2="{width - 20}" y2="{y}" '
                      'stroke="#e5e7eb"/><text x="{0}" y="{1}" class="axis">{2}</text>'
@@ -627,8 +630,9 @@ def _context(d: ReportData) -> dict[str, Any]:
         perm = "Locked"
     ctx: dict[str, Any] = {"d": d, "permission": perm}
     ctx["overview"] = [
-        ("Current stage", "done (archived)" if d.archived else _stage_label(d.stage)),
-        ("Next stage", _stage_label(snap.next_stage) if snap.next_stage is not None else "–"),
+        ("Current stage", "done (archived)" if d.archived else _stage_label(d.stage, d.stages)),
+        ("Next stage", _stage_label(snap.next_stage, d.stages)
+         if snap.next_stage is not None else "–"),
         ("Code edit permission", f"{snap.permission or '–'} (seal {d.seal})"),
         ("Branch", d.branch or "–"), ("Base branch", d.base or "–"),
         ("Worktree", d.worktree or "–"),
@@ -642,12 +646,12 @@ def _context(d: ReportData) -> dict[str, Any]:
     ctx["timeline"] = Markup(timeline_svg(d))
     ctx["timeline_rows"] = [
         [code(r.id), span("date", r.date),
-         f"{_stage_label(r.from_stage)} → {_stage_label(r.to_stage)}", md(r.reason),
+         f"{_stage_label(r.from_stage, d.stages)} → {_stage_label(r.to_stage, d.stages)}", md(r.reason),
          Markup(_badge(r.classification, "fail"))
          if r.classification and r.classification != C.NA else span("muted", "N/A"),
          r.permission_after, r.evidence_updated] for r in d.transitions]
     gate_rows = []
-    for st in C.STAGES:
+    for st in d.stages:
         g = d.doc.gates.get(st.number)
         marker = " ◀ current" if d.stage == st.number and not d.archived else ""
         gate_rows.append([Markup("<b>{}</b>{}").format(st.label, marker),
@@ -660,7 +664,7 @@ def _context(d: ReportData) -> dict[str, Any]:
         path = matrix.get(r.classification or "")
         reentry_rows.append([code(r.id), span("date", r.date),
                              Markup(_badge(r.classification, "fail")),
-                             _stage_label(r.from_stage), _stage_label(r.to_stage),
+                             _stage_label(r.from_stage, d.stages), _stage_label(r.to_stage, d.stages),
                              C.format_path(path) if r.classification in matrix else "–",
                              md(r.reason)])
     ctx["reentry_rows"] = reentry_rows

@@ -798,7 +798,8 @@ def _cell_raw(table: Table, row: Row | None, name: str) -> str:
 
 
 def _metric_table(runs: Sequence[RunRecord], baseline: BaselineLike | None,
-                  monitoring_keys: Sequence[str] | None) -> _Table:
+                  monitoring_keys: Sequence[str] | None, metric_column: str = "Metric"
+                  ) -> _Table:
     base_metrics: dict[str, Any] = {}
     if baseline is not None and getattr(baseline, "current", None) is not None:
         base_metrics = dict(getattr(baseline.current, "metrics", {}) or {})
@@ -818,7 +819,7 @@ def _metric_table(runs: Sequence[RunRecord], baseline: BaselineLike | None,
 
     def owned(table: Table, row: Row) -> Any:
         rid = _run_id(row.cells[0] if row.cells else None)
-        metric = table.cell(row, "Metric")
+        metric = table.cell(row, metric_column)
         if rid in logged and metric in logged[rid]:
             return (rid, metric)
         return None
@@ -974,7 +975,8 @@ def write_report_rows(report_path: str | Path, runs: Sequence[RunRecord],
                       closures: Sequence[Closure], baseline: BaselineLike | None,
                       monitoring_keys: Sequence[str] | None = None, *,
                       policy: str = "strict",
-                      purposes: dict[str, str] | None = None) -> ReportUpdate:
+                      purposes: dict[str, str] | None = None,
+                      renames: dict[str, str] | None = None) -> ReportUpdate:
     """Write the stage-5 evidence rows into ``training-validation-report.md``.
 
     Rewrites the owned rows of Run Registry (every run), Metric Summary (every completed
@@ -982,7 +984,9 @@ def write_report_rows(report_path: str | Path, runs: Sequence[RunRecord],
     ``N/A``), Success Criteria Closure (one row per criterion) and the Reproducibility
     Record fields (from the completed runs, else all runs), and suggests the Gate
     Decision while it is unset or still mlgate's earlier suggestion. ``purposes`` fills an
-    empty Purpose cell. Every other line stays byte-identical; the write is atomic and
+    empty Purpose cell. ``renames`` maps a column or field label to the one the report's
+    domain profile writes (``Metric`` -> ``Metric Or Rubric``). Every other line stays
+    byte-identical; the write is atomic and
     skipped when nothing changed. Raises :class:`StateFileError` when a section is missing
     (nothing is written then).
     """
@@ -997,19 +1001,25 @@ def write_report_rows(report_path: str | Path, runs: Sequence[RunRecord],
     merged = [Closure(c.sc_id, c.requirement_id, c.expected, list(c.evidence_runs),
                       c.observed, "Waived" if c.sc_id in waived else c.decision, c.notes,
                       c.metric, c.value) for c in closures]
+    renames = renames or {}
     specs = []
     if runs:
         specs.append(_registry_table(runs, purposes or {}))
-        specs.append(_metric_table(runs, baseline, monitoring_keys))
+        specs.append(_metric_table(runs, baseline, monitoring_keys,
+                                   renames.get("Metric", "Metric")))
     if merged:
         specs.append(_closure_table(merged, waived))
+    for spec in specs:
+        spec.rows = [(key, {renames.get(k, k): v for k, v in cells.items()})
+                     for key, cells in spec.rows]
     edits: list[tuple[int, int, list[str]]] = []
     for spec in specs:
         edit = _table_edit(doc, spec)
         if edit is not None:
             edits.append(edit)
     if runs:
-        edits += _field_edits(doc, "Reproducibility Record", _reproducibility(runs))
+        edits += _field_edits(doc, "Reproducibility Record",
+                              {renames.get(k, k): v for k, v in _reproducibility(runs).items()})
     suggestion = suggest_decision(merged, policy) if runs and \
         not any(r.status == "Running" for r in runs) else None
     gate_written = False

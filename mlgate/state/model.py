@@ -84,7 +84,8 @@ class WorkflowState(_Frozen):
         return self.gates[stage]
 
     @classmethod
-    def from_doc(cls, doc: StateDoc, seal: SealStatus = "missing") -> "WorkflowState":
+    def from_doc(cls, doc: StateDoc, seal: SealStatus = "missing",
+                 stages: tuple[C.Stage, ...] = C.STAGES) -> "WorkflowState":
         """The model of a parsed state file. The parser has already checked every value
         the model constrains (gate statuses, permission, stage numbers), so the models are
         built without re-validation (``model_construct``): ``mlgate status`` builds one per
@@ -96,7 +97,7 @@ class WorkflowState(_Frozen):
         return cls.model_construct(
             ticket=snap.ticket,
             stage=snap.current_stage,
-            stage_name=None if snap.current_stage is None else C.STAGES[snap.current_stage].name,
+            stage_name=None if snap.current_stage is None else stages[snap.current_stage].name,
             next_stage=snap.next_stage,
             permission=snap.permission,
             active_reentry=snap.active_reentry,
@@ -104,7 +105,7 @@ class WorkflowState(_Frozen):
             last_transition_id=snap.last_transition_id,
             last_updated=snap.last_updated,
             bootstrap=dict(doc.bootstrap),
-            gates=[gate(stage=g.stage, name=C.STAGES[g.stage].name, status=g.status,
+            gates=[gate(stage=g.stage, name=stages[g.stage].name, status=g.status,
                         evidence=g.evidence) for _, g in sorted(doc.gates.items())],
             pre_edit=dict(doc.pre_edit),
             reentry=ReEntryDeclaration.model_construct(

@@ -1,0 +1,1 @@
+"""A tiny supervised fine-tuning project for a support assistant."""
