@@ -74,7 +74,7 @@ pass_obj = click.make_pass_decorator(Obj)
 SECTIONS: dict[str, tuple[str, ...]] = {
     "workflow": ("init", "new", "check", "advance", "reenter", "block", "unblock", "unlock",
                  "verify", "archive", "reopen", "round"),
-    "evidence": ("run", "runs", "watch", "baseline"),
+    "evidence": ("run", "runs", "watch", "baseline", "rubric"),
     "hooks": ("hooks", "can-edit", "guard", "quarantine", "hook"),
     "inspection": ("status", "list", "graph", "report", "audit"),
     "admin": ("doctor", "demo", "mcp"),
@@ -1065,7 +1065,7 @@ def baseline_run(obj: Obj, seeds: str | None, note: str | None) -> None:
 # -- rounds ----------------------------------------------------------------------------------
 
 
-@cli.group("round")
+@cli.group("round", cls=MlgateGroup)
 def round_group() -> None:
     """Rounds of sibling tickets from one baseline: compare them, merge the winners."""
 

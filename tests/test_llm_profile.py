@@ -6,6 +6,7 @@ profile ships agree with what its gates read."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -17,9 +18,10 @@ import pytest
 from mlgate import artifacts as A
 from mlgate import profiles
 from mlgate.gates import GateContext, GateReport, evaluate
+from mlgate.runs.core import finalize
 from mlgate.state.statefile import StateDoc
 from mlgate.workspace import Workspace
-from test_gates import NON_GIT, failing, show
+from test_gates import NON_GIT, _golden, failing, show  # noqa: F401 (autouse fixture)
 
 LLM = Path(__file__).parent / "data" / "artifacts" / "llm"
 TICKET = "support-sft"
@@ -37,6 +39,19 @@ class LlmTicket:
         self.folder = workspace / "tickets" / "in-progress" / TICKET
         shutil.copytree(LLM, self.folder)
         (workspace / "README.md").write_text("# support assistant\n")
+        # the baseline the report's deltas are computed against, and RUN-001 ended and
+        # summarised by mlgate itself (its metrics are the ticket's metrics.jsonl)
+        (workspace / "baselines.yaml").write_text(
+            "current:\n  id: 1\n  metrics:\n    val/loss: 2.9\n    eval/answer_match: 0.41\n"
+            "    judge/format_score: 3.1\n  date: '2026-05-01'\n  note: the base model\n"
+            "history: []\n")
+        run = self.folder / "runs" / "RUN-001"
+        (run / "meta.json").write_text(json.dumps(
+            {"run": "RUN-001", "ticket": TICKET, "status": "running", "launcher": "local",
+             "started": "2026-05-01T12:00:00+00:00", "seed": 0,
+             "directions": {"val/loss": "min", "eval/answer_match": "max",
+                            "judge/format_score": "max"}}))
+        finalize(run, 0, plots=False)
         st = StateDoc.parse(PROFILE.state_template(ticket=TICKET),
                             self.folder / "workflow-state.md")
         st.set_snapshot(ticket=TICKET, current_stage=5, permission="Locked")

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from conftest import git  # noqa: E402
+from conftest import git, write_goal  # noqa: E402
 from mlgate import artifacts as A  # noqa: E402
 from mlgate.errors import GateFailed, TransitionNotAllowed  # noqa: E402
 from mlgate.state.statefile import ALL_SECTIONS  # noqa: E402
@@ -108,6 +108,7 @@ def test_llm_finetune_ticket_walks_to_done(git_workspace: Workspace) -> None:
     assert t.status()["gates"][3]["name"] == "Implementation Plan"
 
     # 0 -> 3: bootstrap, investigation, requirements
+    write_goal(folder)
     advance(t, 0)
     copy_artifact(folder, "investigation-notes.md")
     advance(t, 1)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import git, json_after_prompt, mlgate, person
+from mlgate.lock import governance
 from mlgate.runs import baselines, regression
 from mlgate.workspace import Workspace
 
@@ -128,6 +129,11 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
     refused = cli(root, "round", "merge", "r1", "tiny", "--by", "Grace Hopper", expect=1)
     assert "tiny closed stage 5 with Refuted, not Pass" in refused
 
+    # with the git hooks installed, as a project has them: the losers' governed branches are
+    # deleted through the reference-transaction hook
+    assert mlgate(root, "hooks", "install", "--git").returncode == 0
+    common = Path(git(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    assert (common / "hooks" / "reference-transaction").exists()
     before_merge = git(root, "rev-parse", "HEAD")
     refused = cli(root, "round", "merge", "r1", "wide", "--by", "Grace Hopper", expect=1)
     assert "no terminal" in refused  # a script or an agent's tool: nothing merged
@@ -148,6 +154,10 @@ def test_round_of_three_compared_one_winner_merged_losers_cleaned(ws: Workspace)
         assert git(root, "rev-parse", f"mlgate/round/r1/{loser}^{{commit}}")
         assert not (root.parent / f"{root.name}.worktrees" / loser).exists()
     assert "deep" not in git(root, "worktree", "list")
+    reg = governance.load(ws.gdir)  # retired: they govern no branch or worktree any more
+    assert {n: (reg.get(n).status, reg.get(n).branch) for n in ("deep", "tiny", "late")} == \
+        {n: ("finalized", None) for n in ("deep", "tiny", "late")}
+    assert reg.get("wide").status == "in-progress" and reg.get("wide").branch == "codex/wide"
     assert wide.checkout.is_dir()  # the winner finishes docs and handoff in its worktree
     # the crashed run's log is kept: committed in the tag
     assert "crashed" in git(root, "show", "mlgate/round/r1/deep:tickets/in-progress/deep/"

@@ -294,22 +294,20 @@ def test_cli_collect_run_imports_from_any_source_after_the_fact(git_repo: Path) 
     from conftest import mlgate
     from test_hooks_helpers import add_ticket
 
+    # a run mlgate launched, configured to read only mlgate.track, of a script that prints
+    (git_repo / "train.py").write_text("print('epoch 0 loss=0.9 val_acc=0.61')\n"
+                                       "print('epoch 1 loss=0.5 val_acc=0.83')\n")
     (git_repo / "mlgate.yaml").write_text(
-        "handlers: {5: [train]}\ntrain:\n  command: python train.py\n")
+        f"handlers: {{5: [train]}}\ntrain:\n  command: {sys.executable} train.py\n"
+        "  metrics: track\n")
     add_ticket(git_repo, "exp", 5, worktree=False)
     folder = git_repo / "tickets" / "in-progress" / "exp"
     run_dir = folder / "runs" / "RUN-001"
-    run_dir.mkdir(parents=True)
-    (run_dir / "meta.json").write_text(json.dumps({
-        "run": "RUN-001", "cwd": str(git_repo), "status": "completed", "exit_code": 0,
-        "failure_class": "completed", "started_ts": time.time() - 30,
-        "finished": "2025-01-01T00:00:00+00:00",
-        "metrics_source": {"kind": "none", "error": "nothing found"}}))
-    (run_dir / "train.log").write_text("epoch 0 loss=0.9 val_acc=0.61\n"
-                                       "epoch 1 loss=0.5 val_acc=0.83\n")
+    launched = mlgate(git_repo, "run", "train")
+    assert launched.returncode == 1 and "RUN-001" in launched.stdout, launched.stdout
     first = mlgate(git_repo, "run", "train", "--collect")
     assert first.returncode == 1
-    assert "metrics: RUN-001 logged no metrics: nothing found" in first.stdout
+    assert "[metrics] RUN-001 logged no metrics" in first.stdout, first.stdout
     assert "--collect RUN-001" in first.stdout  # the hint says how to import it
 
     out = mlgate(git_repo, "--json", "run", "train", "--collect", "RUN-001", "--metrics",
@@ -324,4 +322,4 @@ def test_cli_collect_run_imports_from_any_source_after_the_fact(git_repo: Path) 
     assert json.loads((run_dir / "summary.json").read_text())["last"]["loss"] == 0.5
 
     missing = mlgate(git_repo, "run", "train", "--collect", "RUN-009")
-    assert missing.returncode == 1 and "collect: RUN-009: no run 'RUN-009'" in missing.stdout
+    assert missing.returncode == 1 and "[collect] RUN-009: no run 'RUN-009'" in missing.stdout

@@ -118,13 +118,19 @@ def close_wide(d: Demo) -> None:
         raise DemoFailed(f"{WIDE} was expected to pass SC-001 over three seeds, the closure "
                          f"says {decision!r}")
     runs = sorted(p.name for p in (d.folder / "runs").glob("RUN-*"))
-    d.facts.update(best_run=runs[-1], first_run=runs[0], runs_list=", ".join(
+
+    def last_acc(run: str) -> float:
+        summary = json.loads((d.folder / "runs" / run / "summary.json").read_text())
+        return float(summary.get("last", {}).get("val/acc", float("-inf")))
+
+    best = max(runs, key=last_acc)  # the seed with the highest final val/acc
+    d.facts.update(best_run=best, first_run=runs[0], runs_list=", ".join(
         f"runs/{r}/" for r in runs))
     for section, key, value in (
             ("Document Status", "Current Status", "`Current`"),
-            ("Best Current Result", "Best run", runs[-1]),
-            ("Best Current Result", "Why it is currently the best", "seed 2 of the three; "
-             "SC-001 is decided on their mean"),
+            ("Best Current Result", "Best run", best),
+            ("Best Current Result", "Why it is currently the best", "the highest final "
+             "val/acc of the three seeds; SC-001 is decided on their mean"),
             ("Best Current Result", "Confidence in the result", "high: the 95% interval of "
              "the mean over three seeds clears the target"),
             ("Failure Analysis", "Implementation defects found", "none"),
@@ -173,7 +179,7 @@ def play_round(home: Path, out: Any = sys.stdout) -> Demo:
              "worth more compute", cwd=d.repo)
     d.mlgate("round", "status", ROUND, cwd=d.repo, must_show=["finished", "discarded"])
     d.mlgate("round", "compare", ROUND, cwd=d.repo, must_show=[f"recommended winner(s): {WIDE}"])
-    d.mlgate("round", "merge", ROUND, WIDE, "--by", VERIFIER, cwd=d.repo,
+    d.person("round", "merge", ROUND, WIDE, "--by", VERIFIER, confirm=ROUND, cwd=d.repo,
              must_show=[f"kept as tag mlgate/round/{ROUND}/{NARROW}"])
     d.git("log", "--oneline", "--graph", "-n", "6", cwd=d.repo)
     d.git("tag", "-l", "mlgate/*", cwd=d.repo, must_show=[NARROW])

@@ -375,5 +375,11 @@ def _retire(ws: Any, rnd: store.Round, name: str, v: CMP.TicketView, main: Path)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(checkout / rel), str(target))
         G.remove_worktree(main, checkout)
+    # retired: the ticket governs its branch and worktree no more (the ref hook would refuse
+    # deleting a governed branch, and the tripwire would miss its worktree); the tag keeps it
+    from mlgate.lock import governance
+
+    governance.update(ws.gdir, name, status=governance.FINALIZED, branch=None,
+                      worktree=os.path.realpath(main))
     G.force_delete_branch(main, branch)
     return tag

@@ -101,6 +101,7 @@ Standard library only at import time (submitit is imported inside the slurm laun
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import functools
@@ -195,6 +196,14 @@ _SLURM_REASONS = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": 
 
 # Popen objects of processes this process started (so liveness checks reap them properly).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _reap_children() -> None:
+    """At exit, collect the status of every run this process started that has ended: no
+    zombie is left behind, and Python warns only of a run that really is still running."""
+    for proc in list(_CHILDREN.values()):
+        proc.poll()
 
 
 # --- settings ----------------------------------------------------------------------------
