@@ -159,8 +159,8 @@ def test_frozen_model_does_not_learn_in_one_step(project: Path) -> None:
 
 def test_bad_options_and_factories_are_named(project: Path) -> None:
     result = smoke(project, max_samples=0, skip=["tokenizer"], colour="red")
-    assert status(result)["factory"] == "fail"
-    text = detail(result, "factory")
+    assert status(result)["options"] == "fail"
+    text = detail(result, "options")
     assert "unknown option llm-smoke.colour" in text
     assert "llm-smoke.max_samples must be an integer >= 1, got 0" in text
     assert "the 'tokenizer' check cannot be skipped" in text

@@ -19,18 +19,7 @@ from mlgate.runs import watch
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "train_scripts"))
 from train_script_helpers import PY, command, meta, metrics, wait_for  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _fast_writer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLGATE_WANDB_NICE", "0")
-
-
-@pytest.fixture
-def ticket(tmp_path: Path) -> Path:
-    folder = tmp_path / "tickets" / "in-progress" / "demo"
-    folder.mkdir(parents=True)
-    return folder
+from train_script_helpers import _fast_writer, ticket  # noqa: E402,F401 (fixtures)
 
 
 def slurm_cfg(cmd: str, **over: Any) -> dict[str, Any]:

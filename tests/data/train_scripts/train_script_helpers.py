@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parent
 PY = sys.executable
 
@@ -80,3 +82,18 @@ def wandb_history(offline_dir: str | Path) -> list[dict[str, Any]]:
                 rows.append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json)
                              for i in record.history.item})
     return rows
+
+
+# -- fixtures the run tests share (imported by name into each test module) ----------------------
+
+
+@pytest.fixture(autouse=True)
+def _fast_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLGATE_WANDB_NICE", "0")
+
+
+@pytest.fixture
+def ticket(tmp_path: Path) -> Path:
+    folder = tmp_path / "tickets" / "in-progress" / "demo"
+    folder.mkdir(parents=True)
+    return folder
