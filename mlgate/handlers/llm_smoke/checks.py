@@ -20,18 +20,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
-import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlgate.evidence.results import CheckResult, HandlerContext
-from mlgate.handlers.llm_smoke.options import _DEPENDS, IGNORE_INDEX, Skip
+from mlgate.handlers.llm_smoke.options import _DEPENDS, IGNORE_INDEX, NAME, Skip
 from mlgate.handlers.llm_smoke.target import LlmSmokeTarget
-from mlgate.handlers.torch_smoke.tensors import _inside, _seed_all
+from mlgate.handlers.torch_smoke.base import CheckRunner
 from mlgate.handlers.torch_smoke.target import _exc_line
 
 SHOWN = 3  # samples named in a failing detail at most
@@ -76,8 +71,13 @@ class Example:
         return len(self.input_ids)
 
 
-class Checks:
-    """Runs the checks; results in ``self.checks``."""
+class Checks(CheckRunner):
+    """Runs the checks; results in ``self.checks`` (one check at a time: ``run_check`` of
+    :class:`~mlgate.handlers.torch_smoke.base.CheckRunner`)."""
+
+    handler = NAME
+    depends = _DEPENDS
+    skip_exc = Skip
 
     def __init__(self, target: LlmSmokeTarget, opts: dict[str, Any],
                  ctx: HandlerContext) -> None:
@@ -105,45 +105,6 @@ class Checks:
         self.rendered: dict[int, tuple[str, str]] = {}  # sample -> (prompt, full)
 
     # -- plumbing ---------------------------------------------------------------------
-
-    def where(self, exc: BaseException) -> str:
-        """`` (at file:line in function)`` of the innermost frame of the user's code."""
-        frames = traceback.extract_tb(exc.__traceback__)
-        mine = [f for f in frames if _inside(f.filename, self.worktree)]
-        if mine:
-            f = mine[-1]
-            return f" (at {os.path.relpath(os.path.realpath(f.filename), self.worktree)}:" \
-                   f"{f.lineno} in {f.name})"
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-        roots = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, here)]
-        other = [f for f in frames if not any(_inside(f.filename, r) for r in roots)
-                 and not f.filename.startswith("<")]
-        if other:
-            return f" (at {other[-1].filename}:{other[-1].lineno} in {other[-1].name})"
-        return ""
-
-    def status_of(self, cid: str) -> str | None:
-        return next((c.status for c in self.checks if c.id == cid), None)
-
-    def run_check(self, cid: str, fn: Callable[[], tuple[str, str]]) -> None:
-        t0 = time.perf_counter()
-        if cid in self.o["skip"]:
-            status, detail = "skipped", "skipped by configuration (llm-smoke.skip)"
-        else:
-            blocked = [d for d in _DEPENDS.get(cid, ()) if self.status_of(d) != "pass"]
-            if blocked:
-                status, detail = "skipped", f"skipped: the {blocked[0]} check did not pass"
-            else:
-                _seed_all(int(self.o["seed"]))
-                try:
-                    status, detail = fn()
-                except Skip as exc:
-                    status, detail = "skipped", str(exc)
-                except Exception as exc:  # noqa: BLE001 - the user's code raised
-                    status, detail = "fail", f"{_exc_line(exc)}{self.where(exc)}"
-        seconds = time.perf_counter() - t0
-        self.checks.append(CheckResult(cid, status, detail, round(seconds, 4)))
-        self.ctx.report(f"{cid}: {status} ({seconds:.2f}s) {detail}")
 
     def encode(self, text: str) -> list[int]:
         try:

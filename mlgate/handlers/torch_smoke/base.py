@@ -17,12 +17,75 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.evidence.results import CheckResult, HandlerContext
-from mlgate.handlers.torch_smoke.options import _DEPENDS, _Skip
+from mlgate.handlers.torch_smoke.options import _DEPENDS, NAME, _Skip
 from mlgate.handlers.torch_smoke.target import SmokeTarget, _exc_line
 from mlgate.handlers.torch_smoke.tensors import _call, _inside, _move, _seed_all
 
 
-class _SmokeBase:
+class CheckRunner:
+    """Running one check of a smoke handler (torch-smoke, llm-smoke): skipped by
+    configuration or for a dependency that did not pass, else seeded, timed, and failed with
+    the line of the user's code that raised; the result is appended to ``checks`` and
+    reported. A subclass sets ``handler``, ``depends`` and ``skip_exc``, and ``o`` (the
+    options), ``ctx``, ``worktree`` and ``checks`` in its ``__init__``."""
+
+    handler = NAME
+    depends: dict[str, tuple[str, ...]] = _DEPENDS
+    skip_exc: type[Exception] = _Skip
+    o: dict[str, Any]
+    ctx: HandlerContext
+    worktree: str
+    checks: list[CheckResult]
+
+    def where(self, exc: BaseException) -> str:
+        """`` (at file:line in function)`` of the user's frame that raised: the innermost
+        frame in the worktree, else the innermost outside the interpreter's own packages and
+        mlgate; empty when there is none (the error came from torch itself)."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if _inside(f.filename, self.worktree)]
+        if mine:
+            f = mine[-1]
+            path = os.path.relpath(os.path.realpath(f.filename), self.worktree)
+            return f" (at {path}:{f.lineno} in {f.name})"
+        # the mlgate package (this file is mlgate/handlers/torch_smoke/base.py)
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+        roots = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, here)]
+        other = [f for f in frames if not any(_inside(f.filename, r) for r in roots)
+                 and not f.filename.startswith("<")]
+        if other:
+            f = other[-1]
+            return f" (at {f.filename}:{f.lineno} in {f.name})"
+        return ""
+
+    def status_of(self, cid: str) -> str | None:
+        for c in self.checks:
+            if c.id == cid:
+                return c.status
+        return None
+
+    def run_check(self, cid: str, fn: Callable[[], tuple[str, str]]) -> None:
+        t0 = time.perf_counter()
+        if cid in self.o["skip"]:
+            status, detail = "skipped", f"skipped by configuration ({self.handler}.skip)"
+        else:
+            blocked = [d for d in self.depends.get(cid, ()) if self.status_of(d) != "pass"]
+            if blocked:
+                status = "skipped"
+                detail = f"skipped: the {blocked[0]} check did not pass"
+            else:
+                _seed_all(int(self.o["seed"]))
+                try:
+                    status, detail = fn()
+                except self.skip_exc as exc:
+                    status, detail = "skipped", str(exc)
+                except Exception as exc:  # noqa: BLE001 - the user's code raised
+                    status, detail = "fail", f"{_exc_line(exc)}{self.where(exc)}"
+        seconds = time.perf_counter() - t0
+        self.checks.append(CheckResult(cid, status, detail, round(seconds, 4)))
+        self.ctx.report(f"{cid}: {status} ({seconds:.2f}s) {detail}")
+
+
+class _SmokeBase(CheckRunner):
     """One target, its options and the results so far (``checks``, ``metrics``)."""
 
     def __init__(self, target: SmokeTarget, opts: dict[str, Any], ctx: HandlerContext) -> None:
@@ -73,50 +136,3 @@ class _SmokeBase:
                                 "not an optimizer (needs step() and zero_grad())")
             return opt
         return self.torch.optim.Adam(params, lr=1e-2)
-
-    def where(self, exc: BaseException) -> str:
-        """`` (at file:line in function)`` of the user's frame that raised: the innermost
-        frame in the worktree, else the innermost outside the interpreter's own packages and
-        mlgate; empty when there is none (the error came from torch itself)."""
-        frames = traceback.extract_tb(exc.__traceback__)
-        mine = [f for f in frames if _inside(f.filename, self.worktree)]
-        if mine:
-            f = mine[-1]
-            path = os.path.relpath(os.path.realpath(f.filename), self.worktree)
-            return f" (at {path}:{f.lineno} in {f.name})"
-        # the mlgate package (this file is mlgate/handlers/torch_smoke/base.py)
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-        roots = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, here)]
-        other = [f for f in frames if not any(_inside(f.filename, r) for r in roots)
-                 and not f.filename.startswith("<")]
-        if other:
-            f = other[-1]
-            return f" (at {f.filename}:{f.lineno} in {f.name})"
-        return ""
-
-    def status_of(self, cid: str) -> str | None:
-        for c in self.checks:
-            if c.id == cid:
-                return c.status
-        return None
-
-    def run_check(self, cid: str, fn: Callable[[], tuple[str, str]]) -> None:
-        t0 = time.perf_counter()
-        if cid in self.o["skip"]:
-            status, detail = "skipped", "skipped by configuration (torch-smoke.skip)"
-        else:
-            blocked = [d for d in _DEPENDS.get(cid, ()) if self.status_of(d) != "pass"]
-            if blocked:
-                status = "skipped"
-                detail = f"skipped: the {blocked[0]} check did not pass"
-            else:
-                _seed_all(self.seed)
-                try:
-                    status, detail = fn()
-                except _Skip as exc:
-                    status, detail = "skipped", str(exc)
-                except Exception as exc:  # noqa: BLE001 - the user's code raised
-                    status, detail = "fail", f"{_exc_line(exc)}{self.where(exc)}"
-        seconds = time.perf_counter() - t0
-        self.checks.append(CheckResult(cid, status, detail, round(seconds, 4)))
-        self.ctx.report(f"{cid}: {status} ({seconds:.2f}s) {detail}")
