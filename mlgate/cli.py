@@ -886,7 +886,8 @@ def hooks_install(obj: Obj, git_: bool, claude: bool, codex: bool, force: bool,
 @_hook_flags
 @pass_obj
 def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
-    """Remove mlgate's hooks (restores a chained previous git hook)."""
+    """Remove mlgate's hooks (restores a chained previous git hook), and with --claude/--codex
+    the MCP server registration."""
     from mlgate.lock import install as I
 
     if not (git_ or claude or codex):
@@ -896,6 +897,9 @@ def hooks_uninstall(obj: Obj, git_: bool, claude: bool, codex: bool) -> None:
             f"{root} stops working (git hooks and agent hooks); type the repository folder's "
             "name.")
     msgs = I.uninstall(root, git=git_, claude=claude, codex=codex)
+    from mlgate.mcp import register
+
+    msgs += register.unregister(root, claude=claude, codex=codex)
     emit(obj, {"messages": msgs}, "\n".join(msgs))
 
 

@@ -79,6 +79,37 @@ def test_registers_in_every_checkout_keeping_other_settings(git_repo: Path) -> N
     assert all(p.read_bytes() == b for p, b in before.items())
 
 
+def test_uninstall_removes_only_the_mlgate_entries(git_repo: Path) -> None:
+    """`hooks uninstall --claude --codex`, typed by the person, takes the server out of every
+    checkout again: other servers and settings stay; a file mlgate alone wrote goes."""
+    from conftest import person
+
+    Workspace.init(git_repo)
+    wt = add_ticket(git_repo, "exp", 1)
+    (git_repo / ".mcp.json").write_text(json.dumps(CLAUDE_BEFORE, indent=4))
+    (git_repo / ".codex").mkdir()
+    (git_repo / ".codex" / "config.toml").write_text(CODEX_BEFORE)
+    assert install(git_repo, "--claude", "--codex").returncode == 0
+    assert "mlgate" in json.loads((wt / ".mcp.json").read_text())["mcpServers"]
+
+    rc, out = person(git_repo, "hooks", "uninstall", "--claude", "--codex",
+                     answer=git_repo.name)
+    assert rc == 0, out
+    claude = json.loads((git_repo / ".mcp.json").read_text())
+    assert claude == CLAUDE_BEFORE  # the other server and the other key are kept
+    assert toml((git_repo / ".codex" / "config.toml").read_text()) == toml(CODEX_BEFORE)
+    assert (git_repo / ".codex" / "config.toml").read_text().startswith("# my Codex settings")
+    assert f"removed the mlgate MCP server for Claude Code from {git_repo / '.mcp.json'}" in out
+    # the worktree's files held only mlgate's entry: deleted
+    assert not (wt / ".mcp.json").exists() and not (wt / ".codex" / "config.toml").exists()
+    assert "(deleted: nothing else was in it)" in out
+    # a second uninstall finds nothing to remove and changes nothing
+    rc, out = person(git_repo, "hooks", "uninstall", "--claude", "--codex",
+                     answer=git_repo.name)
+    assert rc == 0 and "removed the mlgate MCP server" not in out, out
+    assert json.loads((git_repo / ".mcp.json").read_text()) == CLAUDE_BEFORE
+
+
 def test_no_mcp_opts_out(git_repo: Path) -> None:
     Workspace.init(git_repo)
     r = install(git_repo, "--claude", "--codex", "--no-mcp")

@@ -11,6 +11,10 @@ of this environment's ``mlgate`` (``python -m mlgate`` when there is no such scr
 the hooks. Other servers and settings in those files are kept; registering twice changes
 nothing; a file that does not parse is never overwritten (the error names it). Without the
 ``mcp`` extra nothing is registered, and the message says how to install it.
+
+:func:`unregister` (``mlgate hooks uninstall --claude`` / ``--codex``) removes the ``mlgate``
+entry again and nothing else; a file left with nothing but an empty server table that mlgate
+created is removed.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from mlgate.errors import UsageError
 from mlgate.mcp import SERVER_NAME
 from mlgate.util import atomic_write
 
-__all__ = ["register", "server_command", "CLAUDE_FILE", "CODEX_FILE"]
+__all__ = ["register", "unregister", "server_command", "CLAUDE_FILE", "CODEX_FILE"]
 
 CLAUDE_FILE = Path(".mcp.json")
 CODEX_FILE = Path(".codex") / "config.toml"
@@ -127,3 +131,70 @@ def _codex(checkout: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, tomlkit.dumps(doc))
     return f"registered the mlgate MCP server for Codex in {path}"
+
+
+def unregister(root: str | Path, claude: bool = False, codex: bool = False) -> list[str]:
+    """Remove the server's entry for Claude Code and/or Codex from every checkout of the
+    workspace at ``root``; returns what was done (nothing for a checkout without one)."""
+    msgs: list[str] = []
+    for checkout in _checkouts(Path(root)):
+        if claude:
+            msgs += _unclaude(checkout)
+        if codex:
+            msgs += _uncodex(checkout)
+    return msgs
+
+
+def _unclaude(checkout: Path) -> list[str]:
+    path = checkout / CLAUDE_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except ValueError as exc:
+        raise _not_overwritten(path, f"not valid JSON ({exc})",
+                               getattr(exc, "lineno", None)) from None
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict) or SERVER_NAME not in servers:
+        return []
+    del servers[SERVER_NAME]
+    if data == {"mcpServers": {}}:
+        path.unlink()
+        return [f"removed the mlgate MCP server for Claude Code: {path} (deleted: nothing "
+                f"else was in it)"]
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return [f"removed the mlgate MCP server for Claude Code from {path}"]
+
+
+def _uncodex(checkout: Path) -> list[str]:
+    path = checkout / CODEX_FILE
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if f"[mcp_servers.{SERVER_NAME}]" not in text and "mcp_servers" not in text:
+        return []
+    try:
+        import tomlkit
+        from tomlkit.exceptions import TOMLKitError
+    except ImportError:
+        return [f"{path}: the mlgate MCP server entry was left in place: editing it needs "
+                f"tomlkit (pip install 'mlgate[mcp]'), or delete [mcp_servers.{SERVER_NAME}] "
+                f"by hand"]
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise _not_overwritten(path, f"not valid TOML ({exc})",
+                               getattr(exc, "line", None)) from None
+    servers = doc.get("mcp_servers")
+    if not isinstance(servers, dict) or SERVER_NAME not in servers:
+        return []
+    del servers[SERVER_NAME]
+    if not servers:
+        del doc["mcp_servers"]
+    out = tomlkit.dumps(doc)
+    if not out.strip():
+        path.unlink()
+        return [f"removed the mlgate MCP server for Codex: {path} (deleted: nothing else was "
+                f"in it)"]
+    atomic_write(path, out)
+    return [f"removed the mlgate MCP server for Codex from {path}"]
