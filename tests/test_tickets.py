@@ -1,7 +1,6 @@
 """Ticket discovery across the main checkout and real `git worktree add` worktrees."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -208,12 +207,9 @@ def test_find_tickets_starts_no_git_per_ticket(
     for i in range(1000):
         make_ticket(git_repo, f"t{i:04d}")
     counter = CallCounter(monkeypatch)
-    start = time.perf_counter()
-    found = tk.find_tickets(git_repo)
-    elapsed = time.perf_counter() - start
+    found = tk.find_tickets(git_repo)  # its speed is measured by `make bench`, not here
     assert len(found) == 1003
     assert counter.calls == []  # the worktrees come from git's files
-    assert elapsed < 0.5, elapsed
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", "/nonexistent")  # git must be asked: once
     assert len(tk.find_tickets(git_repo)) == 1003
     assert len(counter.calls) == 1 and counter.calls[0][3:5] == ["worktree", "list"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -45,17 +44,14 @@ def by_id(result: HandlerResult) -> dict[str, evidence.CheckResult]:
 # -- the good model ------------------------------------------------------------------------
 
 
-def test_good_model_passes_every_check_and_is_fast(tmp_path: Path) -> None:
-    smoke(tmp_path / "warm", "make")  # first use of torch.optim imports torch._dynamo (~2 s)
+def test_good_model_passes_every_check(tmp_path: Path) -> None:
+    # its time (goal: at most 5 s once torch is imported) is measured by bench/bench_smoke.py
     lines: list[str] = []
     ctx = make_ctx(tmp_path / "ticket", "smokezoo.factories:make", lines=lines)
-    t0 = time.perf_counter()
     result = run_handler(TorchSmokeHandler(), ctx)
-    elapsed = time.perf_counter() - t0
     assert result.status == "Pass", [(c.id, c.status, c.detail) for c in result.checks]
     assert [c.id for c in result.checks] == list(CHECK_IDS)
     assert all(c.status == "pass" for c in result.checks)
-    assert elapsed <= 5.0
     assert exit_code([result]) == 0
     checks = by_id(result)
     assert "-> " in checks["overfit"].detail and "steps" in checks["overfit"].detail
