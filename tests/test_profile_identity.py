@@ -32,30 +32,48 @@ BEFORE = "f530b65"
 
 
 @pytest.fixture(scope="module")
-def reports(golden: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return gate_corpus.build(golden, tmp_path_factory.mktemp("corpus"))
+def corpora(golden: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[dict[str, str], dict[str, str] | None]:
+    """Every report of this code (built here), and the digest of every report of the code
+    at ``BEFORE`` (built at the same time in a subprocess; None where the commit is not in
+    this clone's history)."""
+    have = subprocess.run(["git", "cat-file", "-e", f"{BEFORE}^{{commit}}"], cwd=REPO,
+                          capture_output=True)
+    proc = None
+    if have.returncode == 0:
+        old = tmp_path_factory.mktemp("before")
+        tar = subprocess.run(["git", "archive", "--format=tar", BEFORE, "mlgate", "tests",
+                              "shared"], cwd=REPO, capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            tf.extractall(old, filter="data")
+        out = old / "digests.json"
+        env = {**os.environ, "PYTHONPATH": f"{old}{os.pathsep}{old / 'tests'}"}
+        proc = subprocess.Popen([sys.executable, str(old / "tests" / "gate_corpus.py"),
+                                 "digests", str(out), str(golden)], cwd=old, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        reports = gate_corpus.build(golden, tmp_path_factory.mktemp("corpus"))
+    finally:
+        if proc is not None:
+            _, err = proc.communicate(timeout=600)
+    if proc is None:
+        return reports, None
+    assert proc.returncode == 0, err[-3000:]
+    assert f"mlgate from {old / 'mlgate'}" in err  # the old code, not this checkout's
+    return reports, json.loads(out.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def before(golden: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The digest of every report of the code at ``BEFORE``, built in a subprocess."""
-    have = subprocess.run(["git", "cat-file", "-e", f"{BEFORE}^{{commit}}"], cwd=REPO,
-                          capture_output=True)
-    if have.returncode != 0:
-        pytest.skip(f"commit {BEFORE} is not in this clone's history (a shallow clone?)")
-    old = tmp_path_factory.mktemp("before")
-    tar = subprocess.run(["git", "archive", "--format=tar", BEFORE, "mlgate", "tests", "shared"],
-                         cwd=REPO, capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
-        tf.extractall(old, filter="data")
-    out = old / "digests.json"
-    env = {**os.environ, "PYTHONPATH": f"{old}{os.pathsep}{old / 'tests'}"}
-    proc = subprocess.run([sys.executable, str(old / "tests" / "gate_corpus.py"), "digests",
-                           str(out), str(golden)], cwd=old, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"mlgate from {old / 'mlgate'}" in proc.stderr  # the old code, not this checkout's
-    return json.loads(out.read_text(encoding="utf-8"))
+def reports(corpora: tuple[dict[str, str], dict[str, str] | None]) -> dict[str, str]:
+    return corpora[0]
+
+
+@pytest.fixture(scope="module")
+def before(corpora: tuple[dict[str, str], dict[str, str] | None]) -> dict[str, str]:
+    if corpora[1] is None:
+        pytest.skip(f"commit {BEFORE} is not in this clone's history (a shallow clone?): "
+                    f"the gates before profiles cannot be rebuilt to compare with")
+    return corpora[1]
 
 
 def test_dl_reports_are_byte_identical(reports: dict[str, str],
