@@ -27,6 +27,7 @@ from mlgate.errors import ProfileError, StateFileError, UsageError
 from mlgate.profiles.model import DL, Profile
 
 if TYPE_CHECKING:
+    from mlgate.state.mdparse import Section
     from mlgate.state.statefile import StateDoc
 
 PROFILES = ("strict", "basic")
@@ -348,12 +349,34 @@ def _status(g: _Gate, art: A.Artifact, rule: int | None, strict: bool) -> None:
             g.add("status.last-updated", [], f"Last Updated {lu}", 44)
 
 
+def section_missing(art: A.Artifact, name: str) -> Problem:
+    """A missing section, reported at the end of the artifact."""
+    return (len(art.doc.lines) or None,
+            f"section '## {name}' is missing; restore it from the template")
+
+
+def section_empty(s: Section) -> Problem:
+    return (s.line, f"section '## {s.title}' is empty; fill it in "
+                    f"(write 'None' if there is truly nothing to say)")
+
+
+def field_problems(s: Section, keys: Iterable[str], what: str = "") -> list[Problem]:
+    """Each bullet ``key`` of section ``s`` that is absent or has no value."""
+    problems: list[Problem] = []
+    for key in keys:
+        f = A.find_field(s, key)
+        if f is None:
+            problems.append((s.line, f"## {s.title} has no '- {key}:' field; add it "
+                                     f"from the template"))
+        elif f.value is None:
+            problems.append((f.line, f"'{key}' under ## {s.title} is empty{what}"))
+    return problems
+
+
 def _sections_present(g: _Gate, art: A.Artifact, rule: int | None) -> None:
     required = g.domain.required_sections(art.name)
     missing = art.missing_sections(required)
-    end = len(art.doc.lines) or None
-    g.add("sections.present",
-          [(end, f"section '## {m}' is missing; restore it from the template") for m in missing],
+    g.add("sections.present", [section_missing(art, m) for m in missing],
           f"all {len(required)} sections present", rule)
 
 
@@ -365,8 +388,7 @@ def _sections_filled(g: _Gate, art: A.Artifact, names: Iterable[str], rule: int 
         if s is None:
             continue  # reported by sections.present
         if art.section_is_empty(name):
-            problems.append((s.line, f"section '## {s.title}' is empty; fill it in "
-                                     f"(write 'None' if there is truly nothing to say)"))
+            problems.append(section_empty(s))
     problems += list(extra)
     g.add("sections.filled", problems, "required sections are filled", rule)
 
@@ -378,15 +400,8 @@ def _fields(g: _Gate, name: str, art: A.Artifact, section: str, keys: Iterable[s
     s = art.section(section)
     if s is None:
         return
-    problems = []
-    for key in keys:
-        f = A.find_field(s, key)
-        if f is None:
-            problems.append((s.line, f"## {s.title} has no '- {key}:' field; add it "
-                                     f"from the template"))
-        elif f.value is None:
-            problems.append((f.line, f"'{key}' under ## {s.title} is empty{what}"))
-    g.add(name, problems, f"## {s.title}: {', '.join(keys)} filled", rule)
+    keys = list(keys)
+    g.add(name, field_problems(s, keys, what), f"## {s.title}: {', '.join(keys)} filled", rule)
 
 
 # (artifact.exists, status.final, sections.*) rules per stage, the same in both profiles.

@@ -11,8 +11,8 @@ with ``gate.add(...)``.
 from __future__ import annotations
 
 from mlgate import artifacts as A
-from mlgate.gates.core import (GateContext, Problem, _Gate, _load, _q, _what,
-                               resolve_function)
+from mlgate.gates.core import (GateContext, Problem, _Gate, _load, _q, _what, field_problems,
+                               resolve_function, section_empty, section_missing)
 from mlgate.profiles.model import ExtraCheck
 from mlgate.state.mdparse import Section
 
@@ -47,8 +47,7 @@ def _section(g: _Gate, art: A.Artifact, c: ExtraCheck,
     already reports it missing)."""
     s = art.section(c.section or "")
     if s is None and c.section not in g.domain.required_sections(art.name):
-        problems.append((len(art.doc.lines) or None, f"section '## {c.section}' is missing; "
-                                                     f"restore it from the template"))
+        problems.append(section_missing(art, c.section or ""))
     return s
 
 
@@ -58,12 +57,9 @@ def _sections(g: _Gate, art: A.Artifact, c: ExtraCheck) -> tuple[list[Problem], 
         s = art.section(name)
         if s is None:
             if name not in g.domain.required_sections(art.name):
-                problems.append((len(art.doc.lines) or None, f"section '## {name}' is "
-                                                             f"missing; restore it from the "
-                                                             f"template"))
+                problems.append(section_missing(art, name))
         elif art.section_is_empty(name):
-            problems.append((s.line, f"section '## {s.title}' is empty; fill it in (write "
-                                     f"'None' if there is truly nothing to say)"))
+            problems.append(section_empty(s))
     return problems, f"{', '.join(c.sections)} filled"
 
 
@@ -71,13 +67,7 @@ def _fields(g: _Gate, art: A.Artifact, c: ExtraCheck) -> tuple[list[Problem], st
     problems: list[Problem] = []
     s = _section(g, art, c, problems)
     if s is not None:
-        for key in c.fields:
-            f = A.find_field(s, key)
-            if f is None:
-                problems.append((s.line, f"## {s.title} has no '- {key}:' field; add it "
-                                         f"from the template"))
-            elif f.value is None:
-                problems.append((f.line, f"'{key}' under ## {s.title} is empty"))
+        problems += field_problems(s, c.fields)
     return problems, f"## {c.section}: {', '.join(c.fields)} filled"
 
 
@@ -89,8 +79,7 @@ def _value(g: _Gate, art: A.Artifact, c: ExtraCheck) -> tuple[list[Problem], str
         return problems, ""
     f = A.find_field(s, key)
     if f is None:
-        return [(s.line, f"## {s.title} has no '- {key}:' field; add it from the "
-                         f"template")], ""
+        return field_problems(s, [key]), ""
     value = f.value
     allowed = c.allowed or c.require
     v = A.enum_value(value, allowed) if allowed else value
