@@ -78,16 +78,33 @@ def _not_overwritten(path: Path, what: str, line: int | None = None) -> UsageErr
                       path=str(path), line=line)
 
 
+def _parse_json(path: Path, text: str | None) -> Any:
+    """The JSON of ``path`` (``{}`` when empty); a file that does not parse is refused."""
+    if not text or not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _not_overwritten(path, f"not valid JSON ({exc})",
+                               getattr(exc, "lineno", None)) from None
+
+
+def _parse_toml(path: Path, text: str | None) -> Any:
+    """The tomlkit document of ``path``; a file that does not parse is refused."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        return tomlkit.parse(text or "")
+    except TOMLKitError as exc:
+        raise _not_overwritten(path, f"not valid TOML ({exc})",
+                               getattr(exc, "line", None)) from None
+
+
 def _claude(checkout: Path) -> str:
     path = checkout / CLAUDE_FILE
     before = path.read_text(encoding="utf-8") if path.exists() else None
-    data: Any = {}
-    if before and before.strip():
-        try:
-            data = json.loads(before)
-        except ValueError as exc:
-            raise _not_overwritten(path, f"not valid JSON ({exc})",
-                                   getattr(exc, "lineno", None)) from None
+    data = _parse_json(path, before)
     if not isinstance(data, dict):
         raise _not_overwritten(path, f"holds a JSON {type(data).__name__}, not an object")
     servers = data.setdefault("mcpServers", {})
@@ -104,15 +121,10 @@ def _claude(checkout: Path) -> str:
 
 def _codex(checkout: Path) -> str:
     import tomlkit
-    from tomlkit.exceptions import TOMLKitError
 
     path = checkout / CODEX_FILE
     before = path.read_text(encoding="utf-8") if path.exists() else None
-    try:
-        doc = tomlkit.parse(before or "")
-    except TOMLKitError as exc:
-        raise _not_overwritten(path, f"not valid TOML ({exc})",
-                               getattr(exc, "line", None)) from None
+    doc = _parse_toml(path, before)
     servers = doc.get("mcp_servers")
     if servers is None:
         servers = tomlkit.table(is_super_table=True)
@@ -149,11 +161,7 @@ def _unclaude(checkout: Path) -> list[str]:
     path = checkout / CLAUDE_FILE
     if not path.is_file():
         return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except ValueError as exc:
-        raise _not_overwritten(path, f"not valid JSON ({exc})",
-                               getattr(exc, "lineno", None)) from None
+    data = _parse_json(path, path.read_text(encoding="utf-8"))
     servers = data.get("mcpServers") if isinstance(data, dict) else None
     if not isinstance(servers, dict) or SERVER_NAME not in servers:
         return []
@@ -171,20 +179,15 @@ def _uncodex(checkout: Path) -> list[str]:
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8")
-    if f"[mcp_servers.{SERVER_NAME}]" not in text and "mcp_servers" not in text:
+    if "mcp_servers" not in text:
         return []
     try:
         import tomlkit
-        from tomlkit.exceptions import TOMLKitError
     except ImportError:
         return [f"{path}: the mlgate MCP server entry was left in place: editing it needs "
                 f"tomlkit (pip install 'mlgate[mcp]'), or delete [mcp_servers.{SERVER_NAME}] "
                 f"by hand"]
-    try:
-        doc = tomlkit.parse(text)
-    except TOMLKitError as exc:
-        raise _not_overwritten(path, f"not valid TOML ({exc})",
-                               getattr(exc, "line", None)) from None
+    doc = _parse_toml(path, text)
     servers = doc.get("mcp_servers")
     if not isinstance(servers, dict) or SERVER_NAME not in servers:
         return []
