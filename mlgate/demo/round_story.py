@@ -28,7 +28,7 @@ from typing import Any
 
 from mlgate import artifacts as A
 from mlgate.demo import (REPO_NAME, VERIFIER, Demo, DemoFailed, _data, _environment, _fill,
-                         _show_table, _table_lines, require_packages, setup_project)
+                         _runs, _show_table, _table_lines, require_packages, setup_project)
 from mlgate.errors import MlgateError
 
 ROUND = "digits-r1"
@@ -117,13 +117,10 @@ def close_wide(d: Demo) -> None:
     if decision != "Passed":
         raise DemoFailed(f"{WIDE} was expected to pass SC-001 over three seeds, the closure "
                          f"says {decision!r}")
-    runs = sorted(p.name for p in (d.folder / "runs").glob("RUN-*"))
-
-    def last_acc(run: str) -> float:
-        summary = json.loads((d.folder / "runs" / run / "summary.json").read_text())
-        return float(summary.get("last", {}).get("val/acc", float("-inf")))
-
-    best = max(runs, key=last_acc)  # the seed with the highest final val/acc
+    records = _runs(d)
+    runs = sorted(r["run"] for r in records)
+    # the seed with the highest final val/acc
+    best = max(records, key=lambda r: r["metrics"].get("val/acc", float("-inf")))["run"]
     d.facts.update(best_run=best, first_run=runs[0], runs_list=", ".join(
         f"runs/{r}/" for r in runs))
     for section, key, value in (
